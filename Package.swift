@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+import Foundation
+
+/// Executables find the newer librdkafka runtime (installed by scripts/bootstrap.sh into
+/// `.funnel/lib`) through an rpath, so `swift run`, `swift test` and `funnel dev` need no
+/// environment variables. Debian's 2.0.2 is only used for headers and the link step.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let runtimeLibraryPath: [LinkerSetting] = [
+    .unsafeFlags([
+        "-Xlinker", "-rpath", "-Xlinker", "\(packageRoot)/.funnel/lib",
+        "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../lib/funnel",
+    ]),
+]
+
+let package = Package(
+    name: "Funnel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "funnel", targets: ["funnel"]),
+        .executable(name: "funnel-ingest", targets: ["funnel-ingest"]),
+        .executable(name: "funnel-enrich", targets: ["funnel-enrich"]),
+        .executable(name: "funnel-score", targets: ["funnel-score"]),
+        .executable(name: "funnel-route", targets: ["funnel-route"]),
+        .executable(name: "funnel-followup", targets: ["funnel-followup"]),
+        .library(name: "FunnelKafka", targets: ["FunnelKafka"]),
+        .library(name: "FunnelDomain", targets: ["FunnelDomain"]),
+        .library(name: "FunnelRuntime", targets: ["FunnelRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // librdkafka's C API. Only FunnelKafka (and the C baseline used by the benchmark) import it.
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        // Bare librdkafka loops, the yardstick for `funnel bench kafka`.
+        .target(name: "CKafkaBaseline", dependencies: ["CRdKafka"]),
+
+        // The Kafka wrapper: producer, consumer (AsyncSequence), admin, configuration, errors.
+        .target(
+            name: "FunnelKafka",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            linkerSettings: runtimeLibraryPath
+        ),
+        // The domain: stages, topic catalogue, scoring and routing rules. Pure Swift, no I/O.
+        .target(name: "FunnelDomain"),
+        // What every process shares: configuration, logging, the local broker, service lifecycle.
+        .target(
+            name: "FunnelRuntime",
+            dependencies: [
+                "FunnelKafka", "FunnelDomain",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "funnel",
+            dependencies: [
+                "FunnelRuntime", "FunnelKafka", "FunnelDomain", "CKafkaBaseline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "funnel-ingest", dependencies: ["FunnelRuntime"]),
+        .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime"]),
+        .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime"]),
+        .executableTarget(name: "funnel-route", dependencies: ["FunnelRuntime"]),
+        .executableTarget(name: "funnel-followup", dependencies: ["FunnelRuntime"]),
+
+        .testTarget(name: "FunnelKafkaTests", dependencies: ["FunnelKafka", "FunnelRuntime"]),
+        .testTarget(name: "FunnelDomainTests", dependencies: ["FunnelDomain"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

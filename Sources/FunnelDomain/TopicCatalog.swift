@@ -1,0 +1,56 @@
+/// One topic of Funnel: its name, partition count and topic configs.
+public struct TopicDefinition: Sendable, Hashable {
+    public var name: String
+    public var partitions: Int
+    public var configs: [String: String]
+    /// What flows through it, for `funnel topics list` and the docs.
+    public var summary: String
+
+    public init(name: String, partitions: Int, configs: [String: String] = [:], summary: String) {
+        self.name = name
+        self.partitions = partitions
+        self.configs = configs
+        self.summary = summary
+    }
+
+    public var isCompacted: Bool { configs["cleanup.policy"] == "compact" }
+}
+
+/// Every topic Funnel uses; `funnel topics create` and `funnel dev` create exactly these.
+public enum TopicCatalog {
+    public static let captured = "funnel.lead.captured.v1"
+    public static let activity = "funnel.lead.activity.v1"
+    public static let enriched = "funnel.lead.enriched.v1"
+    public static let scored = "funnel.lead.scored.v1"
+    public static let routed = "funnel.lead.routed.v1"
+    public static let stageChanged = "funnel.lead.stage-changed.v1"
+    public static let outcome = "funnel.lead.outcome.v1"
+    public static let deadLetter = "funnel.deadletter.v1"
+
+    /// Seven days of retention for event topics.
+    static let events = ["cleanup.policy": "delete", "retention.ms": "604800000"]
+    /// State changelogs keep the latest value per key.
+    static let changelog = ["cleanup.policy": "compact"]
+
+    /// The name of a service's compacted state topic: `funnel.<service>.<store>.v1`.
+    public static func changelog(service: String, store: String) -> String {
+        "funnel.\(service).\(store).v1"
+    }
+
+    /// All topics, with partition counts scaled by `partitions` (default 6).
+    public static func all(partitions: Int = 6) -> [TopicDefinition] {
+        [
+            TopicDefinition(name: captured, partitions: partitions, configs: events, summary: "new leads from ingest"),
+            TopicDefinition(name: activity, partitions: partitions, configs: events, summary: "behavioural events (web, e-mail, follow-up steps)"),
+            TopicDefinition(name: enriched, partitions: partitions, configs: events, summary: "leads with contact and company data"),
+            TopicDefinition(name: scored, partitions: partitions, configs: events, summary: "scores with grade, quadrant and contributing rules"),
+            TopicDefinition(name: routed, partitions: partitions, configs: events, summary: "routing decisions (owner, queue)"),
+            TopicDefinition(name: stageChanged, partitions: partitions, configs: events, summary: "public lifecycle stage changes"),
+            TopicDefinition(name: outcome, partitions: partitions, configs: events, summary: "sales feedback (accepted … won, lost)"),
+            TopicDefinition(name: deadLetter, partitions: 1, configs: events, summary: "what could not be processed, with the original bytes and why"),
+            TopicDefinition(name: changelog(service: "score", store: "leads"), partitions: partitions, configs: changelog, summary: "funnel-score per-lead state"),
+            TopicDefinition(name: changelog(service: "route", store: "leads"), partitions: partitions, configs: changelog, summary: "funnel-route lifecycle state"),
+            TopicDefinition(name: changelog(service: "followup", store: "enrolments"), partitions: partitions, configs: changelog, summary: "funnel-followup sequence enrolments and timers"),
+        ]
+    }
+}

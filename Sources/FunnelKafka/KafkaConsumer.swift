@@ -1,0 +1,365 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// A change of partition ownership, delivered synchronously from librdkafka's rebalance
+/// callback: on `.revoked` the handler may commit offsets or flush state before the
+/// partitions go; on `.assigned` it may load state before the first message arrives.
+public enum RebalanceEvent: Sendable, Equatable {
+    case assigned([TopicPartition])
+    case revoked([TopicPartition])
+}
+
+/// A consumer-group member.
+///
+/// Messages arrive through ``messages``, an `AsyncSequence` whose iterator polls librdkafka
+/// directly, a bounded batch at a time, on this consumer's own dispatch queue (never the
+/// cooperative pool). The application stores offsets of processed messages with
+/// ``storeOffset(_:)``; librdkafka commits stored offsets periodically, on revoke and on close.
+/// Leaving the `for await` loop, cancelling its task, or calling ``close()`` closes the
+/// consumer and leaves the group at once.
+public final class KafkaConsumer: Sendable {
+    /// Called on librdkafka's thread, inside the rebalance callback; keep it short, no `await`.
+    public typealias RebalanceHandler = @Sendable (RebalanceEvent, KafkaConsumer) -> Void
+
+    public let configuration: KafkaConfiguration
+    public let groupID: String
+    let handle: NativeHandle
+    let context: ConsumerContext
+    /// Serial: polling and closing happen here, so they never overlap.
+    let pollQueue: DispatchQueue
+    let maxBatch: Int
+    private let closeState = Mutex<CloseState>(.open)
+    private let queue: ConsumerQueue
+    public var logger: Logger { context.logger }
+
+    enum CloseState {
+        case open
+        case closing([CheckedContinuation<Void, Never>])
+        case closed
+    }
+
+    /// Creates the consumer and subscribes to `topics`.
+    /// - Parameters:
+    ///   - maxBatch: messages taken from librdkafka per poll (the only buffering).
+    ///   - onRebalance: see ``RebalanceHandler``.
+    public init(
+        configuration: KafkaConfiguration,
+        groupID: String,
+        topics: [String],
+        maxBatch: Int = 512,
+        logger: Logger = Logger(label: "funnel.kafka.consumer"),
+        onRebalance: RebalanceHandler? = nil
+    ) throws(KafkaError) {
+        var effective = configuration.withDefaults(KafkaConfiguration.consumerDefaults)
+        effective["group.id"] = groupID
+        self.configuration = effective
+        self.groupID = groupID
+        self.maxBatch = maxBatch
+        let conf = try effective.makeNativeConfiguration()
+        let context = ConsumerContext(logger: logger, handler: onRebalance,
+                                      autoCommit: effective["enable.auto.commit"] != "false")
+        context.install(on: conf)
+        rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
+            guard let rk, let context = ConsumerContext.unretained(opaque) else { return }
+            context.rebalance(rk, err, partitions)
+        }
+        let rk = try NativeHandle.make(type: RD_KAFKA_CONSUMER, conf: conf)
+        rd_kafka_poll_set_consumer(rk)
+        self.context = context
+        self.handle = NativeHandle(rk)
+        self.queue = ConsumerQueue(pointer: rd_kafka_queue_get_consumer(rk))
+        self.pollQueue = DispatchQueue(label: "funnel.kafka.consumer.\(handle.name)")
+        context.consumer.withLock { $0.value = self }
+
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+        let err = rd_kafka_subscribe(rk, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            rd_kafka_queue_destroy(queue.pointer)
+            handle.destroy { rd_kafka_destroy($0) }
+            throw KafkaError(code: err, context: "subscribe to \(topics)")
+        }
+    }
+
+    deinit {
+        // Normally closed already; if not, close without blocking the releasing thread.
+        if !handle.isClosed {
+            let handle = self.handle, queue = self.queue, context = self.context
+            pollQueue.async {
+                _ = context // librdkafka calls back into it until destroyed
+                rd_kafka_queue_destroy(queue.pointer)
+                handle.destroy { rk in
+                    _ = rd_kafka_consumer_close(rk)
+                    rd_kafka_destroy(rk)
+                }
+            }
+        }
+    }
+
+    /// The messages of the subscribed topics. Single use: ending the iteration closes the consumer.
+    public var messages: KafkaMessages { KafkaMessages(consumer: self) }
+
+    /// Marks `message` as processed: its offset + 1 is committed with the next commit.
+    public func storeOffset(_ message: ConsumerMessage) throws(KafkaError) {
+        try storeOffsets([message.topicPartition: message.offset + 1])
+    }
+
+    /// Stores next-offsets per partition (the offset of the next message to read).
+    /// Offsets for partitions no longer assigned are ignored (the new owner re-reads them).
+    public func storeOffsets(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        try handle.withHandle { rk throws(KafkaError) in
+            let list = makeList(offsets)
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            let err = rd_kafka_offsets_store(rk, list)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__STATE {
+                throw KafkaError(code: err, context: "store offsets")
+            }
+        }
+    }
+
+    /// Commits stored offsets now and waits for the broker (runs off the cooperative pool).
+    public func commit() async throws(KafkaError) {
+        try await Blocking.run { [self] () throws(KafkaError) in try commitSync() }
+    }
+
+    /// Commits stored offsets, blocking the calling thread. For use inside a
+    /// ``RebalanceHandler`` (which runs on librdkafka's thread); elsewhere use ``commit()``.
+    public func commitSync() throws(KafkaError) {
+        try handle.withHandle { rk throws(KafkaError) in
+            let err = rd_kafka_commit(rk, nil, 0)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                throw KafkaError(code: err, context: "commit")
+            }
+        }
+    }
+
+    /// The partitions currently assigned to this member.
+    public func assignment() throws(KafkaError) -> [TopicPartition] {
+        try handle.withHandle { rk throws(KafkaError) in
+            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+            let err = rd_kafka_assignment(rk, &list)
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(code: err, context: "assignment") }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            return topicPartitions(list)
+        }
+    }
+
+    /// Messages behind the end of each assigned partition, from cached watermarks (no I/O).
+    public func lag() -> Int64 {
+        (try? handle.withHandle { rk -> Int64 in
+            var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>? = nil
+            guard rd_kafka_assignment(rk, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return 0 }
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            _ = rd_kafka_position(rk, list)
+            var total: Int64 = 0
+            for i in 0..<Int(list.pointee.cnt) {
+                let tp = list.pointee.elems[i]
+                var low: Int64 = 0, high: Int64 = 0
+                guard rd_kafka_get_watermark_offsets(rk, tp.topic, tp.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                      high >= 0 else { continue }
+                let position = tp.offset >= 0 ? tp.offset : low
+                total += max(0, high - position)
+            }
+            return total
+        }) ?? 0
+    }
+
+    /// Leaves the group (the rebalance handler sees `.revoked` and may commit), commits
+    /// stored offsets, and releases the client. Waits until done; safe to call repeatedly.
+    public func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let start: Bool = closeState.withLock { state in
+                switch state {
+                case .open: state = .closing([continuation]); return true
+                case .closing(var waiters):
+                    waiters.append(continuation); state = .closing(waiters); return false
+                case .closed: continuation.resume(); return false
+                }
+            }
+            if start { scheduleClose() }
+        }
+    }
+
+    /// Starts closing without waiting (used when an iteration ends).
+    func closeInBackground() {
+        let start: Bool = closeState.withLock { state in
+            guard case .open = state else { return false }
+            state = .closing([])
+            return true
+        }
+        if start { scheduleClose() }
+    }
+
+    var isClosing: Bool {
+        closeState.withLock { if case .open = $0 { return false } else { return true } }
+    }
+
+    private func scheduleClose() {
+        pollQueue.async { [self] in
+            // Not under the handle's exclusive lock: the revoke handler may call commitSync().
+            if let rk = handle.unguarded {
+                let err = rd_kafka_consumer_close(rk)
+                if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    logger.warning("consumer close", metadata: ["error": "\(KafkaError(code: err))"])
+                }
+            }
+            rd_kafka_queue_destroy(queue.pointer)
+            handle.destroy { rd_kafka_destroy($0) }
+            let waiters: [CheckedContinuation<Void, Never>] = closeState.withLock { state in
+                defer { state = .closed }
+                if case .closing(let waiters) = state { return waiters }
+                return []
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+    }
+
+    /// Polls one batch (blocking, on `pollQueue`): returns at least one message, or `nil`
+    /// once the consumer is closing or `cancelled` is set. Non-fatal errors are logged.
+    func pollBatch(cancelled: Flag) throws(KafkaError) -> [ConsumerMessage]? {
+        let capacity = maxBatch
+        var buffer = [OpaquePointer?](repeating: nil, count: capacity)
+        var names: [OpaquePointer: String] = [:]
+        while !isClosing && !cancelled.isSet {
+            let count = buffer.withUnsafeMutableBufferPointer { buf in
+                buf.baseAddress!.withMemoryRebound(to: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: capacity) {
+                    rd_kafka_consume_batch_queue(queue.pointer, 100, $0, capacity)
+                }
+            }
+            if count <= 0 { continue }
+            var messages: [ConsumerMessage] = []
+            messages.reserveCapacity(count)
+            var fatal: KafkaError?
+            for i in 0..<count {
+                let raw = UnsafeMutablePointer<rd_kafka_message_t>(buffer[i]!)
+                defer { rd_kafka_message_destroy(raw) }
+                let m = raw.pointee
+                if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
+                    let error = KafkaError(code: m.err, context: "consume")
+                    if error.isFatal { fatal = error } else {
+                        logger.warning("consumer error", metadata: ["error": "\(error)"])
+                    }
+                    continue
+                }
+                messages.append(ConsumerMessage(raw, topicNames: &names))
+            }
+            if let fatal { throw fatal }
+            if !messages.isEmpty { return messages }
+        }
+        return nil
+    }
+}
+
+/// The consumer queue handle (`rd_kafka_queue_t`), used only on the poll queue.
+struct ConsumerQueue: @unchecked Sendable { let pointer: OpaquePointer }
+
+extension ConsumerMessage {
+    /// Copies a librdkafka message (the caller destroys it).
+    init(_ raw: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout [OpaquePointer: String]) {
+        let m = raw.pointee
+        let rkt = m.rkt!
+        let topic: String
+        if let known = topicNames[rkt] { topic = known } else {
+            topic = String(cString: rd_kafka_topic_name(rkt))
+            topicNames[rkt] = topic
+        }
+        var headers: [KafkaHeader] = []
+        var hdrs: OpaquePointer? = nil
+        if rd_kafka_message_headers(raw, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
+            var index = 0
+            var name: UnsafePointer<CChar>? = nil
+            var value: UnsafeRawPointer? = nil
+            var size = 0
+            while rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                headers.append(KafkaHeader(
+                    key: String(cString: name!),
+                    value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
+                index += 1
+            }
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        self.init(
+            topic: topic,
+            partition: m.partition,
+            offset: m.offset,
+            key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) },
+            value: m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) },
+            headers: headers,
+            timestampMilliseconds: rd_kafka_message_timestamp(raw, &timestampType))
+    }
+}
+
+/// Holds the rebalance handler and performs (incremental) assign / unassign.
+final class ConsumerContext: ClientContext, @unchecked Sendable {
+    struct WeakConsumer { weak var value: KafkaConsumer? }
+    let handler: KafkaConsumer.RebalanceHandler?
+    let autoCommit: Bool
+    let consumer = Mutex(WeakConsumer())
+
+    init(logger: Logger, handler: KafkaConsumer.RebalanceHandler?, autoCommit: Bool) {
+        self.handler = handler
+        self.autoCommit = autoCommit
+        super.init(logger: logger)
+    }
+
+
+    func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
+                   _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        let list = topicPartitions(partitions)
+        let owner = consumer.withLock { $0.value }
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(rk, partitions) {
+                    logger.error("incremental assign failed", metadata: ["error": "\(KafkaError(consuming: error))"])
+                }
+            } else {
+                let e = rd_kafka_assign(rk, partitions)
+                if e != RD_KAFKA_RESP_ERR_NO_ERROR { logger.error("assign failed", metadata: ["error": "\(KafkaError(code: e))"]) }
+            }
+            logger.info("partitions assigned", metadata: ["partitions": "\(list.map(\.description))"])
+            if let owner { handler?(.assigned(list), owner) }
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            logger.info("partitions revoked", metadata: ["partitions": "\(list.map(\.description))"])
+            if let owner { handler?(.revoked(list), owner) }
+            if autoCommit, !list.isEmpty {
+                let e = rd_kafka_commit(rk, nil, 0)
+                if e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET {
+                    logger.warning("commit on revoke failed", metadata: ["error": "\(KafkaError(code: e))"])
+                }
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(rk, partitions) {
+                    logger.error("incremental unassign failed", metadata: ["error": "\(KafkaError(consuming: error))"])
+                }
+            } else {
+                _ = rd_kafka_assign(rk, nil)
+            }
+        default:
+            logger.error("rebalance error", metadata: ["error": "\(KafkaError(code: err))"])
+            _ = rd_kafka_assign(rk, nil)
+        }
+    }
+}
+
+func topicPartitions(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) -> [TopicPartition] {
+    guard let list else { return [] }
+    return (0..<Int(list.pointee.cnt)).map { i in
+        let e = list.pointee.elems[i]
+        return TopicPartition(topic: String(cString: e.topic), partition: e.partition)
+    }
+}
+
+func makeList(_ offsets: [TopicPartition: Int64]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+    let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+    for (tp, offset) in offsets {
+        rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = offset
+    }
+    return list
+}

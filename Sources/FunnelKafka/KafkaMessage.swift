@@ -1,0 +1,81 @@
+/// A Kafka record header. Values are raw bytes; `nil` is a header without a value.
+public struct KafkaHeader: Sendable, Hashable {
+    public var key: String
+    public var value: [UInt8]?
+
+    public init(key: String, value: [UInt8]?) {
+        self.key = key
+        self.value = value
+    }
+
+    public init(key: String, string: String) {
+        self.init(key: key, value: Array(string.utf8))
+    }
+}
+
+/// A topic and a partition.
+public struct TopicPartition: Sendable, Hashable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// A message to produce. `partition == nil` lets the partitioner choose (by key hash).
+public struct ProducerMessage: Sendable {
+    public var topic: String
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+    public var partition: Int32?
+    /// Milliseconds since the epoch; `nil` lets librdkafka stamp the current time.
+    public var timestampMilliseconds: Int64?
+
+    public init(topic: String, key: [UInt8]? = nil, value: [UInt8]?, headers: [KafkaHeader] = [],
+                partition: Int32? = nil, timestampMilliseconds: Int64? = nil) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.partition = partition
+        self.timestampMilliseconds = timestampMilliseconds
+    }
+
+    public init(topic: String, key: String, value: [UInt8]?, headers: [KafkaHeader] = []) {
+        self.init(topic: topic, key: Array(key.utf8), value: value, headers: headers)
+    }
+}
+
+/// Where the broker stored a produced message.
+public struct DeliveryReport: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+}
+
+/// A consumed message; bytes are copied out of librdkafka, so it outlives the poll.
+public struct ConsumerMessage: Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: [UInt8]?
+    public var value: [UInt8]?
+    public var headers: [KafkaHeader]
+    /// Milliseconds since the epoch, or -1 if the broker sent none.
+    public var timestampMilliseconds: Int64
+
+    public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
+
+    /// The key decoded as UTF-8, if any.
+    public var keyString: String? { key.map { String(decoding: $0, as: UTF8.self) } }
+
+    /// The value of the first header named `key`.
+    public func header(_ key: String) -> [UInt8]? {
+        headers.first { $0.key == key }?.value
+    }
+}

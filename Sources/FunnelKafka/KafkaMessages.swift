@@ -1,0 +1,57 @@
+import Synchronization
+
+/// The messages of a ``KafkaConsumer`` as an `AsyncSequence`.
+///
+/// Each `next()` returns from the batch already taken from librdkafka without suspending;
+/// when the batch is used up it polls librdkafka for the next one on the consumer's queue.
+/// There is no other buffer: unread messages stay in librdkafka, which bounds its prefetch
+/// (`queued.max.messages.kbytes`). The sequence ends when the consumer closes or the
+/// iterating task is cancelled; dropping the iterator closes the consumer (leaves the group).
+public struct KafkaMessages: AsyncSequence, Sendable {
+    public typealias Element = ConsumerMessage
+    let consumer: KafkaConsumer
+
+    public func makeAsyncIterator() -> Iterator { Iterator(consumer: consumer) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        private let state: IterationState
+        private var batch: [ConsumerMessage] = []
+        private var index = 0
+
+        init(consumer: KafkaConsumer) { state = IterationState(consumer: consumer) }
+
+        public mutating func next() async throws -> ConsumerMessage? {
+            if index < batch.count {
+                defer { index += 1 }
+                return batch[index]
+            }
+            guard let fresh = try await state.poll() else { return nil }
+            batch = fresh
+            index = 1
+            return fresh[0]
+        }
+    }
+}
+
+/// Owned by one iterator; its deinit (the loop was left) starts closing the consumer.
+/// It makes no C calls itself: closing runs on the consumer's poll queue.
+final class IterationState: Sendable {
+    let consumer: KafkaConsumer
+    init(consumer: KafkaConsumer) { self.consumer = consumer }
+    deinit { consumer.closeInBackground() }
+
+    func poll() async throws -> [ConsumerMessage]? {
+        let cancelled = Flag()
+        let consumer = self.consumer
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[ConsumerMessage]?, Error>) in
+                consumer.pollQueue.async {
+                    do { continuation.resume(returning: try consumer.pollBatch(cancelled: cancelled)) }
+                    catch { continuation.resume(throwing: error) }
+                }
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+    }
+}

@@ -1,0 +1,304 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// An idempotent Kafka producer.
+///
+/// - ``enqueue(_:onDelivery:)`` hands a message to librdkafka and returns at once; it throws
+///   a `.queueFull` error (back-pressure) when `queue.buffering.max.messages` are in flight.
+/// - ``send(_:)`` does the same but waits for room instead of throwing `.queueFull`.
+/// - ``sendAndAwait(_:)`` returns once the broker acknowledged the message(s).
+///
+/// Delivery reports are served by one dedicated thread (never Swift's cooperative pool).
+/// Call ``close(timeout:)`` to flush and release the client.
+public final class KafkaProducer: Sendable {
+    public let configuration: KafkaConfiguration
+    let handle: NativeHandle
+    private let context: ProducerContext
+    private let topics = Mutex<[String: TopicHandle]>([:])
+    private let poller: PollThread
+
+    public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "funnel.kafka.producer")) throws(KafkaError) {
+        let effective = configuration.withDefaults(KafkaConfiguration.producerDefaults)
+        self.configuration = effective
+        let conf = try effective.makeNativeConfiguration()
+        let context = ProducerContext(logger: logger)
+        context.install(on: conf)
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
+            guard let message else { return }
+            ProducerContext.unretained(opaque)?.delivered(message.pointee)
+        }
+        let rk = try NativeHandle.make(type: RD_KAFKA_PRODUCER, conf: conf)
+        self.context = context
+        self.handle = NativeHandle(rk)
+        self.poller = PollThread(name: "funnel-kafka-producer-poll", handle: handle)
+    }
+
+    deinit {
+        poller.stop()
+        destroyNative()
+    }
+
+    private func destroyNative() {
+        handle.destroy { rk in
+            topics.withLock { cache in
+                for topic in cache.values { rd_kafka_topic_destroy(topic.pointer) }
+                cache.removeAll()
+            }
+            rd_kafka_destroy(rk)
+        }
+    }
+
+    /// Enqueues a message without waiting. `onDelivery` (optional) runs on the delivery
+    /// thread when the broker acknowledged or rejected it; keep it short.
+    /// Throws `.queueFull` when the local queue is full: back off, or use ``send(_:)``.
+    public func enqueue(
+        _ message: ProducerMessage,
+        onDelivery: (@Sendable (Result<DeliveryReport, KafkaError>) -> Void)? = nil
+    ) throws(KafkaError) {
+        let ticket = onDelivery.map { Unmanaged.passRetained(DeliveryTicket($0)).toOpaque() }
+        do throws(KafkaError) {
+            try produce(message, opaque: ticket)
+        } catch {
+            if let ticket { Unmanaged<DeliveryTicket>.fromOpaque(ticket).release() }
+            throw error
+        }
+    }
+
+    /// Enqueues a message, waiting for room in the local queue instead of throwing `.queueFull`.
+    public func send(
+        _ message: ProducerMessage,
+        onDelivery: (@Sendable (Result<DeliveryReport, KafkaError>) -> Void)? = nil
+    ) async throws(KafkaError) {
+        while true {
+            do throws(KafkaError) {
+                return try enqueue(message, onDelivery: onDelivery)
+            } catch where error.kind == .queueFull {
+                await context.waitForRoom(outstanding: { [handle] in
+                    (try? handle.withHandle { rd_kafka_outq_len($0) }) ?? 0
+                }, limit: queueLimit)
+            }
+        }
+    }
+
+    /// Sends one message and returns when the broker acknowledged it.
+    @discardableResult
+    public func sendAndAwait(_ message: ProducerMessage) async throws(KafkaError) -> DeliveryReport {
+        try await sendAndAwait([message])[0].get()
+    }
+
+    /// Sends messages (in order) and returns each one's delivery result once all are settled.
+    public func sendAndAwait(_ messages: [ProducerMessage]) async throws(KafkaError) -> [Result<DeliveryReport, KafkaError>] {
+        if messages.isEmpty { return [] }
+        let batch = DeliveryBatch(count: messages.count)
+        for (index, message) in messages.enumerated() {
+            do throws(KafkaError) {
+                try await send(message) { batch.complete(index, $0) }
+            } catch {
+                // Not enqueued (closed, bad topic name…): settle it and the rest now.
+                for rest in index..<messages.count { batch.complete(rest, .failure(error)) }
+                break
+            }
+        }
+        return await withCheckedContinuation { batch.setContinuation($0) }
+    }
+
+    /// Messages enqueued and not yet acknowledged (including librdkafka's own requests).
+    public var outstanding: Int {
+        Int((try? handle.withHandle { rd_kafka_outq_len($0) }) ?? 0)
+    }
+
+    /// Waits until every enqueued message is settled or `timeout` elapsed (then throws `.timeout`).
+    public func flush(timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        let ms = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        try await Blocking.run { [handle] () throws(KafkaError) in
+            let err = try handle.withHandle { rd_kafka_flush($0, ms) }
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(code: err, context: "flush") }
+        }
+    }
+
+    /// Flushes (up to `timeout`), fails what is still queued with a purge error, and
+    /// releases the client. Safe to call more than once.
+    public func close(timeout: Duration = .seconds(30)) async {
+        do { try await flush(timeout: timeout) } catch {
+            context.logger.warning("producer close: flush incomplete, purging", metadata: ["error": "\(error)"])
+            _ = try? handle.withHandle { rk in
+                rd_kafka_purge(rk, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+            }
+            _ = try? await Blocking.run { [handle] () throws(KafkaError) in try handle.withHandle { rd_kafka_flush($0, 1000) } }
+        }
+        poller.stop()
+        _ = try? await Blocking.run { [self] in destroyNative() }
+    }
+
+    // MARK: - Internals
+
+    private var queueLimit: Int {
+        Int(configuration["queue.buffering.max.messages"] ?? "") ?? 100_000
+    }
+
+    private func topicHandle(_ name: String, _ rk: OpaquePointer) throws(KafkaError) -> OpaquePointer {
+        if let cached = topics.withLock({ $0[name] }) { return cached.pointer }
+        return try topics.withLock { cache throws(KafkaError) -> TopicHandle in
+            if let cached = cache[name] { return cached }
+            guard let rkt = rd_kafka_topic_new(rk, name, nil) else {
+                throw KafkaError(code: rd_kafka_last_error(), context: "topic \(name)")
+            }
+            let created = TopicHandle(pointer: rkt)
+            cache[name] = created
+            return created
+        }.pointer
+    }
+
+    private func produce(_ message: ProducerMessage, opaque: UnsafeMutableRawPointer?) throws(KafkaError) {
+        try handle.withHandle { rk throws(KafkaError) in
+            let rkt = try topicHandle(message.topic, rk)
+            var headers: OpaquePointer? = nil
+            if !message.headers.isEmpty {
+                headers = rd_kafka_headers_new(message.headers.count)
+                for header in message.headers {
+                    if let value = header.value {
+                        value.withUnsafeBytes { _ = rd_kafka_header_add(headers, header.key, -1, $0.baseAddress, $0.count) }
+                    } else {
+                        _ = rd_kafka_header_add(headers, header.key, -1, nil, 0)
+                    }
+                }
+            }
+            let partition = message.partition ?? RD_KAFKA_PARTITION_UA
+            let err = withOptionalBytes(message.value) { value in
+                withOptionalBytes(message.key) { key in
+                    funnel_produce(rk, rkt, partition, value.baseAddress, value.count,
+                                   key.baseAddress, key.count, headers,
+                                   message.timestampMilliseconds ?? 0, opaque)
+                }
+            }
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                if let headers { rd_kafka_headers_destroy(headers) }
+                throw KafkaError(code: err, context: "enqueue to \(message.topic)")
+            }
+        }
+    }
+}
+
+@inline(__always)
+private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    guard let bytes else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+    return bytes.withUnsafeBytes(body)
+}
+
+/// A cached `rd_kafka_topic_t`, released with the client.
+private struct TopicHandle: @unchecked Sendable { let pointer: OpaquePointer }
+
+/// The per-message completion passed to librdkafka as the message opaque (retained once).
+final class DeliveryTicket {
+    let completion: @Sendable (Result<DeliveryReport, KafkaError>) -> Void
+    init(_ completion: @escaping @Sendable (Result<DeliveryReport, KafkaError>) -> Void) { self.completion = completion }
+}
+
+/// Collects the results of a `sendAndAwait` batch and resumes its caller once.
+final class DeliveryBatch: Sendable {
+    typealias Results = [Result<DeliveryReport, KafkaError>]
+    private struct State {
+        var results: [Result<DeliveryReport, KafkaError>?]
+        var remaining: Int
+        var continuation: CheckedContinuation<Results, Never>?
+    }
+    private let state: Mutex<State>
+
+    init(count: Int) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
+    }
+
+    /// Resumes `continuation` when every result is in (at once if they already are).
+    func setContinuation(_ continuation: CheckedContinuation<Results, Never>) {
+        let done: Results? = state.withLock { s in
+            if s.remaining == 0 { return s.results.map { $0! } }
+            s.continuation = continuation
+            return nil
+        }
+        if let done { continuation.resume(returning: done) }
+    }
+
+    func complete(_ index: Int, _ result: Result<DeliveryReport, KafkaError>) {
+        let finished: (CheckedContinuation<Results, Never>, Results)? = state.withLock { s in
+            guard s.results[index] == nil else { return nil }
+            s.results[index] = result
+            s.remaining -= 1
+            guard s.remaining == 0, let c = s.continuation else { return nil }
+            s.continuation = nil
+            return (c, s.results.map { $0! })
+        }
+        if let (continuation, results) = finished { continuation.resume(returning: results) }
+    }
+}
+
+/// Receives delivery reports (on the poll thread) and wakes senders waiting for room.
+final class ProducerContext: ClientContext, @unchecked Sendable {
+    private let roomWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let waiting = Atomic<Int>(0)
+    let deliveryFailures = Atomic<Int>(0)
+
+
+    func delivered(_ message: rd_kafka_message_t) {
+        let result: Result<DeliveryReport, KafkaError>
+        let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        if message.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            result = .success(DeliveryReport(topic: topic, partition: message.partition, offset: message.offset))
+        } else {
+            var error = KafkaError(code: message.err, context: "delivery to \(topic)")
+            if error.kind == .other || error.kind == .timeout { error.kind = error.kind == .timeout ? .timeout : .delivery }
+            result = .failure(error)
+            deliveryFailures.add(1, ordering: .relaxed)
+            if message._private == nil {
+                logger.warning("message not delivered", metadata: ["topic": "\(topic)", "error": "\(error)"])
+            }
+        }
+        if let opaque = message._private {
+            Unmanaged<DeliveryTicket>.fromOpaque(opaque).takeRetainedValue().completion(result)
+        }
+        if waiting.load(ordering: .acquiring) > 0 { wakeWaiters() }
+    }
+
+    /// Suspends until a delivery report frees room (or returns at once if there is room now).
+    func waitForRoom(outstanding: @Sendable () -> Int32, limit: Int) async {
+        waiting.add(1, ordering: .sequentiallyConsistent)
+        defer { waiting.subtract(1, ordering: .sequentiallyConsistent) }
+        await withCheckedContinuation { continuation in
+            roomWaiters.withLock { $0.append(continuation) }
+            // A report may have arrived between the failed enqueue and registering: re-check.
+            if Int(outstanding()) < limit { wakeWaiters() }
+        }
+    }
+
+    private func wakeWaiters() {
+        let waiters = roomWaiters.withLock { w -> [CheckedContinuation<Void, Never>] in
+            defer { w.removeAll() }
+            return w
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// A dedicated OS thread that serves a client's callbacks with `rd_kafka_poll`.
+final class PollThread: Sendable {
+    private let stopped = Flag()
+    private let exited = DispatchSemaphore(value: 0)
+
+    init(name: String, handle: NativeHandle) {
+        let thread = Thread { [stopped, exited] in
+            while !stopped.isSet {
+                do { _ = try handle.withHandle { rd_kafka_poll($0, 100) } } catch { break }
+            }
+            exited.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Stops polling and waits until the thread left librdkafka. Idempotent.
+    func stop() {
+        if stopped.set() { return }
+        exited.wait()
+    }
+}

