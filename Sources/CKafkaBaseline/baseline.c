@@ -73,6 +73,7 @@ double funnel_baseline_relay(const char *brokers, const char *in_topic, const ch
     rd_kafka_conf_set(cconf, "group.id", group, err, sizeof err);
     rd_kafka_conf_set(cconf, "auto.offset.reset", "earliest", err, sizeof err);
     rd_kafka_conf_set(cconf, "enable.auto.offset.store", "false", err, sizeof err);
+    rd_kafka_conf_set(cconf, "enable.auto.commit", "false", err, sizeof err);
     rd_kafka_conf_set(cconf, "session.timeout.ms", "6000", err, sizeof err);
     rd_kafka_conf_set(cconf, "heartbeat.interval.ms", "500", err, sizeof err);
     rd_kafka_conf_set(cconf, "log_level", "3", err, sizeof err);
@@ -104,6 +105,7 @@ double funnel_baseline_relay(const char *brokers, const char *in_topic, const ch
         rd_kafka_poll(producer, 0);
     }
     rd_kafka_flush(producer, 60000);
+    rd_kafka_commit(consumer, NULL, 0); /* synchronous: the relay is done when its offsets are */
     double elapsed = now_seconds() - start;
     rd_kafka_queue_destroy(queue);
     rd_kafka_consumer_close(consumer);

@@ -51,7 +51,6 @@ public struct KafkaConfiguration: Sendable, Equatable {
     public static let consumerDefaults: [String: String] = [
         "enable.auto.offset.store": "false",
         "enable.auto.commit": "true",
-        "auto.commit.interval.ms": "1000",
         "auto.offset.reset": "earliest",
         "enable.partition.eof": "false",
     ]

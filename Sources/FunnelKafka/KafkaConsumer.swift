@@ -102,23 +102,23 @@ public final class KafkaConsumer: Sendable {
     /// The messages of the subscribed topics. Single use: ending the iteration closes the consumer.
     public var messages: KafkaMessages { KafkaMessages(consumer: self) }
 
-    /// Marks `message` as processed: its offset + 1 is committed with the next commit.
-    public func storeOffset(_ message: ConsumerMessage) throws(KafkaError) {
-        try storeOffsets([message.topicPartition: message.offset + 1])
-    }
-
     /// Stores next-offsets per partition (the offset of the next message to read).
-    /// Offsets for partitions no longer assigned are ignored (the new owner re-reads them).
+    ///
+    /// Cheap: offsets are collected here and handed to librdkafka in one call before the
+    /// next poll, commit, revoke or close. Offsets for partitions no longer assigned are
+    /// ignored (the new owner re-reads those messages: at-least-once).
     public func storeOffsets(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        try handle.withHandle { rk throws(KafkaError) in
-            let list = makeList(offsets)
-            defer { rd_kafka_topic_partition_list_destroy(list) }
-            let err = rd_kafka_offsets_store(rk, list)
-            if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__STATE {
-                throw KafkaError(code: err, context: "store offsets")
-            }
+        if isClosing { throw .closed }
+        context.pendingOffsets.withLock { pending in
+            for (tp, offset) in offsets { pending.raise(tp.topic, tp.partition, to: offset) }
         }
+    }
+
+    /// Marks `message` as processed (see ``storeOffsets(_:)``).
+    public func storeOffset(_ message: ConsumerMessage) throws(KafkaError) {
+        if isClosing { throw .closed }
+        context.pendingOffsets.withLock { $0.raise(message.topic, message.partition, to: message.offset + 1) }
     }
 
     /// Commits stored offsets now and waits for the broker (runs off the cooperative pool).
@@ -130,6 +130,7 @@ public final class KafkaConsumer: Sendable {
     /// ``RebalanceHandler`` (which runs on librdkafka's thread); elsewhere use ``commit()``.
     public func commitSync() throws(KafkaError) {
         try handle.withHandle { rk throws(KafkaError) in
+            context.flushPendingOffsets(rk)
             let err = rd_kafka_commit(rk, nil, 0)
             if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
                 throw KafkaError(code: err, context: "commit")
@@ -202,6 +203,7 @@ public final class KafkaConsumer: Sendable {
         pollQueue.async { [self] in
             // Not under the handle's exclusive lock: the revoke handler may call commitSync().
             if let rk = handle.unguarded {
+                context.flushPendingOffsets(rk)
                 let err = rd_kafka_consumer_close(rk)
                 if err != RD_KAFKA_RESP_ERR_NO_ERROR {
                     logger.warning("consumer close", metadata: ["error": "\(KafkaError(code: err))"])
@@ -225,6 +227,7 @@ public final class KafkaConsumer: Sendable {
         var buffer = [OpaquePointer?](repeating: nil, count: capacity)
         var names: [OpaquePointer: String] = [:]
         while !isClosing && !cancelled.isSet {
+            if let rk = handle.unguarded { context.flushPendingOffsets(rk) }
             let count = buffer.withUnsafeMutableBufferPointer { buf in
                 buf.baseAddress!.withMemoryRebound(to: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: capacity) {
                     rd_kafka_consume_batch_queue(queue.pointer, 100, $0, capacity)
@@ -300,6 +303,21 @@ final class ConsumerContext: ClientContext, @unchecked Sendable {
     let handler: KafkaConsumer.RebalanceHandler?
     let autoCommit: Bool
     let consumer = Mutex(WeakConsumer())
+    /// Offsets stored by the application, not yet handed to librdkafka.
+    let pendingOffsets = Mutex(PendingOffsets())
+
+    /// Hands stored offsets to librdkafka (`rd_kafka_offsets_store`) in one call.
+    func flushPendingOffsets(_ rk: OpaquePointer) {
+        let offsets = pendingOffsets.withLock { $0.take() }
+        guard !offsets.isEmpty else { return }
+        let list = makeList(offsets)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_offsets_store(rk, list)
+        // __STATE: a partition was revoked meanwhile; its new owner re-reads those messages.
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__STATE {
+            logger.warning("storing offsets failed", metadata: ["error": "\(KafkaError(code: err))"])
+        }
+    }
 
     init(logger: Logger, handler: KafkaConsumer.RebalanceHandler?, autoCommit: Bool) {
         self.handler = handler
@@ -327,7 +345,9 @@ final class ConsumerContext: ClientContext, @unchecked Sendable {
             if let owner { handler?(.assigned(list), owner) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             logger.info("partitions revoked", metadata: ["partitions": "\(list.map(\.description))"])
+            flushPendingOffsets(rk)
             if let owner { handler?(.revoked(list), owner) }
+            flushPendingOffsets(rk)
             if autoCommit, !list.isEmpty {
                 let e = rd_kafka_commit(rk, nil, 0)
                 if e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET {
@@ -362,4 +382,32 @@ func makeList(_ offsets: [TopicPartition: Int64]) -> UnsafeMutablePointer<rd_kaf
         rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = offset
     }
     return list
+}
+
+
+/// Offsets stored since the last hand-over to librdkafka: a short list, scanned linearly
+/// (a consumer holds few partitions; comparing the partition number first is cheaper than hashing).
+struct PendingOffsets {
+    private var topics: [String] = []
+    private var partitions: [Int32] = []
+    private var offsets: [Int64] = []
+
+    mutating func raise(_ topic: String, _ partition: Int32, to offset: Int64) {
+        for i in partitions.indices where partitions[i] == partition && topics[i] == topic {
+            if offset > offsets[i] { offsets[i] = offset }
+            return
+        }
+        topics.append(topic)
+        partitions.append(partition)
+        offsets.append(offset)
+    }
+
+    mutating func take() -> [TopicPartition: Int64] {
+        var result: [TopicPartition: Int64] = [:]
+        for i in partitions.indices { result[TopicPartition(topic: topics[i], partition: partitions[i])] = offsets[i] }
+        topics.removeAll(keepingCapacity: true)
+        partitions.removeAll(keepingCapacity: true)
+        offsets.removeAll(keepingCapacity: true)
+        return result
+    }
 }

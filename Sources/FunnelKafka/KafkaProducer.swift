@@ -16,7 +16,7 @@ public final class KafkaProducer: Sendable {
     public let configuration: KafkaConfiguration
     let handle: NativeHandle
     private let context: ProducerContext
-    private let topics = Mutex<[String: TopicHandle]>([:])
+    private let topics = Mutex<TopicHandles>(TopicHandles())
     private let poller: PollThread
 
     public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "funnel.kafka.producer")) throws(KafkaError) {
@@ -43,8 +43,7 @@ public final class KafkaProducer: Sendable {
     private func destroyNative() {
         handle.destroy { rk in
             topics.withLock { cache in
-                for topic in cache.values { rd_kafka_topic_destroy(topic.pointer) }
-                cache.removeAll()
+                for topic in cache.removeAll() { rd_kafka_topic_destroy(topic.pointer) }
             }
             rd_kafka_destroy(rk)
         }
@@ -139,14 +138,13 @@ public final class KafkaProducer: Sendable {
     }
 
     private func topicHandle(_ name: String, _ rk: OpaquePointer) throws(KafkaError) -> OpaquePointer {
-        if let cached = topics.withLock({ $0[name] }) { return cached.pointer }
-        return try topics.withLock { cache throws(KafkaError) -> TopicHandle in
-            if let cached = cache[name] { return cached }
+        try topics.withLock { cache throws(KafkaError) -> TopicHandle in
+            if let known = cache.lookup(name) { return known }
             guard let rkt = rd_kafka_topic_new(rk, name, nil) else {
                 throw KafkaError(code: rd_kafka_last_error(), context: "topic \(name)")
             }
             let created = TopicHandle(pointer: rkt)
-            cache[name] = created
+            cache.insert(name, created)
             return created
         }.pointer
     }
@@ -189,6 +187,30 @@ private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPoi
 
 /// A cached `rd_kafka_topic_t`, released with the client.
 private struct TopicHandle: @unchecked Sendable { let pointer: OpaquePointer }
+
+/// Topic handles by name, with the last one used checked first (most producers write to
+/// one topic at a time, and comparing a string with itself is cheaper than hashing it).
+private struct TopicHandles {
+    private var last: (name: String, handle: TopicHandle)?
+    private var all: [String: TopicHandle] = [:]
+
+    mutating func lookup(_ name: String) -> TopicHandle? {
+        if let last, last.name == name { return last.handle }
+        guard let found = all[name] else { return nil }
+        last = (name, found)
+        return found
+    }
+
+    mutating func insert(_ name: String, _ handle: TopicHandle) {
+        all[name] = handle
+        last = (name, handle)
+    }
+
+    mutating func removeAll() -> [TopicHandle] {
+        defer { all.removeAll(); last = nil }
+        return Array(all.values)
+    }
+}
 
 /// The per-message completion passed to librdkafka as the message opaque (retained once).
 final class DeliveryTicket {
@@ -241,6 +263,11 @@ final class ProducerContext: ClientContext, @unchecked Sendable {
 
 
     func delivered(_ message: rd_kafka_message_t) {
+        // Fast path: an acknowledged fire-and-forget message needs no Swift objects at all.
+        if message.err == RD_KAFKA_RESP_ERR_NO_ERROR && message._private == nil {
+            if waiting.load(ordering: .acquiring) > 0 { wakeWaiters() }
+            return
+        }
         let result: Result<DeliveryReport, KafkaError>
         let topic = message.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         if message.err == RD_KAFKA_RESP_ERR_NO_ERROR {

@@ -82,3 +82,4 @@ final class Collector<Value: Sendable>: Sendable {
 
     func wait(count: Int) async { await wait { $0.count >= count } }
 }
+

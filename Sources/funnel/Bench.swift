@@ -1,0 +1,117 @@
+import ArgumentParser
+import CKafkaBaseline
+import Foundation
+import FunnelKafka
+import FunnelRuntime
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks (they print numbers; they are not tests).",
+        subcommands: [KafkaBench.self])
+}
+
+/// `funnel bench kafka`: the wrapper's produce and consume→produce relay rates beside bare
+/// librdkafka C loops with the same settings, on the same broker, in the same run.
+struct KafkaBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kafka",
+        abstract: "Swift wrapper vs bare librdkafka: produce rate and relay rate (msgs/s) and their ratio.")
+
+    @Option(help: "Messages per measurement.") var messages = 200_000
+    @Option(help: "Value size in bytes.") var size = 200
+    @Option(help: "Partitions of the benchmark topics.") var partitions = 6
+    @Option(help: "Rounds; the best of each is reported.") var rounds = 2
+    @Option(help: "Use this cluster instead of starting a local Tansu broker.") var brokers: String?
+    @Option(name: .customLong("set"), help: "Extra librdkafka property for the Swift clients, KEY=VALUE (repeatable).")
+    var properties: [String] = []
+
+    func run() async throws {
+        let broker: LocalBroker? = brokers == nil ? try await LocalBroker.start() : nil
+        defer { if let broker { Task { await broker.stop() } } }
+        let bootstrap = brokers ?? broker!.bootstrap
+        print("librdkafka runtime \(LibrdkafkaVersion.string); broker \(bootstrap)\(broker == nil ? "" : " (local Tansu, memory)")")
+        print("\(messages) messages of \(size) B, \(partitions) partitions, best of \(rounds) rounds\n")
+        var config = KafkaConfiguration(brokers: bootstrap, properties: ["log_level": "3"])
+        for property in properties {
+            let parts = property.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw ValidationError("--set takes KEY=VALUE, got \(property)") }
+            config[parts[0]] = parts[1]
+        }
+        let admin = try KafkaAdmin(configuration: config)
+
+        var best = (cProduce: 0.0, swiftProduce: 0.0, cRelay: 0.0, swiftRelay: 0.0)
+        for round in 1...rounds {
+            let id = UUID().uuidString.prefix(6)
+            let topics = ["c-produce", "swift-produce", "relay-in", "c-relay-out", "swift-relay-out"].map { "bench-\(id)-\($0)" }
+            _ = try await admin.createTopics(topics.map { TopicSpecification(name: $0, partitions: partitions) })
+
+            let cProduce = try baseline { funnel_baseline_produce(bootstrap, topics[0], Int64(messages), Int32(size), $0, $1) }
+            let swiftProduce = try await swiftProduceRate(config, topic: topics[1])
+            // Input for both relays (each relays the same messages, in its own group).
+            _ = try baseline { funnel_baseline_produce(bootstrap, topics[2], Int64(messages), Int32(size), $0, $1) }
+            let swiftRelay = try await swiftRelayRate(config, from: topics[2], to: topics[4], group: "bench-\(id)-swift")
+            let cRelay = try baseline { funnel_baseline_relay(bootstrap, topics[2], topics[3], "bench-\(id)-c", Int64(messages), $0, $1) }
+            print(String(format: "round %d: produce C %.0f / Swift %.0f msgs/s; relay C %.0f / Swift %.0f msgs/s",
+                         round, cProduce, swiftProduce, cRelay, swiftRelay))
+            best = (max(best.cProduce, cProduce), max(best.swiftProduce, swiftProduce),
+                    max(best.cRelay, cRelay), max(best.swiftRelay, swiftRelay))
+        }
+        print("")
+        print("                      bare C (msgs/s)   Swift (msgs/s)   Swift / C")
+        print(String(format: "produce            %15.0f %16.0f %10.0f %%", best.cProduce, best.swiftProduce, 100 * best.swiftProduce / best.cProduce))
+        print(String(format: "consume→produce    %15.0f %16.0f %10.0f %%", best.cRelay, best.swiftRelay, 100 * best.swiftRelay / best.cRelay))
+        if let broker { await broker.stop() }
+    }
+
+    /// Runs a C baseline loop; a negative rate carries an error message.
+    private func baseline(_ body: (UnsafeMutablePointer<CChar>, Int32) -> Double) throws -> Double {
+        var error = [CChar](repeating: 0, count: 512)
+        let rate = error.withUnsafeMutableBufferPointer { body($0.baseAddress!, Int32($0.count)) }
+        guard rate > 0 else { throw ValidationError("C baseline failed: \(error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })") }
+        return rate
+    }
+
+    private func swiftProduceRate(_ config: KafkaConfiguration, topic: String) async throws -> Double {
+        let producer = try KafkaProducer(configuration: config)
+        let value = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+        let start = ContinuousClock.now
+        for i in 0..<messages {
+            try await producer.send(ProducerMessage(topic: topic, key: Array("lead-\(i % 100_000)".utf8), value: value))
+        }
+        try await producer.flush(timeout: .seconds(120))
+        let elapsed = ContinuousClock.now - start
+        await producer.close()
+        return Double(messages) / elapsed.seconds
+    }
+
+    private func swiftRelayRate(_ config: KafkaConfiguration, from input: String, to output: String, group: String) async throws -> Double {
+        let producer = try KafkaProducer(configuration: config)
+        var consumerConfig = config
+        consumerConfig["session.timeout.ms"] = "6000"
+        consumerConfig["heartbeat.interval.ms"] = "500"
+        // One commit at the end, as the C loop does (see the README on Tansu's commit cost).
+        consumerConfig["enable.auto.commit"] = "false"
+        let consumer = try KafkaConsumer(configuration: consumerConfig, groupID: group, topics: [input])
+        var relayed = 0
+        var start: ContinuousClock.Instant?
+        for try await message in consumer.messages {
+            if start == nil { start = .now } // from the first message: excludes the group join, as in C
+            try await producer.send(ProducerMessage(topic: output, key: message.key, value: message.value))
+            try consumer.storeOffset(message)
+            relayed += 1
+            if relayed == messages {
+                try await producer.flush(timeout: .seconds(120))
+                try await consumer.commit() // the relay is done when its offsets are
+                break
+            }
+        }
+        let elapsed = ContinuousClock.now - (start ?? .now)
+        await consumer.close()
+        await producer.close()
+        return Double(relayed) / elapsed.seconds
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
