@@ -109,7 +109,7 @@ public final class KafkaConsumer: Sendable {
     /// ignored (the new owner re-reads those messages: at-least-once).
     public func storeOffsets(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        if isClosing { throw .closed }
+        if handle.isClosed { throw .closed }
         context.pendingOffsets.withLock { pending in
             for (tp, offset) in offsets { pending.raise(tp.topic, tp.partition, to: offset) }
         }
@@ -117,7 +117,7 @@ public final class KafkaConsumer: Sendable {
 
     /// Marks `message` as processed (see ``storeOffsets(_:)``).
     public func storeOffset(_ message: ConsumerMessage) throws(KafkaError) {
-        if isClosing { throw .closed }
+        if handle.isClosed { throw .closed }
         context.pendingOffsets.withLock { $0.raise(message.topic, message.partition, to: message.offset + 1) }
     }
 

@@ -32,8 +32,9 @@ final class GroupMember: Sendable {
         let consumer = self.consumer
         loop = Task {
             for try await message in consumer.messages {
-                processed.append((name, String(decoding: message.value ?? [], as: UTF8.self)))
+                // Processed = handled and its offset stored; only then does the test see it.
                 try consumer.storeOffset(message)
+                processed.append((name, String(decoding: message.value ?? [], as: UTF8.self)))
             }
         }
     }
