@@ -21,6 +21,7 @@ struct KafkaBench: AsyncParsableCommand {
     @Option(help: "Value size in bytes.") var size = 200
     @Option(help: "Partitions of the benchmark topics.") var partitions = 6
     @Option(help: "Rounds; the best of each is reported.") var rounds = 2
+    @Option(help: "Messages the Swift consumer takes from librdkafka per poll.") var batch = 512
     @Option(help: "Use this cluster instead of starting a local Tansu broker.") var brokers: String?
     @Option(name: .customLong("set"), help: "Extra librdkafka property for the Swift clients, KEY=VALUE (repeatable).")
     var properties: [String] = []
@@ -91,7 +92,7 @@ struct KafkaBench: AsyncParsableCommand {
         consumerConfig["heartbeat.interval.ms"] = "500"
         // One commit at the end, as the C loop does (see the README on Tansu's commit cost).
         consumerConfig["enable.auto.commit"] = "false"
-        let consumer = try KafkaConsumer(configuration: consumerConfig, groupID: group, topics: [input])
+        let consumer = try KafkaConsumer(configuration: consumerConfig, groupID: group, topics: [input], maxBatch: batch)
         var relayed = 0
         var start: ContinuousClock.Instant?
         for try await message in consumer.messages {
