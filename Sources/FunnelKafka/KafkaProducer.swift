@@ -329,3 +329,12 @@ final class PollThread: Sendable {
         exited.wait()
     }
 }
+
+extension KafkaProducer {
+    /// Waits (blocking the calling thread) until queued messages are delivered or the timeout
+    /// passed. Only for contexts that must not suspend, such as a rebalance handler, which
+    /// runs on librdkafka's thread; elsewhere use ``flush(timeout:)``.
+    public func flushBlocking(timeoutMilliseconds: Int32) {
+        _ = try? handle.withHandle { rd_kafka_flush($0, timeoutMilliseconds) }
+    }
+}

@@ -95,7 +95,9 @@ class ClientContext: @unchecked Sendable {
             guard let rk, let context = ClientContext.unretained(rd_kafka_opaque(rk)) else { return }
             let message = buffer.map { String(cString: $0) } ?? ""
             let fac = facility.map { String(cString: $0) } ?? ""
-            let swiftLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
+            var swiftLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
+            // KAFKA_* variables apply to every client; a consumer property on a producer is expected.
+            if fac == "CONFWARN" { swiftLevel = .debug }
             context.logger.log(level: swiftLevel, "librdkafka: \(message)", metadata: ["facility": "\(fac)"])
         }
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in

@@ -81,6 +81,17 @@ public final class ChildProcess: Sendable {
 
     public var isRunning: Bool { exit.status == nil }
 
+    /// The command's own process id (the watchdog's child), for signals that must not go
+    /// through the watchdog, such as SIGKILL in crash tests.
+    public var commandPID: pid_t? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").compactMap { pid_t($0) }.first { candidate in
+            // Skip the watchdog's `sleep`.
+            let comm = (try? String(contentsOfFile: "/proc/\(candidate)/comm", encoding: .utf8)) ?? ""
+            return !comm.hasPrefix("sleep")
+        }
+    }
+
     /// Sends `signal` to the watchdog (SIGTERM/SIGINT are passed on to the command).
     public func signal(_ signal: Int32) {
         if isRunning { kill(pid, signal) }

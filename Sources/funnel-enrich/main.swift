@@ -1,3 +1,27 @@
+import Foundation
+import FunnelDomain
+import FunnelKafka
 import FunnelRuntime
 
-print("funnel-enrich: not implemented yet")
+/// funnel-enrich: captured → enriched. Normalises the profile, classifies the e-mail address
+/// (corporate, free, disposable, role) and looks up company data by domain.
+await ServiceMain.run(service: "funnel-enrich", defaultPort: 8081) { context, _ in
+    let env = context.environment
+    let emails = EmailDirectory(
+        freeDomains: Set(try env.readList("data/free-email-domains.txt")),
+        disposableDomains: Set(try env.readList("data/disposable-email-domains.txt")),
+        rolePrefixes: Set(try env.readList("data/role-prefixes.txt")))
+    let companies = CompanyDirectory(try CompanyFile.parse(env.readConfigFile("data/companies.csv")))
+    context.logger.info("reference data loaded", metadata: [
+        "free_domains": "\(emails.freeDomains.count)", "disposable_domains": "\(emails.disposableDomains.count)",
+        "companies": "\(companies.byDomain.count)"])
+    return [context.stage(topics: [TopicCatalog.captured]) {
+        { message throws(StageFailure) in
+            let event = try StageIO.decode(LeadCaptured.self, message)
+            let now = StageIO.now()
+            let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, at: now)
+            return [StageIO.output(enriched, topic: TopicCatalog.enriched, leadID: event.subject, from: event.id,
+                                   purpose: "enriched", source: "funnel-enrich", time: now)]
+        }
+    }]
+}

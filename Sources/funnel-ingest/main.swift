@@ -1,3 +1,9 @@
 import FunnelRuntime
 
-print("funnel-ingest: not implemented yet")
+/// funnel-ingest: the public HTTP entry. Validates, assigns lead ids, and replies 202 only
+/// after Kafka acknowledged every event of the request.
+await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080) { context, router in
+    IngestRoutes(context: context).register(on: router)
+    context.health.setReady(true)
+    return []
+}

@@ -1,26 +1,157 @@
 import ArgumentParser
 import Foundation
+import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
+import Logging
 
 struct Dev: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the whole pipeline locally on the embedded defaults.")
+    /// Returns after `duration` seconds (if given) or at Ctrl-C / SIGTERM, whichever comes first.
+    static func waitForStop(after duration: Double?) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = Locked(false)
+            let finish: @Sendable () -> Void = {
+                if done.withLock({ d in defer { d = true }; return !d }) { continuation.resume() }
+            }
+            if let duration { Task { try? await Task.sleep(for: .seconds(duration)); finish() } }
+            Task { _ = await ShutdownSignal.wait(); finish() }
+        }
+    }
+
+    static let configuration = CommandConfiguration(
+        abstract: "Run the whole pipeline locally: broker, topics, the five processes and a demo generator.")
+
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).") var duration: Double?
+    @Flag(help: "Run the pipeline without the demo generator.") var noDemo = false
+    @Option(help: "Demo leads per second.") var rate = 50.0
+    @Option(help: "Port of the ingest API.") var ingestPort = 8080
+    @Option(help: "Where the processes' logs go.") var logs = "/tmp/funnel-dev"
 
     func run() async throws {
         print("librdkafka runtime \(LibrdkafkaVersion.string)")
         try LibrdkafkaVersion.check()
-        let broker = try await LocalBroker.start()
-        print("broker: \(broker.bootstrap)   (KAFKA_BROKERS=\(broker.bootstrap))")
-        let admin = try KafkaAdmin(configuration: KafkaConfiguration(brokers: broker.bootstrap))
-        let created = try await TopicSetup.create(admin: admin)
-        print("topics: \(created.count) created")
-        if let duration {
-            try await Task.sleep(for: .seconds(duration))
-        } else {
-            _ = await ShutdownSignal.wait()
+        let binDirectory = ProcessInfo.processInfo.environment["FUNNEL_BIN_DIR"]
+            ?? URL(fileURLWithPath: Bundle.main.executablePath ?? CommandLine.arguments[0]).deletingLastPathComponent().path
+        print("starting broker, topics and five processes (logs in \(logs)) …")
+        let pipeline = try await LocalPipeline.start(binDirectory: binDirectory, logDirectory: logs,
+                                                     ingestPort: Network.canConnect(port: ingestPort) ? nil : ingestPort)
+        print("""
+
+          broker:  \(pipeline.broker.bootstrap)      (KAFKA_BROKERS=\(pipeline.broker.bootstrap))
+          ingest:  \(pipeline.ingestURL)/v1/leads   (also /v1/activities, /v1/outcomes)
+          metrics: \(LocalPipeline.services.map { "\($0) :\(pipeline.ports[$0]!)" }.joined(separator: ", "))
+          watch:   any Kafka client on topic \(TopicCatalog.stageChanged)
+
+        """)
+        let board = StageBoard()
+        let watcher = try board.watch(brokers: pipeline.broker.bootstrap)
+        let demo = noDemo ? nil : Task { await DemoGenerator(pipeline: pipeline, board: board, rate: rate).run() }
+        let progress = Task { await Progress(pipeline: pipeline, board: board).run() }
+
+        let started = ContinuousClock.now
+        await Self.waitForStop(after: duration)
+        print("\nstopping …")
+        demo?.cancel()
+        _ = await demo?.value
+        progress.cancel()
+        watcher.cancel()
+        await watcher.value
+        await pipeline.stop()
+        board.printFunnel(elapsed: (ContinuousClock.now - started).seconds)
+    }
+}
+
+/// Counts stage changes as an outside subscriber sees them.
+final class StageBoard: Sendable {
+    static let quietLogger: Logger = {
+        var logger = Logger(label: "funnel-dev.board")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    private let reached = Locked<[Stage: Set<String>]>([:])
+    private let current = Locked<[String: Stage]>([:])
+    let newMQLs = Locked<[String]>([])
+
+    func watch(brokers: String) throws -> Task<Void, Never> {
+        let consumer = try KafkaConsumer(
+            configuration: KafkaConfiguration(brokers: brokers, properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "log_level": "3"]),
+            groupID: "funnel-dev-board-\(getpid())", topics: [TopicCatalog.stageChanged], logger: Self.quietLogger)
+        return Task {
+            do {
+                for try await message in consumer.messages {
+                    guard case .success(let event) = EventDecoder.decode(StageChanged.self, from: message.value ?? [], expectedType: message.topic) else { continue }
+                    let lead = event.data.leadID, to = event.data.to
+                    reached.withLock { _ = $0[to, default: []].insert(lead) }
+                    current.withLock { $0[lead] = to }
+                    if to == .mql { newMQLs.withLock { $0.append(lead) } }
+                }
+            } catch {}
+            await consumer.close()
         }
-        await broker.stop()
-        print("stopped")
+    }
+
+    func count(_ stage: Stage) -> Int { reached.value[stage]?.count ?? 0 }
+    func stage(of lead: String) -> Stage? { current.value[lead] }
+
+    func printFunnel(elapsed: Double) {
+        print("\nThe funnel after \(Int(elapsed)) s (leads that reached each stage):")
+        let path: [Stage] = [.captured, .identified, .mql, .sal, .sql, .customer]
+        var previous: Int?
+        func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, 14 - s.count)) }
+        for stage in path {
+            let n = count(stage)
+            let conversion = previous.map { $0 > 0 ? String(format: "%5.1f %% of the stage before", 100 * Double(n) / Double($0)) : "" } ?? ""
+            print("  " + pad(stage.rawValue) + String(format: "%7d   ", n) + conversion)
+            previous = n
+        }
+        for stage in [Stage.nurture, .disqualified, .lost] {
+            print("  " + pad(stage.rawValue) + String(format: "%7d", count(stage)))
+        }
+        let captured = count(.captured)
+        if captured > 0 {
+            print(String(format: "  sales-ready at first (mql / captured): %.1f %%;  end-to-end %.1f leads/s captured",
+                         100 * Double(count(.mql)) / Double(captured), Double(captured) / max(elapsed, 1)))
+        }
+    }
+}
+
+/// Live progress: per stage processed, rate, lag and dead letters, from each process's /metrics.
+struct Progress {
+    let pipeline: LocalPipeline
+    let board: StageBoard
+
+    func run() async {
+        var last: [String: Double] = [:]
+        var lastTime = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(2))
+            if Task.isCancelled { break }
+            let now = ContinuousClock.now
+            let dt = (now - lastTime).seconds
+            lastTime = now
+            var parts: [String] = []
+            for service in LocalPipeline.services {
+                guard let text = try? await HTTPProbe.get(port: pipeline.ports[service]!, path: "/metrics").body else {
+                    parts.append("\(service.dropFirst(7)): down"); continue
+                }
+                let metric = service == "funnel-ingest" ? "funnel_produced_total" : "funnel_consumed_total"
+                let done = Self.sum(text, metric), lag = Self.sum(text, "funnel_consumer_lag"), dead = Self.sum(text, "funnel_dead_lettered_total")
+                let rate = (done - (last[service] ?? 0)) / max(dt, 0.001)
+                last[service] = done
+                var part = String(format: "%@ %.0f (%.0f/s)", String(service.dropFirst(7)) as NSString, done, rate)
+                if service != "funnel-ingest" { part += String(format: " lag %.0f", lag) }
+                if dead > 0 { part += String(format: " dead %.0f", dead) }
+                parts.append(part)
+            }
+            print(parts.joined(separator: " | ") + "  ‖ mql \(board.count(.mql)) customer \(board.count(.customer))")
+        }
+    }
+
+    static func sum(_ exposition: String, _ metric: String) -> Double {
+        exposition.split(separator: "\n").reduce(0.0) { total, line in
+            guard line.hasPrefix(metric + "{") || line.hasPrefix(metric + " "), let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { return total }
+            return total + value
+        }
     }
 }

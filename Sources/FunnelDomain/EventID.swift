@@ -1,0 +1,34 @@
+/// Deterministic identifiers: the same input always yields the same id, so a replayed or
+/// re-delivered input produces byte-identical output ids (idempotent downstream).
+public enum EventID {
+    /// A 128-bit hex id derived from `parts` (two independent 64-bit FNV-1a hashes).
+    public static func derive(_ parts: String...) -> String {
+        derive(parts)
+    }
+
+    public static func derive(_ parts: [String]) -> String {
+        var a: UInt64 = 0xcbf2_9ce4_8422_2325
+        var b: UInt64 = 0x8422_2325_cbf2_9ce4 ^ 0x9e37_79b9_7f4a_7c15
+        for (index, part) in parts.enumerated() {
+            for byte in part.utf8 {
+                a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+                b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+                b = (b << 7) | (b >> 57)
+            }
+            // Separator, so ("ab","c") and ("a","bc") differ.
+            a = (a ^ UInt64(0x1f &+ index)) &* 0x0000_0100_0000_01b3
+            b = (b ^ UInt64(0x1f &+ index)) &* 0x0000_0100_0000_01b3
+        }
+        return hex(a) + hex(b)
+    }
+
+    /// The lead id for a normalised e-mail address (or phone): stable across requests.
+    public static func lead(forContact contact: String) -> String {
+        "lead-" + String(derive("lead", contact).prefix(20))
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

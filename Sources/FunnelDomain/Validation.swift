@@ -1,0 +1,130 @@
+import Foundation
+
+/// One reason a message or request was rejected: which field, and why.
+public struct FieldError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
+    /// A JSON path such as `data.email` or `[3].employees`.
+    public var field: String
+    public var reason: String
+
+    public init(field: String, reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+
+    public var description: String { "\(field): \(reason)" }
+}
+
+/// Decodes and validates an event, turning every failure into precise ``FieldError``s.
+public enum EventDecoder {
+    /// Decodes `bytes` as a `CloudEvent<P>` of `expectedType` and validates it.
+    public static func decode<P: Validatable>(_ type: P.Type, from bytes: [UInt8], expectedType: String) -> Result<CloudEvent<P>, FieldError> {
+        let event: CloudEvent<P>
+        do {
+            event = try EventCoding.decoder().decode(CloudEvent<P>.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            return .failure(fieldError(error))
+        } catch {
+            return .failure(FieldError(field: "", reason: "not JSON: \(error)"))
+        }
+        var errors: [FieldError] = []
+        if event.specversion != "1.0" { errors.append(FieldError(field: "specversion", reason: "must be \"1.0\"")) }
+        if event.type != expectedType { errors.append(FieldError(field: "type", reason: "must be \"\(expectedType)\", got \"\(event.type)\"")) }
+        if event.id.isEmpty { errors.append(FieldError(field: "id", reason: "must not be empty")) }
+        if event.subject.isEmpty { errors.append(FieldError(field: "subject", reason: "must not be empty")) }
+        if !Check.isTimestamp(event.time) { errors.append(FieldError(field: "time", reason: "must be an RFC 3339 date-time")) }
+        errors += event.data.validate().map { FieldError(field: "data." + $0.field, reason: $0.reason) }
+        if let first = errors.first { return .failure(first) }
+        return .success(event)
+    }
+
+    /// A `DecodingError` as a field path and a reason.
+    public static func fieldError(_ error: DecodingError) -> FieldError {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                .joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return FieldError(field: path(context.codingPath + [key]), reason: "is required")
+        case .typeMismatch(let type, let context):
+            return FieldError(field: path(context.codingPath), reason: "must be \(describe(type))")
+        case .valueNotFound(let type, let context):
+            return FieldError(field: path(context.codingPath), reason: "must be \(describe(type)), not null")
+        case .dataCorrupted(let context):
+            let field = path(context.codingPath)
+            if context.codingPath.isEmpty { return FieldError(field: "", reason: "not valid JSON") }
+            return FieldError(field: field, reason: context.debugDescription)
+        @unknown default:
+            return FieldError(field: "", reason: "\(error)")
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Int64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        case is Bool.Type: return "a boolean"
+        default:
+            let name = "\(type)"
+            if name.hasPrefix("Dictionary") { return "an object" }
+            if name.hasPrefix("Array") { return "an array" }
+            return "a \(name)"
+        }
+    }
+}
+
+/// A payload that checks what the schema says beyond types: enums, formats, required-one-of.
+public protocol Validatable: Codable, Sendable {
+    /// Field errors with paths relative to the payload.
+    func validate() -> [FieldError]
+}
+
+/// Format checks shared by payloads and the HTTP edge.
+public enum Check {
+    /// RFC 3339 date-time (`2026-11-23T18:09:30Z`, fractions and offsets allowed).
+    public static func isTimestamp(_ text: String) -> Bool {
+        Timestamp.parse(text) != nil
+    }
+
+    /// A practical e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
+    public static func isEmail(_ text: String) -> Bool {
+        guard text.count <= 254, !text.contains(where: { $0.isWhitespace }) else { return false }
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
+        let domain = parts[1]
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && $0.count <= 63 }
+            && labels.last!.count >= 2 && labels.last!.allSatisfy(\.isLetter)
+    }
+
+    /// ISO 3166-1 alpha-2 shape: two ASCII upper-case letters.
+    public static func isCountryCode(_ text: String) -> Bool {
+        text.utf8.count == 2 && text.utf8.allSatisfy { $0 >= 65 && $0 <= 90 }
+    }
+}
+
+/// RFC 3339 timestamps, parsed and formatted without locale surprises.
+public enum Timestamp {
+    public static func parse(_ text: String) -> Date? {
+        let withFraction = ISO8601DateFormatter()
+        withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = withFraction.date(from: text) { return date }
+        let plain = ISO8601DateFormatter()
+        plain.formatOptions = [.withInternetDateTime]
+        return plain.date(from: text)
+    }
+
+    /// `2026-11-23T18:09:30.123Z`
+    public static func format(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+}
+
+/// Several field errors at once (one request item can have more than one).
+public struct FieldErrors: Error, Sendable {
+    public var errors: [FieldError]
+    public init(_ errors: [FieldError]) { self.errors = errors }
+}

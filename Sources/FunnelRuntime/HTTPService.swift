@@ -1,0 +1,27 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// The HTTP side of every process: `/healthz`, `/readyz`, `/metrics`, plus routes a process adds.
+public enum HTTPService {
+    /// A router with the health and metrics endpoints.
+    public static func router(health: HealthState, metrics: MetricsRegistry) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        router.get("readyz") { _, _ in
+            health.isReady
+                ? Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
+                : Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "not ready\n")))
+        }
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        return router
+    }
+
+    /// The application listening on `port` (all interfaces).
+    public static func application(router: Router<BasicRequestContext>, port: Int, logger: Logger) -> some ApplicationProtocol {
+        Application(router: router, configuration: .init(address: .hostname("0.0.0.0", port: port)), logger: logger)
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import FunnelDomain
+import FunnelKafka
+
+/// The whole pipeline on one machine: a private broker, the topic catalogue, and the five
+/// processes as separate OS processes. Used by `funnel dev` and the end-to-end tests.
+public final class LocalPipeline: Sendable {
+    public static let services = ["funnel-ingest", "funnel-enrich", "funnel-score", "funnel-route", "funnel-followup"]
+
+    public let broker: LocalBroker
+    public let binDirectory: String
+    public let logDirectory: String
+    /// HTTP port per service (ingest's is the public API).
+    public let ports: [String: Int]
+    private let children = Locked<[String: ChildProcess]>([:])
+
+    public var ingestURL: String { "http://127.0.0.1:\(ports["funnel-ingest"]!)" }
+
+    private init(broker: LocalBroker, binDirectory: String, logDirectory: String, ports: [String: Int]) {
+        self.broker = broker
+        self.binDirectory = binDirectory
+        self.logDirectory = logDirectory
+        self.ports = ports
+    }
+
+    /// Starts the broker, creates the topics and starts every service; waits until all are ready.
+    public static func start(binDirectory: String, logDirectory: String, ingestPort: Int? = nil,
+                             partitions: Int = 6, extraEnvironment: [String: String] = [:]) async throws -> LocalPipeline {
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let broker = try await LocalBroker.start(logPath: logDirectory + "/tansu.log")
+        do {
+            let admin = try KafkaAdmin(configuration: KafkaConfiguration(brokers: broker.bootstrap))
+            try await TopicSetup.create(admin: admin, partitions: partitions)
+            var ports: [String: Int] = [:]
+            for service in services { ports[service] = try (service == "funnel-ingest" ? ingestPort : nil) ?? Network.freePort() }
+            let pipeline = LocalPipeline(broker: broker, binDirectory: binDirectory, logDirectory: logDirectory, ports: ports)
+            for service in services { try pipeline.startService(service, extraEnvironment: extraEnvironment) }
+            try await pipeline.waitUntilReady()
+            return pipeline
+        } catch {
+            await broker.stop()
+            throw error
+        }
+    }
+
+    /// The environment `funnel dev` gives each process (the same variables as docker-compose.yml).
+    public func environment(for service: String, extra: [String: String] = [:]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["KAFKA_BROKERS"] = broker.bootstrap
+        env["KAFKA_SESSION_TIMEOUT_MS"] = env["KAFKA_SESSION_TIMEOUT_MS"] ?? "6000"
+        env["KAFKA_HEARTBEAT_INTERVAL_MS"] = env["KAFKA_HEARTBEAT_INTERVAL_MS"] ?? "500"
+        env["FUNNEL_HTTP_PORT"] = String(ports[service]!)
+        env["FUNNEL_CONFIG_DIR"] = ProjectPaths.configDirectory
+        env["FUNNEL_SERVICE"] = service
+        env["FUNNEL_PARENT_PID"] = String(getpid())
+        return env.merging(extra) { $1 }
+    }
+
+    /// Starts (or restarts) one service; its output goes to `<logDirectory>/<service>.log`.
+    public func startService(_ service: String, extraEnvironment: [String: String] = [:]) throws {
+        let child = try ChildProcess(name: service, executable: binDirectory + "/" + service, arguments: [],
+                                     environment: environment(for: service, extra: extraEnvironment),
+                                     outputPath: logDirectory + "/\(service).log")
+        children.withLock { $0[service] = child }
+    }
+
+    public func process(_ service: String) -> ChildProcess? { children.value[service] }
+
+    /// Waits until every service answers `/readyz` with 200.
+    public func waitUntilReady(timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        for service in Self.services {
+            while !(await HTTPProbe.isReady(port: ports[service]!)) {
+                guard ContinuousClock.now < deadline, children.value[service]?.isRunning == true else {
+                    throw ConfigError("\(service) did not become ready; see \(logDirectory)/\(service).log")
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    /// Stops every service gracefully (SIGTERM), then the broker.
+    public func stop() async {
+        for child in children.value.values { child.signal(SIGTERM) }
+        for child in children.value.values { await child.waitUntilExit() }
+        await broker.stop()
+    }
+}
+
+/// Minimal HTTP GET over a socket for local probes (no client library needed).
+public enum HTTPProbe {
+    public static func isReady(port: Int) async -> Bool {
+        (try? await get(port: port, path: "/readyz"))?.status == 200
+    }
+
+    /// GET `path` on 127.0.0.1:`port`; returns the status and the body.
+    public static func get(port: Int, path: String) async throws -> (status: Int, body: String) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.timeoutInterval = 5
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    /// POST a JSON body; returns the status and the body.
+    public static func post(port: Int, path: String, json: Data) async throws -> (status: Int, body: String) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = "POST"
+        request.httpBody = json
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.timeoutInterval = 30
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+}
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif

@@ -1,0 +1,101 @@
+import Foundation
+import Synchronization
+
+/// A small Prometheus registry: counters, gauges and histograms with fixed labels,
+/// rendered in the text exposition format at `/metrics`.
+public final class MetricsRegistry: Sendable {
+    private struct Series {
+        var help: String
+        var type: String
+        var values: [String: Double] = [:]          // labels → value (counters, gauges)
+        var buckets: [Double] = []
+        var histograms: [String: Histogram] = [:]    // labels → histogram
+    }
+    struct Histogram {
+        var counts: [Int]
+        var sum = 0.0
+        var count = 0
+    }
+    private let series = Mutex<[String: Series]>([:])
+    private let gauges = Mutex<[String: @Sendable () -> Double]>([:])
+
+    public init() {}
+
+    public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
+    public func increment(_ name: String, help: String, labels: [String: String] = [:], by value: Double = 1) {
+        let key = Self.render(labels)
+        series.withLock { all in
+            all[name, default: Series(help: help, type: "counter")].values[key, default: 0] += value
+        }
+    }
+
+    public func observe(_ name: String, help: String, labels: [String: String] = [:], _ value: Double, buckets: [Double] = latencyBuckets) {
+        let key = Self.render(labels)
+        series.withLock { all in
+            var s = all[name] ?? Series(help: help, type: "histogram", buckets: buckets)
+            var h = s.histograms[key] ?? Histogram(counts: Array(repeating: 0, count: s.buckets.count))
+            for (i, bound) in s.buckets.enumerated() where value <= bound { h.counts[i] += 1 }
+            h.sum += value
+            h.count += 1
+            s.histograms[key] = h
+            all[name] = s
+        }
+    }
+
+    /// A gauge whose value is read at scrape time.
+    public func gauge(_ name: String, help: String, labels: [String: String] = [:], _ read: @escaping @Sendable () -> Double) {
+        let key = Self.render(labels)
+        series.withLock { all in
+            if all[name] == nil { all[name] = Series(help: help, type: "gauge") }
+            all[name]!.values[key] = 0
+        }
+        gauges.withLock { $0[name + key] = read }
+    }
+
+    /// The value of a counter (sum over label sets matching `labels`), for tests and progress output.
+    public func value(_ name: String, labels: [String: String] = [:]) -> Double {
+        series.withLock { all in
+            guard let s = all[name] else { return 0 }
+            return s.values.filter { key, _ in labels.allSatisfy { key.contains("\($0.key)=\"\($0.value)\"") } }.values.reduce(0, +)
+        }
+    }
+
+    /// The Prometheus text exposition.
+    public func exposition() -> String {
+        let readers = gauges.withLock { $0 }
+        return series.withLock { all in
+            var out = ""
+            for name in all.keys.sorted() {
+                let s = all[name]!
+                out += "# HELP \(name) \(s.help)\n# TYPE \(name) \(s.type)\n"
+                for key in s.values.keys.sorted() {
+                    let value = readers[name + key]?() ?? s.values[key]!
+                    out += "\(name)\(key) \(Self.number(value))\n"
+                }
+                for key in s.histograms.keys.sorted() {
+                    let h = s.histograms[key]!
+                    let inner = key.isEmpty ? "" : String(key.dropFirst().dropLast()) + ","
+                    for (i, bound) in s.buckets.enumerated() {
+                        out += "\(name)_bucket{\(inner)le=\"\(Self.number(bound))\"} \(h.counts[i])\n"
+                    }
+                    out += "\(name)_bucket{\(inner)le=\"+Inf\"} \(h.count)\n"
+                    out += "\(name)_sum\(key) \(Self.number(h.sum))\n\(name)_count\(key) \(h.count)\n"
+                }
+            }
+            return out
+        }
+    }
+
+    private static func render(_ labels: [String: String]) -> String {
+        guard !labels.isEmpty else { return "" }
+        let inner = labels.sorted { $0.key < $1.key }.map { key, value in
+            "\(key)=\"\(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
+        }
+        return "{" + inner.joined(separator: ",") + "}"
+    }
+
+    private static func number(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+}

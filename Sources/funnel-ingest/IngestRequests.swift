@@ -1,0 +1,103 @@
+import Foundation
+import FunnelDomain
+
+/// `POST /v1/leads` item (public contract field names).
+struct LeadRequest: Decodable {
+    var email: String?
+    var firstName: String?
+    var lastName: String?
+    var jobTitle: String?
+    var company: String?
+    var companyDomain: String?
+    var employees: Int?
+    var industry: String?
+    var country: String?
+    var phone: String?
+    var source: String?
+    var campaign: String?
+    var consent: LeadCaptured.Consent?
+    var attributes: [String: String]?
+
+    enum CodingKeys: String, CodingKey {
+        case email, firstName = "first_name", lastName = "last_name", jobTitle = "job_title", company
+        case companyDomain = "company_domain", employees, industry, country, phone, source, campaign, consent, attributes
+    }
+
+    /// The captured event's payload, or the field errors (paths relative to the item).
+    func captured(now: String) -> Result<LeadCaptured, FieldErrors> {
+        let email = Normalise.email(self.email)
+        let phone = Normalise.text(self.phone)
+        var errors: [FieldError] = []
+        if email == nil && phone == nil { errors.append(FieldError(field: "email", reason: "is required unless phone is given")) }
+        if let email, !Check.isEmail(email) { errors.append(FieldError(field: "email", reason: "is not an e-mail address")) }
+        if let country, !Check.isCountryCode(country.uppercased()) { errors.append(FieldError(field: "country", reason: "must be an ISO 3166-1 alpha-2 code")) }
+        if let employees, employees < 0 { errors.append(FieldError(field: "employees", reason: "must be >= 0")) }
+        guard errors.isEmpty else { return .failure(FieldErrors(errors)) }
+        let contact = email ?? phone!.filter { $0.isNumber || $0 == "+" }
+        return .success(LeadCaptured(
+            leadID: EventID.lead(forContact: contact), email: email, firstName: firstName, lastName: lastName,
+            jobTitle: jobTitle, company: company, companyDomain: companyDomain?.lowercased(), employees: employees,
+            industry: industry, country: country?.uppercased(), phone: phone, source: source, campaign: campaign,
+            consent: consent, attributes: attributes, capturedAt: now))
+    }
+}
+
+/// `POST /v1/activities` item.
+struct ActivityRequest: Decodable {
+    var email: String?
+    var leadID: String?
+    var type: ActivityType
+    var url: String?
+    var occurredAt: String?
+    var attributes: [String: String]?
+
+    enum CodingKeys: String, CodingKey {
+        case email, leadID = "lead_id", type, url, occurredAt = "occurred_at", attributes
+    }
+
+    func activity(now: String) -> Result<LeadActivity, FieldErrors> {
+        switch resolveLead(email: email, leadID: leadID) {
+        case .failure(let e): return .failure(FieldErrors([e]))
+        case .success(let lead):
+            if let occurredAt, !Check.isTimestamp(occurredAt) {
+                return .failure(FieldErrors([FieldError(field: "occurred_at", reason: "must be an RFC 3339 date-time")]))
+            }
+            return .success(LeadActivity(leadID: lead, type: type, url: url, occurredAt: occurredAt ?? now,
+                                         source: "funnel-ingest", attributes: attributes))
+        }
+    }
+}
+
+/// `POST /v1/outcomes` item.
+struct OutcomeRequest: Decodable {
+    var email: String?
+    var leadID: String?
+    var outcome: OutcomeType
+    var reason: String?
+    var amount: Double?
+    var currency: String?
+    var occurredAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case email, leadID = "lead_id", outcome, reason, amount, currency, occurredAt = "occurred_at"
+    }
+
+    func outcomeEvent(now: String) -> Result<LeadOutcome, FieldErrors> {
+        switch resolveLead(email: email, leadID: leadID) {
+        case .failure(let e): return .failure(FieldErrors([e]))
+        case .success(let lead):
+            let value = LeadOutcome(leadID: lead, outcome: outcome, reason: reason, amount: amount,
+                                    currency: currency?.uppercased(), occurredAt: occurredAt ?? now)
+            let errors = value.validate()
+            return errors.isEmpty ? .success(value) : .failure(FieldErrors(errors))
+        }
+    }
+}
+
+/// The lead id from `lead_id`, else derived from the normalised e-mail (as for leads).
+func resolveLead(email: String?, leadID: String?) -> Result<String, FieldError> {
+    if let leadID = Normalise.text(leadID) { return .success(leadID) }
+    guard let email = Normalise.email(email) else { return .failure(FieldError(field: "lead_id", reason: "lead_id or email is required")) }
+    guard Check.isEmail(email) else { return .failure(FieldError(field: "email", reason: "is not an e-mail address")) }
+    return .success(EventID.lead(forContact: email))
+}

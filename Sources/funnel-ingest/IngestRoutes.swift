@@ -1,0 +1,88 @@
+import Foundation
+import FunnelDomain
+import FunnelKafka
+import FunnelRuntime
+import Hummingbird
+
+/// The three public endpoints. Each accepts one object or an array, validates every item,
+/// produces one event per item and answers 202 only when Kafka acknowledged all of them.
+struct IngestRoutes: Sendable {
+    let context: ServiceContext
+    static let maxBody = 5 * 1024 * 1024
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("v1/leads") { request, _ in
+            await handle(request, as: LeadRequest.self, topic: TopicCatalog.captured) { $0.captured(now: $1).map { ($0.leadID, $0) } }
+        }
+        router.post("v1/activities") { request, _ in
+            await handle(request, as: ActivityRequest.self, topic: TopicCatalog.activity) { $0.activity(now: $1).map { ($0.leadID, $0) } }
+        }
+        router.post("v1/outcomes") { request, _ in
+            await handle(request, as: OutcomeRequest.self, topic: TopicCatalog.outcome) { $0.outcomeEvent(now: $1).map { ($0.leadID, $0) } }
+        }
+    }
+
+    private func handle<Item: Decodable, Payload: Codable & Sendable>(
+        _ request: Request, as: Item.Type, topic: String,
+        _ convert: (Item, String) -> Result<(String, Payload), FieldErrors>
+    ) async -> Response {
+        let labels = ["endpoint": topic]
+        context.metrics.increment("funnel_http_requests_total", help: "Ingest requests.", labels: labels)
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: Self.maxBody) } catch {
+            return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "body larger than \(Self.maxBody) bytes")])
+        }
+        let data = Data(buffer: body)
+        let isArray = data.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "[")
+        let items: [Item]
+        do {
+            items = isArray ? try JSONDecoder().decode([Item].self, from: data) : [try JSONDecoder().decode(Item.self, from: data)]
+        } catch let error as DecodingError {
+            return reply(.badRequest, errors: [EventDecoder.fieldError(error)])
+        } catch {
+            return reply(.badRequest, errors: [FieldError(field: "", reason: "not valid JSON")])
+        }
+        if items.isEmpty { return reply(.badRequest, errors: [FieldError(field: "", reason: "empty array")]) }
+        let now = Timestamp.format(Date())
+        var messages: [ProducerMessage] = []
+        var results: [[String: String]] = []
+        var errors: [FieldError] = []
+        for (index, item) in items.enumerated() {
+            switch convert(item, now) {
+            case .failure(let itemErrors):
+                errors += itemErrors.errors.map { FieldError(field: (isArray ? "[\(index)]." : "") + $0.field, reason: $0.reason) }
+            case .success(let (leadID, payload)):
+                let eventID = UUID().uuidString.lowercased()
+                let event = CloudEvent(id: eventID, source: "funnel-ingest", type: topic, time: now, subject: leadID, data: payload)
+                messages.append(ProducerMessage(topic: topic, key: leadID, value: EventCoding.encode(event)))
+                results.append(["lead_id": leadID, "event_id": eventID])
+            }
+        }
+        guard errors.isEmpty else {
+            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
+            return reply(.badRequest, errors: errors)
+        }
+        do {
+            let delivered = try await context.producer.sendAndAwait(messages)
+            if let failure = delivered.first(where: { (try? $0.get()) == nil }), case .failure(let error) = failure {
+                throw error
+            }
+        } catch {
+            context.logger.error("events not acknowledged", metadata: ["error": "\(error)"])
+            var response = reply(.serviceUnavailable, errors: [FieldError(field: "", reason: "events not acknowledged by Kafka; retry")])
+            response.headers[.retryAfter] = "5"
+            return response
+        }
+        context.metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["topic": topic], by: Double(messages.count))
+        return json(.accepted, ["results": results])
+    }
+
+    private func reply(_ status: HTTPResponse.Status, errors: [FieldError]) -> Response {
+        json(status, ["errors": errors.map { ["field": $0.field, "reason": $0.reason] }])
+    }
+
+    private func json(_ status: HTTPResponse.Status, _ object: [String: [[String: String]]]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+@testable import FunnelDomain
+import Testing
+
+let now = "2026-11-23T10:00:00Z"
+
+let emails = EmailDirectory(freeDomains: ["gmail.com", "mailinator.com"], disposableDomains: ["mailinator.com"], rolePrefixes: ["info"])
+let companies = CompanyDirectory([CompanyInfo(domain: "acme.example", name: "Acme", employees: 500, industry: "software", country: "DE", owner: "rep-owner")])
+
+let modelYAML = """
+version: "test-1"
+mql_threshold: 60
+high_interest: 30
+grades: { a: 45, b: 30, c: 15 }
+fit:
+  - { name: senior, field: job_title, regex: "\\\\b(vp|director)\\\\b", points: 25 }
+  - { name: size, field: employees, range: [200, 5000], points: 20 }
+interest:
+  - { name: demo, activity: demo_request, points: 40, cap: 40 }
+  - { name: pricing, activity: pricing_page_view, points: 10, cap: 20 }
+negative:
+  - { name: student, field: job_title, regex: "student", disqualify: "student" }
+  - { name: careers, activity: careers_page_view, points: -15 }
+"""
+
+func enriched(_ email: String, title: String? = nil, employees: Int? = nil) -> LeadEnriched {
+    Enricher.enrich(LeadCaptured(leadID: "l1", email: email, jobTitle: title, employees: employees, capturedAt: now),
+                    emails: emails, companies: companies, at: now)
+}
+
+@Suite("Enrichment")
+struct EnrichmentTests {
+    @Test("addresses are classified; disposable wins over free-mail")
+    func classify() {
+        #expect(emails.classify("a@acme.example") == .corporate)
+        #expect(emails.classify("a@gmail.com") == .free)
+        #expect(emails.classify("a@mailinator.com") == .disposable)
+        #expect(emails.classify("info@acme.example") == .role)
+        #expect(emails.classify(nil) == .missing)
+    }
+
+    @Test("normalises the profile and fills company data by domain")
+    func normalise() {
+        let e = Enricher.enrich(LeadCaptured(leadID: "l1", email: "  Vera@ACME.example ", firstName: "vera", lastName: "VAN DYKE",
+                                             country: "de", capturedAt: now), emails: emails, companies: companies, at: now)
+        #expect(e.profile.email == "vera@acme.example")
+        #expect(e.profile.firstName == "Vera" && e.profile.lastName == "Van Dyke")
+        #expect(e.profile.country == "DE")
+        #expect(e.company?.owner == "rep-owner" && e.profile.employees == 500)
+        #expect(e.contactAvailable)
+        #expect(!enriched("x@mailinator.com").contactAvailable)
+    }
+}
+
+@Suite("Scoring")
+struct ScoringTests {
+    let scorer = Scorer(model: try! ScoringModel.parse(yaml: modelYAML))
+
+    @Test("fit and interest add up, capped per type, with the contributing rules listed")
+    func scores() {
+        var state = LeadScoreState()
+        state.profile = enriched("v@acme.example", title: "VP Sales")
+        state.activityCounts = [.demoRequest: 2, .pricingPageView: 3]
+        let s = scorer.score(state, leadID: "l1", at: now)
+        #expect(s.fit == 45 && s.grade == "A")
+        #expect(s.interest == 60) // demo capped at 40, pricing capped at 20
+        #expect(s.total == 105 && s.quadrant == "hot" && s.model == "test-1")
+        #expect(Set(s.rules.map(\.rule)) == ["senior", "size", "demo", "pricing"])
+    }
+
+    @Test("negative rules subtract or disqualify")
+    func negative() {
+        var state = LeadScoreState()
+        state.profile = enriched("s@gmail.com", title: "Student")
+        state.activityCounts = [.careersPageView: 1]
+        let s = scorer.score(state, leadID: "l1", at: now)
+        #expect(s.disqualification == "student")
+        #expect(s.total == -15 && s.grade == "D" && s.quadrant == "cold")
+    }
+
+    @Test("a re-delivered event is recognised")
+    func dedupe() {
+        var state = LeadScoreState()
+        let first = state.markSeen("e1"), again = state.markSeen("e1")
+        #expect(first && !again)
+    }
+
+    @Test("a broken model is rejected with the rule named")
+    func brokenModel() {
+        #expect(throws: ScoringModel.ModelError.self) {
+            _ = try ScoringModel.parse(yaml: modelYAML.replacingOccurrences(of: "regex: \"student\", disqualify", with: "regex: \"student\", points: 1, disqualify"))
+        }
+    }
+}
+
+@Suite("Lifecycle")
+struct LifecycleTests {
+    let router = LifecycleRouter(reps: ["r1", "r2", "r3"], mqlThreshold: 60)
+
+    func scored(total: Double, contact: Bool = true, dq: String? = nil, owner: String? = nil) -> LeadScored {
+        LeadScored(leadID: "l1", model: "m", total: total, fit: total, interest: 0, grade: "A", quadrant: "hot", rules: [],
+                   disqualification: dq, profileKnown: true, contactAvailable: contact, emailClass: .corporate,
+                   accountOwner: owner, source: nil, campaign: nil, scoredAt: now)
+    }
+
+    @Test("hot lead: captured → identified → mql with an owner; sales outcomes to customer")
+    func hot() {
+        var lead = LeadLifecycle()
+        #expect(router.apply(scored(total: 80), to: &lead).map(\.to) == [.captured, .identified, .mql])
+        #expect(lead.owner != nil)
+        for o in [OutcomeType.accepted, .meeting, .won] {
+            _ = router.apply(LeadOutcome(leadID: "l1", outcome: o, occurredAt: now), to: &lead)
+        }
+        #expect(lead.stage == .customer)
+    }
+
+    @Test("low score nurtures; disqualification wins; no contact info waits")
+    func others() {
+        var a = LeadLifecycle(), b = LeadLifecycle(), c = LeadLifecycle()
+        #expect(router.apply(scored(total: 20), to: &a).map(\.to) == [.captured, .identified, .nurture])
+        #expect(router.apply(scored(total: 90, dq: "competitor"), to: &b).map(\.to) == [.captured, .disqualified])
+        #expect(router.apply(scored(total: 90, contact: false), to: &c).map(\.to) == [.captured])
+    }
+
+    @Test("a lead sales rejected must score higher to return to mql")
+    func recycling() {
+        var lead = LeadLifecycle()
+        _ = router.apply(scored(total: 70), to: &lead)
+        #expect(router.apply(LeadOutcome(leadID: "l1", outcome: .rejected, occurredAt: now), to: &lead).map(\.to) == [.nurture])
+        #expect(router.apply(scored(total: 70), to: &lead).isEmpty)
+        #expect(router.apply(scored(total: 85), to: &lead).map(\.to) == [.mql])
+    }
+
+    @Test("owners: account owner first, else deterministic and spread over reps")
+    func owners() {
+        #expect(router.owner(for: "x", accountOwner: "acct") == "acct")
+        #expect(router.owner(for: "lead-1", accountOwner: nil) == router.owner(for: "lead-1", accountOwner: nil))
+        let spread = Set((0..<60).compactMap { router.owner(for: "lead-\($0)", accountOwner: nil) })
+        #expect(spread == ["r1", "r2", "r3"])
+    }
+}
+
+@Suite("Events")
+struct EventTests {
+    @Test("derived ids are deterministic and distinct")
+    func ids() {
+        #expect(EventID.derive("a", "b") == EventID.derive("a", "b"))
+        #expect(EventID.derive("ab", "c") != EventID.derive("a", "bc"))
+        #expect(EventID.lead(forContact: "x@y.example").hasPrefix("lead-"))
+    }
+
+    @Test("decoding names the failing field")
+    func decoding() {
+        let ok = CloudEvent(id: "1", source: "t", type: TopicCatalog.captured, time: now, subject: "l1",
+                            data: LeadCaptured(leadID: "l1", email: "a@b.example", capturedAt: now))
+        let bytes = EventCoding.encode(ok)
+        #expect((try? EventDecoder.decode(LeadCaptured.self, from: bytes, expectedType: TopicCatalog.captured).get()) != nil)
+        guard case .failure(let wrongTopic) = EventDecoder.decode(LeadCaptured.self, from: bytes, expectedType: TopicCatalog.activity) else {
+            Issue.record("accepted the wrong type"); return
+        }
+        #expect(wrongTopic.field == "type")
+        var text = String(decoding: bytes, as: UTF8.self)
+        text = text.replacingOccurrences(of: "\"a@b.example\"", with: "42")
+        guard case .failure(let typeError) = EventDecoder.decode(LeadCaptured.self, from: Array(text.utf8), expectedType: TopicCatalog.captured) else {
+            Issue.record("accepted a number as e-mail"); return
+        }
+        #expect(typeError.field == "data.email" && typeError.reason.contains("string"))
+        guard case .failure(let bad) = EventDecoder.decode(LeadCaptured.self, from: Array("{no".utf8), expectedType: TopicCatalog.captured) else {
+            Issue.record("accepted broken JSON"); return
+        }
+        #expect(bad.reason.contains("JSON"))
+    }
+}
