@@ -76,6 +76,7 @@ double funnel_baseline_relay(const char *brokers, const char *in_topic, const ch
     rd_kafka_conf_set(cconf, "enable.auto.commit", "false", err, sizeof err);
     rd_kafka_conf_set(cconf, "session.timeout.ms", "6000", err, sizeof err);
     rd_kafka_conf_set(cconf, "heartbeat.interval.ms", "500", err, sizeof err);
+    rd_kafka_conf_set(cconf, "fetch.queue.backoff.ms", "10", err, sizeof err); /* the wrapper's default (librdkafka >= 2.2) */
     rd_kafka_conf_set(cconf, "log_level", "3", err, sizeof err);
     rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errbuf, errlen);
     if (!consumer) { rd_kafka_topic_destroy(out); rd_kafka_destroy(producer); return -1; }

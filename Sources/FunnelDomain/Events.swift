@@ -341,3 +341,11 @@ public struct DeadLetter: Validatable, Equatable {
         Check.isTimestamp(failedAt) ? [] : [FieldError(field: "failed_at", reason: "must be an RFC 3339 date-time")]
     }
 }
+
+extension LeadCaptured { public var leadIDForSubject: String? { leadID } }
+extension LeadActivity { public var leadIDForSubject: String? { leadID } }
+extension LeadOutcome { public var leadIDForSubject: String? { leadID } }
+extension LeadEnriched { public var leadIDForSubject: String? { leadID } }
+extension LeadScored { public var leadIDForSubject: String? { leadID } }
+extension LeadRouted { public var leadIDForSubject: String? { leadID } }
+extension StageChanged { public var leadIDForSubject: String? { leadID } }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One reason a message or request was rejected: which field, and why.
 public struct FieldError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
@@ -32,6 +33,11 @@ public enum EventDecoder {
         if event.id.isEmpty { errors.append(FieldError(field: "id", reason: "must not be empty")) }
         if event.subject.isEmpty { errors.append(FieldError(field: "subject", reason: "must not be empty")) }
         if !Check.isTimestamp(event.time) { errors.append(FieldError(field: "time", reason: "must be an RFC 3339 date-time")) }
+        if event.datacontenttype != "application/json" { errors.append(FieldError(field: "datacontenttype", reason: "must be \"application/json\"")) }
+        if event.dataschema != Schemas.uri(for: expectedType) { errors.append(FieldError(field: "dataschema", reason: "must be \"\(Schemas.uri(for: expectedType))\"")) }
+        if let lead = event.data.leadIDForSubject, lead != event.subject {
+            errors.append(FieldError(field: "subject", reason: "must equal data.lead_id"))
+        }
         errors += event.data.validate().map { FieldError(field: "data." + $0.field, reason: $0.reason) }
         if let first = errors.first { return .failure(first) }
         return .success(event)
@@ -78,13 +84,19 @@ public enum EventDecoder {
 public protocol Validatable: Codable, Sendable {
     /// Field errors with paths relative to the payload.
     func validate() -> [FieldError]
+    /// The lead id the envelope's `subject` must equal (nil: no such rule).
+    var leadIDForSubject: String? { get }
+}
+
+extension Validatable {
+    public var leadIDForSubject: String? { nil }
 }
 
 /// Format checks shared by payloads and the HTTP edge.
 public enum Check {
     /// RFC 3339 date-time (`2026-11-23T18:09:30Z`, fractions and offsets allowed).
     public static func isTimestamp(_ text: String) -> Bool {
-        Timestamp.parse(text) != nil
+        Timestamp.isValid(text)
     }
 
     /// A practical e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
@@ -104,9 +116,40 @@ public enum Check {
     }
 }
 
-/// RFC 3339 timestamps, parsed and formatted without locale surprises.
+/// RFC 3339 timestamps. Validation is a hand-written scan (formatters are costly to create
+/// and this runs several times per message); formatting reuses one formatter.
 public enum Timestamp {
+    /// Whether `text` is an RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+    public static func isValid(_ text: String) -> Bool {
+        let b = Array(text.utf8)
+        func digits(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= b.count else { return nil }
+            var v = 0
+            for i in from..<(from + count) {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                v = v * 10 + Int(b[i] - 48)
+            }
+            return v
+        }
+        guard b.count >= 20, let _ = digits(0, 4), b[4] == 45, let month = digits(5, 2), b[7] == 45, let day = digits(8, 2),
+              b[10] == 84 || b[10] == 116 || b[10] == 32, let hour = digits(11, 2), b[13] == 58, let minute = digits(14, 2),
+              b[16] == 58, let second = digits(17, 2),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return false }
+        var i = 19
+        if i < b.count && b[i] == 46 {
+            i += 1
+            let start = i
+            while i < b.count && b[i] >= 48 && b[i] <= 57 { i += 1 }
+            guard i > start else { return false }
+        }
+        guard i < b.count else { return false }
+        if b[i] == 90 || b[i] == 122 { return i + 1 == b.count }
+        guard b[i] == 43 || b[i] == 45, let oh = digits(i + 1, 2), i + 3 < b.count, b[i + 3] == 58, let om = digits(i + 4, 2) else { return false }
+        return oh < 24 && om < 60 && i + 6 == b.count
+    }
+
     public static func parse(_ text: String) -> Date? {
+        guard isValid(text) else { return nil }
         let withFraction = ISO8601DateFormatter()
         withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let date = withFraction.date(from: text) { return date }
@@ -115,11 +158,15 @@ public enum Timestamp {
         return plain.date(from: text)
     }
 
-    /// `2026-11-23T18:09:30.123Z`
-    public static func format(_ date: Date) -> String {
+    private static let formatter: Mutex<ISO8601DateFormatter> = {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        return Mutex(formatter)
+    }()
+
+    /// `2026-11-23T18:09:30.123Z`
+    public static func format(_ date: Date) -> String {
+        formatter.withLock { $0.string(from: date) }
     }
 }
 

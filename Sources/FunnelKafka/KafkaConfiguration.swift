@@ -48,12 +48,22 @@ public struct KafkaConfiguration: Sendable, Equatable {
 
     /// Defaults for a consumer: offsets are stored by the application after processing
     /// (`storeOffset`) and committed by librdkafka periodically, on revoke and on close.
-    public static let consumerDefaults: [String: String] = [
-        "enable.auto.offset.store": "false",
-        "enable.auto.commit": "true",
-        "auto.offset.reset": "earliest",
-        "enable.partition.eof": "false",
-    ]
+    ///
+    /// `fetch.queue.backoff.ms` (librdkafka >= 2.2): once the prefetch queue reaches
+    /// `queued.min.messages`, librdkafka stops fetching and only looks again after this
+    /// backoff (default 1000 ms). A consumer a little slower than the fetcher then drains the
+    /// queue and waits up to a second for data, again and again; a short backoff keeps the
+    /// fetcher just ahead of the application. The queue bound itself is unchanged.
+    public static let consumerDefaults: [String: String] = {
+        var defaults = [
+            "enable.auto.offset.store": "false",
+            "enable.auto.commit": "true",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": "false",
+        ]
+        if LibrdkafkaVersion.current >= 0x0202_00FF { defaults["fetch.queue.backoff.ms"] = "10" }
+        return defaults
+    }()
 
     /// Merges `defaults` under the explicit properties (explicit settings win).
     func withDefaults(_ defaults: [String: String]) -> KafkaConfiguration {

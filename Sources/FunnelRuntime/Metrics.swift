@@ -87,8 +87,18 @@ public final class MetricsRegistry: Sendable {
         }
     }
 
+    /// Rendered label sets, memoised: the same few label sets are used for every message.
+    private static let rendered = Mutex<[[String: String]: String]>([:])
+
     private static func render(_ labels: [String: String]) -> String {
         guard !labels.isEmpty else { return "" }
+        if let known = rendered.withLock({ $0[labels] }) { return known }
+        let text = renderUncached(labels)
+        rendered.withLock { $0[labels] = text }
+        return text
+    }
+
+    private static func renderUncached(_ labels: [String: String]) -> String {
         let inner = labels.sorted { $0.key < $1.key }.map { key, value in
             "\(key)=\"\(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
         }

@@ -59,6 +59,9 @@ struct ActivityRequest: Decodable {
         switch resolveLead(email: email, leadID: leadID) {
         case .failure(let e): return .failure(FieldErrors([e]))
         case .success(let lead):
+            if type == .emailSent {
+                return .failure(FieldErrors([FieldError(field: "type", reason: "email_sent is recorded by funnel-followup, not accepted over HTTP")]))
+            }
             if let occurredAt, !Check.isTimestamp(occurredAt) {
                 return .failure(FieldErrors([FieldError(field: "occurred_at", reason: "must be an RFC 3339 date-time")]))
             }

@@ -40,7 +40,11 @@ struct DemoGenerator {
                 leads.append(lead)
                 activities += extra
             }
-            if !leads.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/leads", json: JSONSerialization.data(withJSONObject: leads)) }
+            // Malformed records go one per request (a batch is accepted or rejected as a whole for now).
+            let malformed = leads.filter { ($0["email"] as? String).map { !$0.contains("@") || $0.hasSuffix("@example.com") } ?? true }
+            let good = leads.filter { ($0["email"] as? String).map { $0.contains("@") && !$0.hasSuffix("@example.com") } ?? false }
+            for bad in malformed { _ = try? await HTTPProbe.post(port: port, path: "/v1/leads", json: JSONSerialization.data(withJSONObject: bad)) }
+            if !good.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/leads", json: JSONSerialization.data(withJSONObject: good)) }
             if !activities.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/activities", json: JSONSerialization.data(withJSONObject: activities)) }
 
             // Sales works the new MQLs: accepted → meeting → proposal → won / lost.
