@@ -112,7 +112,3 @@ struct KafkaBench: AsyncParsableCommand {
         return Double(relayed) / elapsed.seconds
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
