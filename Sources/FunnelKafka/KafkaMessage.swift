@@ -69,6 +69,18 @@ public struct ConsumerMessage: Sendable {
     /// Milliseconds since the epoch, or -1 if the broker sent none.
     public var timestampMilliseconds: Int64
 
+    /// A message built by hand (tests, replays); consumed messages come from ``KafkaConsumer``.
+    public init(topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8]?,
+                headers: [KafkaHeader] = [], timestampMilliseconds: Int64 = -1) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestampMilliseconds = timestampMilliseconds
+    }
+
     public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }
 
     /// The key decoded as UTF-8, if any.

@@ -86,15 +86,18 @@ public final class StageRunner: Service, @unchecked Sendable {
             }
             let ticket = tracker.begin(message, outputs: outputs.count)
             for output in outputs {
-                let metrics = self.metrics, logger = self.logger
+                let metrics = self.metrics, logger = self.logger, health = self.health
                 try await producer.send(output) { result in
                     switch result {
                     case .success:
                         metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: labels.merging(["topic": output.topic]) { $1 })
                         tracker.delivered(ticket)
                     case .failure(let error):
-                        // Not acknowledged: the input's offset is never stored, so it is re-read after a restart.
+                        // Not acknowledged: the input's offset is never stored, so it is re-read after a
+                        // restart; the process reports not ready so an orchestrator can restart it.
                         logger.error("output not delivered", metadata: ["topic": "\(output.topic)", "error": "\(error)"])
+                        metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: labels)
+                        health.setReady(false)
                     }
                 }
             }
