@@ -27,18 +27,16 @@ struct LeadRequest: Decodable {
     func captured(now: String) -> Result<LeadCaptured, FieldErrors> {
         let email = Normalise.email(self.email)
         let phone = Normalise.text(self.phone)
-        var errors: [FieldError] = []
-        if email == nil && phone == nil { errors.append(FieldError(field: "email", reason: "is required unless phone is given")) }
-        if let email, !Check.isEmail(email) { errors.append(FieldError(field: "email", reason: "is not an e-mail address")) }
-        if let country, !Check.isCountryCode(country.uppercased()) { errors.append(FieldError(field: "country", reason: "must be an ISO 3166-1 alpha-2 code")) }
-        if let employees, employees < 0 { errors.append(FieldError(field: "employees", reason: "must be >= 0")) }
-        guard errors.isEmpty else { return .failure(FieldErrors(errors)) }
-        let contact = email ?? phone!.filter { $0.isNumber || $0 == "+" }
-        return .success(LeadCaptured(
-            leadID: EventID.lead(forContact: contact), email: email, firstName: firstName, lastName: lastName,
-            jobTitle: jobTitle, company: company, companyDomain: companyDomain?.lowercased(), employees: employees,
-            industry: industry, country: country?.uppercased(), phone: phone, source: source, campaign: campaign,
-            consent: consent, attributes: attributes, capturedAt: now))
+        let contact = email ?? phone.map { $0.filter { $0.isNumber || $0 == "+" } } ?? ""
+        let lead = LeadCaptured(
+            leadID: contact.isEmpty ? "" : EventID.lead(forContact: contact), email: email, firstName: firstName,
+            lastName: lastName, jobTitle: jobTitle, company: company, companyDomain: companyDomain?.lowercased(),
+            employees: employees, industry: industry, country: country?.uppercased(), phone: phone, source: source,
+            campaign: campaign, consent: consent, attributes: attributes, capturedAt: now)
+        // The same checks consumers apply to the captured event (one definition: LeadCaptured.validate).
+        var errors = lead.validate().filter { $0.field != "lead_id" } // the lead id comes from the contact:
+        if contact.isEmpty, phone != nil { errors.append(FieldError(field: "phone", reason: "must contain digits")) }
+        return errors.isEmpty ? .success(lead) : .failure(FieldErrors(errors))
     }
 }
 

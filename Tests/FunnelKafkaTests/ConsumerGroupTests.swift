@@ -158,8 +158,9 @@ struct ConsumerGroupTests {
                 await rebalances.wait { _ in a.partitions.count == 1 && b.partitions.count == 1 }
             }
             await a.consumer.close()
-            // Expiry would take the full 10 s session timeout; leaving takes one rebalance round.
-            try await within(8, "b to take over before a's session could expire") {
+            // Had a not left, the broker would first wait out a's 10 s session, then run a rebalance
+            // round (about half the session timeout on Tansu): ~15 s. Leaving takes one round (~5 s).
+            try await within(12, "b to take over before a's session could have expired") {
                 await rebalances.wait { _ in b.partitions.count == 2 }
             }
             b.loop.cancel()

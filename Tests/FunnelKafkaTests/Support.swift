@@ -47,6 +47,7 @@ func within<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @S
 /// Collects values from any thread and lets a test await a condition on them.
 final class Collector<Value: Sendable>: Sendable {
     private struct Waiter {
+        let id: UUID
         let predicate: @Sendable ([Value]) -> Bool
         let continuation: CheckedContinuation<Void, Never>
     }
@@ -68,15 +69,25 @@ final class Collector<Value: Sendable>: Sendable {
 
     var values: [Value] { state.withLock { $0.values } }
 
-    /// Waits until `predicate(values)` holds.
+    /// Waits until `predicate(values)` holds, or the task is cancelled (then returns at once,
+    /// so a timed-out ``within(_:_:_:)`` never hangs on it).
     func wait(until predicate: @escaping @Sendable ([Value]) -> Bool) async {
-        await withCheckedContinuation { continuation in
-            let now = state.withLock { s -> Bool in
-                if predicate(s.values) { return true }
-                s.waiters.append(Waiter(predicate: predicate, continuation: continuation))
-                return false
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { s -> Bool in
+                    if predicate(s.values) || Task.isCancelled { return true }
+                    s.waiters.append(Waiter(id: id, predicate: predicate, continuation: continuation))
+                    return false
+                }
+                if now { continuation.resume() }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { s -> Waiter? in
+                guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiters.remove(at: index)
+            }
+            waiter?.continuation.resume()
         }
     }
 
