@@ -27,6 +27,11 @@ public enum Network {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
+        return connectLoopback(fd, port: port)
+    }
+
+    /// Connects the TCP socket `fd` to 127.0.0.1:`port`; false on failure (see `errno`).
+    static func connectLoopback(_ fd: Int32, port: Int) -> Bool {
         var addr = loopback(port: port)
         return withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A minimal HTTP/1.1 client over a plain socket, for local probes and the demo generator.
+/// (FoundationNetworking's URLSession links libcurl and trapped under concurrent use here.)
+/// Blocking socket calls run on a dispatch queue, never on the cooperative pool.
+public enum HTTPProbe {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    private static let queue = DispatchQueue(label: "funnel.http-probe", attributes: .concurrent)
+
+    public static func isReady(port: Int) async -> Bool {
+        (try? await get(port: port, path: "/readyz"))?.status == 200
+    }
+
+    /// GET `path` on 127.0.0.1:`port`; returns the status and the body.
+    public static func get(port: Int, path: String) async throws -> (status: Int, body: String) {
+        try await request(port: port, head: "GET \(path) HTTP/1.1", body: nil)
+    }
+
+    /// POST a JSON body; returns the status and the body.
+    public static func post(port: Int, path: String, json: Data) async throws -> (status: Int, body: String) {
+        try await request(port: port, head: "POST \(path) HTTP/1.1", body: json)
+    }
+
+    private static func request(port: Int, head: String, body: Data?) async throws -> (status: Int, body: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do { continuation.resume(returning: try exchange(port: port, head: head, body: body)) }
+                catch { continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    private static func exchange(port: Int, head: String, body: Data?) throws -> (status: Int, body: String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard Network.connectLoopback(fd, port: port) else { throw Failure(description: "connect to 127.0.0.1:\(port): errno \(errno)") }
+        var request = Data("\(head)\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n".utf8)
+        if let body {
+            request.append(Data("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n".utf8))
+        }
+        request.append(Data("\r\n".utf8))
+        if let body { request.append(body) }
+        try request.withUnsafeBytes { raw in
+            var sent = 0
+            while sent < raw.count {
+                let n = send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                guard n > 0 else { throw Failure(description: "send: errno \(errno)") }
+                sent += n
+            }
+        }
+        var response = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            response.append(contentsOf: buffer[0..<n])
+        }
+        let text = String(decoding: response, as: UTF8.self)
+        guard let statusLine = text.split(separator: "\r\n", maxSplits: 1).first,
+              let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
+            throw Failure(description: "no HTTP response from 127.0.0.1:\(port)")
+        }
+        var payload = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        if text.lowercased().contains("transfer-encoding: chunked") { payload = dechunk(payload) }
+        return (status, payload)
+    }
+
+    /// Decodes a chunked body (Hummingbird streams some responses).
+    private static func dechunk(_ body: String) -> String {
+        var out = ""
+        var rest = Substring(body)
+        while let lineEnd = rest.range(of: "\r\n") {
+            guard let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 else { break }
+            let start = lineEnd.upperBound
+            let bytes = rest[start...].utf8.prefix(size)
+            out += String(decoding: bytes, as: UTF8.self)
+            rest = rest[rest.utf8.index(start, offsetBy: min(size, rest[start...].utf8.count))...]
+            if rest.hasPrefix("\r\n") { rest = rest.dropFirst(2) }
+        }
+        return out
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
