@@ -234,12 +234,20 @@ public final class KafkaConsumer: Sendable {
                 }
             }
             if count <= 0 { continue }
+            defer { for i in 0..<count { rd_kafka_message_destroy(UnsafeMutablePointer(buffer[i]!)) } }
+            // One allocation for every key and value of the batch (see KafkaBytes).
+            var bytes = 0
+            for i in 0..<count {
+                let m = UnsafeMutablePointer<rd_kafka_message_t>(buffer[i]!).pointee
+                if m.err == RD_KAFKA_RESP_ERR_NO_ERROR { bytes += m.key_len + m.len }
+            }
+            let storage = BatchBuffer(capacity: bytes)
+            var used = 0
             var messages: [ConsumerMessage] = []
             messages.reserveCapacity(count)
             var fatal: KafkaError?
             for i in 0..<count {
                 let raw = UnsafeMutablePointer<rd_kafka_message_t>(buffer[i]!)
-                defer { rd_kafka_message_destroy(raw) }
                 let m = raw.pointee
                 if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                     if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
@@ -249,7 +257,7 @@ public final class KafkaConsumer: Sendable {
                     }
                     continue
                 }
-                messages.append(ConsumerMessage(raw, topicNames: &names))
+                messages.append(ConsumerMessage(raw, topicNames: &names, storage: storage, used: &used))
             }
             if let fatal { throw fatal }
             if !messages.isEmpty { return messages }
@@ -262,8 +270,9 @@ public final class KafkaConsumer: Sendable {
 struct ConsumerQueue: @unchecked Sendable { let pointer: OpaquePointer }
 
 extension ConsumerMessage {
-    /// Copies a librdkafka message (the caller destroys it).
-    init(_ raw: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout [OpaquePointer: String]) {
+    /// Copies a librdkafka message (the caller destroys it); key and value go into `storage` at `used`.
+    init(_ raw: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout [OpaquePointer: String],
+         storage: BatchBuffer, used: inout Int) {
         let m = raw.pointee
         let rkt = m.rkt!
         let topic: String
@@ -285,13 +294,19 @@ extension ConsumerMessage {
                 index += 1
             }
         }
+        func copy(_ pointer: UnsafeMutableRawPointer?, _ count: Int) -> KafkaBytes? {
+            guard let pointer else { return nil }
+            (storage.base + used).copyMemory(from: pointer, byteCount: count)
+            defer { used += count }
+            return KafkaBytes(batch: storage, offset: used, count: count)
+        }
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         self.init(
             topic: topic,
             partition: m.partition,
             offset: m.offset,
-            key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) },
-            value: m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) },
+            keyBytes: copy(m.key, m.key_len),
+            valueBytes: copy(m.payload, m.len),
             headers: headers,
             timestampMilliseconds: rd_kafka_message_timestamp(raw, &timestampType))
     }

@@ -164,8 +164,8 @@ public final class KafkaProducer: Sendable {
                 }
             }
             let partition = message.partition ?? RD_KAFKA_PARTITION_UA
-            let err = withOptionalBytes(message.value) { value in
-                withOptionalBytes(message.key) { key in
+            let err = withOptionalBytes(message.valueBytes) { value in
+                withOptionalBytes(message.keyBytes) { key in
                     funnel_produce(rk, rkt, partition, value.baseAddress, value.count,
                                    key.baseAddress, key.count, headers,
                                    message.timestampMilliseconds ?? 0, opaque)
@@ -180,7 +180,7 @@ public final class KafkaProducer: Sendable {
 }
 
 @inline(__always)
-private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+private func withOptionalBytes<R>(_ bytes: KafkaBytes?, _ body: (UnsafeRawBufferPointer) -> R) -> R {
     guard let bytes else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
     return bytes.withUnsafeBytes(body)
 }
