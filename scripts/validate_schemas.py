@@ -88,6 +88,7 @@ SWIFT_STRUCTS = {
     "LeadEnriched": ("funnel.lead.enriched.v1.json", "/$defs/LeadEnriched"),
     "RuleContribution": ("funnel.lead.scored.v1.json", "/$defs/RuleContribution"),
     "LeadScored": ("funnel.lead.scored.v1.json", "/$defs/LeadScored"),
+    "NamedScore": ("funnel.lead.scored.v1.json", "/$defs/NamedScore"),
     "ScoreSnapshot": ("funnel.lead.stage-changed.v1.json", "/$defs/ScoreSnapshot"),
     "LeadRouted": ("funnel.lead.routed.v1.json", "/$defs/LeadRouted"),
     "StageChanged": ("funnel.lead.stage-changed.v1.json", "/$defs/StageChanged"),

@@ -181,9 +181,31 @@ public struct RuleContribution: Codable, Sendable, Equatable {
     public var rule: String
     public var category: String
     public var points: Double
+    /// For interest rules: how many activities counted (after window and filters).
+    public var events: Int?
 
-    public init(rule: String, category: String, points: Double) {
-        self.rule = rule; self.category = category; self.points = points
+    public init(rule: String, category: String, points: Double, events: Int? = nil) {
+        self.rule = rule; self.category = category; self.points = points; self.events = events
+    }
+}
+
+/// A further named score of the model (e.g. per product line), beside the primary one.
+public struct NamedScore: Codable, Sendable, Equatable {
+    public var name: String
+    public var total: Double
+    public var fit: Double
+    public var interest: Double
+    public var grade: String
+    public var quadrant: String
+    public var interestBand: String
+
+    enum CodingKeys: String, CodingKey {
+        case name, total, fit, interest, grade, quadrant, interestBand = "interest_band"
+    }
+
+    public init(name: String, total: Double, fit: Double, interest: Double, grade: String, quadrant: String, interestBand: String) {
+        self.name = name; self.total = total; self.fit = fit; self.interest = interest
+        self.grade = grade; self.quadrant = quadrant; self.interestBand = interestBand
     }
 }
 
@@ -218,12 +240,20 @@ public struct LeadScored: Validatable, Equatable {
     public var accountOwner: String?
     public var source: String?
     public var campaign: String?
+    /// The reference time of the score: the newest event time of the lead (or a sweep time).
     public var scoredAt: String
+    /// Whether the lead is marketing qualified (threshold with hysteresis).
+    public var mql: Bool?
+    /// `high`, `medium` or `low` interest.
+    public var interestBand: String?
+    /// Further named scores of the model.
+    public var scores: [NamedScore]?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", model, total, fit, interest, grade, quadrant, rules, disqualification
         case profileKnown = "profile_known", contactAvailable = "contact_available", emailClass = "email_class"
-        case accountOwner = "account_owner", source, campaign, scoredAt = "scored_at"
+        case accountOwner = "account_owner", source, campaign, scoredAt = "scored_at", mql
+        case interestBand = "interest_band", scores
     }
 
     public init(leadID: String, model: String, total: Double, fit: Double, interest: Double, grade: String,

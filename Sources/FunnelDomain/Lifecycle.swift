@@ -59,7 +59,8 @@ public struct LifecycleRouter: Sendable {
         }
         if lead.stage == .identified || lead.stage == .nurture {
             let bar = max(mqlThreshold, (lead.recycledAtScore ?? -.infinity) + 1)
-            if scored.total >= bar {
+            // The scorer's MQL flag carries its hysteresis; older events only have the total.
+            if (scored.mql ?? (scored.total >= mqlThreshold)) && scored.total >= bar {
                 lead.owner = owner(for: scored.leadID, accountOwner: scored.accountOwner)
                 move(.mql, "score \(Int(scored.total)) >= \(Int(mqlThreshold)) (\(scored.quadrant))")
             } else if lead.stage == .identified {

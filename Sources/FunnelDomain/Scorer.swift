@@ -1,116 +1,175 @@
-/// Per-lead scoring state: the latest profile and activity counts. Pure value.
-public struct LeadScoreState: Sendable, Equatable {
-    public var profile: LeadEnriched?
-    public var activityCounts: [ActivityType: Int] = [:]
-    /// Recent input event ids, to ignore re-delivered events.
-    public var seen: [String] = []
-    public var source: String?
-    public var campaign: String?
+import Foundation
 
-    public init() {}
-
-    /// Records an event id; false if it was already seen (a duplicate).
-    public mutating func markSeen(_ id: String, keep: Int = 64) -> Bool {
-        if seen.contains(id) { return false }
-        seen.append(id)
-        if seen.count > keep { seen.removeFirst(seen.count - keep) }
-        return true
-    }
+/// One score evaluated at a reference time: totals, bands and the contributing rules.
+public struct ScoreResult: Sendable, Equatable {
+    public var name: String
+    public var fit = 0.0
+    public var interest = 0.0
+    public var negative = 0.0
+    public var total: Double { fit + interest + negative }
+    public var grade = "D"
+    public var quadrant = "cold"
+    public var interestBand = "low"
+    public var rules: [RuleContribution] = []
+    public var disqualification: String?
 }
 
-/// Evaluates a ``ScoringModel`` on a lead's state. No I/O, no clock.
+/// Evaluates a ``ScoringModel`` on a lead's state. Pure: no I/O, no clock — the reference
+/// time is an argument (the lead's newest event time), so a replay gives the same result.
 /// `@unchecked`: `Regex` is an immutable value but not declared `Sendable`.
 public struct Scorer: @unchecked Sendable {
     public let model: ScoringModel
-    private let fitRegexes: [Int: Regex<AnyRegexOutput>]
-    private let negativeRegexes: [Int: Regex<AnyRegexOutput>]
+    private let compiled: [CompiledScore]
+
+    private struct CompiledScore {
+        let definition: ScoringModel.ScoreDefinition
+        let fitRegexes: [Regex<AnyRegexOutput>?]
+        let negativeRegexes: [Regex<AnyRegexOutput>?]
+        /// Lower-cased `equals` / `in` values, so matching does not re-lowercase the model.
+        let fitValues: [Set<String>?]
+        let negativeValues: [Set<String>?]
+    }
 
     public init(model: ScoringModel) {
         self.model = model
-        var fit: [Int: Regex<AnyRegexOutput>] = [:]
-        for (i, r) in model.fit.enumerated() { if let p = r.regex { fit[i] = try? Regex(p).ignoresCase() } }
-        var neg: [Int: Regex<AnyRegexOutput>] = [:]
-        for (i, r) in model.negative.enumerated() { if let p = r.regex { neg[i] = try? Regex(p).ignoresCase() } }
-        fitRegexes = fit
-        negativeRegexes = neg
+        func values(_ equals: String?, _ list: [String]?) -> Set<String>? {
+            if let equals { return [equals.lowercased()] }
+            return list.map { Set($0.map { $0.lowercased() }) }
+        }
+        compiled = model.allScores.map { score in
+            CompiledScore(
+                definition: score,
+                fitRegexes: score.fit.map { $0.regex.flatMap { try? Regex($0).ignoresCase() } },
+                negativeRegexes: score.negative.map { $0.regex.flatMap { try? Regex($0).ignoresCase() } },
+                fitValues: score.fit.map { values($0.equals, $0.in) },
+                negativeValues: score.negative.map { values($0.equals, $0.in) })
+        }
     }
 
-    public func score(_ state: LeadScoreState, leadID: String, at time: String) -> LeadScored {
-        var rules: [RuleContribution] = []
-        var fit = 0.0, interest = 0.0, negative = 0.0
-        var disqualification: String?
-        if let profile = state.profile {
-            for (i, rule) in model.fit.enumerated() where matches(rule, profile, regex: fitRegexes[i]) {
-                fit += rule.points
-                rules.append(RuleContribution(rule: rule.name, category: "fit", points: rule.points))
+    /// Every score of the model (primary first) at reference time `at` (ms since the epoch).
+    public func evaluate(_ state: LeadScoreState, at: Int64) -> [ScoreResult] {
+        compiled.map { evaluate($0, state, at: at) }
+    }
+
+    /// The MQL flag after a score of `total`, given the previous flag (hysteresis).
+    public func mql(total: Double, disqualified: Bool, previous: Bool) -> Bool {
+        if disqualified { return false }
+        return previous ? total >= model.mql.release : total >= model.mql.threshold
+    }
+
+    /// Scores the lead at its newest event time, updates its MQL flag and emitted bands,
+    /// and returns the event to emit.
+    public func score(_ state: inout LeadScoreState, leadID: String) -> LeadScored {
+        score(&state, leadID: leadID, at: state.lastEventTime)
+    }
+
+    /// As above at an explicit reference time (a sweep, `funnel explain --at`).
+    public func score(_ state: inout LeadScoreState, leadID: String, at: Int64) -> LeadScored {
+        let results = evaluate(state, at: at)
+        let primary = results[0]
+        state.mql = mql(total: primary.total, disqualified: primary.disqualification != nil, previous: state.mql)
+        state.emitted = bands(primary, mql: state.mql)
+        return scored(results, state, leadID: leadID, at: at)
+    }
+
+    /// The bands a sweep at `at` would find, without changing the state.
+    public func bands(_ state: LeadScoreState, at: Int64) -> ScoreBands {
+        let primary = evaluate(compiled[0], state, at: at)
+        return bands(primary, mql: mql(total: primary.total, disqualified: primary.disqualification != nil, previous: state.mql))
+    }
+
+    private func bands(_ r: ScoreResult, mql: Bool) -> ScoreBands {
+        ScoreBands(grade: r.grade, quadrant: r.quadrant, interestBand: r.interestBand, mql: mql)
+    }
+
+    private func scored(_ results: [ScoreResult], _ state: LeadScoreState, leadID: String, at: Int64) -> LeadScored {
+        let p = results[0]
+        var event = LeadScored(
+            leadID: leadID, model: model.version, total: Self.round(p.total), fit: Self.round(p.fit),
+            interest: Self.round(p.interest), grade: p.grade, quadrant: p.quadrant, rules: p.rules,
+            disqualification: p.disqualification, profileKnown: state.profile != nil,
+            contactAvailable: state.profile?.contactAvailable ?? false, emailClass: state.profile?.emailClass,
+            accountOwner: state.profile?.accountOwner, source: state.profile?.source, campaign: state.profile?.campaign,
+            scoredAt: Timestamp.format(milliseconds: at))
+        event.mql = state.mql
+        event.interestBand = p.interestBand
+        if results.count > 1 {
+            event.scores = results.dropFirst().map {
+                NamedScore(name: $0.name, total: Self.round($0.total), fit: Self.round($0.fit), interest: Self.round($0.interest),
+                           grade: $0.grade, quadrant: $0.quadrant, interestBand: $0.interestBand)
             }
         }
-        for rule in model.interest {
-            let count = state.activityCounts[rule.activity] ?? 0
-            guard count > 0 else { continue }
-            let points = min(Double(count) * rule.points, rule.cap ?? .infinity)
-            interest += points
-            rules.append(RuleContribution(rule: rule.name, category: "interest", points: points))
+        return event
+    }
+
+    private func evaluate(_ c: CompiledScore, _ state: LeadScoreState, at: Int64) -> ScoreResult {
+        let score = c.definition
+        var r = ScoreResult(name: score.name)
+        if let profile = state.profile {
+            for (i, rule) in score.fit.enumerated() where matches(rule, profile, regex: c.fitRegexes[i], values: c.fitValues[i]) {
+                r.fit += rule.points
+                r.rules.append(RuleContribution(rule: rule.name, category: "fit", points: rule.points))
+            }
         }
-        for (i, rule) in model.negative.enumerated() {
+        for rule in score.interest {
+            let halfLife = (rule.halfLifeDays ?? score.halfLifeDays ?? 0) * 86_400_000
+            let window = rule.windowDays.map { Int64($0 * 86_400_000) }
+            var points = 0.0, events = 0
+            for a in state.activities where a.type == rule.activity && a.time <= at {
+                let age = at - a.time
+                if let window, age > window { continue }
+                if let min = rule.minDurationSeconds, a.durationSeconds < min { continue }
+                events += 1
+                points += halfLife > 0 ? rule.points * pow(0.5, Double(age) / halfLife) : rule.points
+            }
+            guard events > 0 else { continue }
+            if let cap = rule.cap { points = min(points, cap) }
+            points = Self.round(points)
+            r.interest += points
+            r.rules.append(RuleContribution(rule: rule.name, category: "interest", points: points, events: events))
+        }
+        for (i, rule) in score.negative.enumerated() {
             let hit: Bool
             if let activity = rule.activity {
-                hit = (state.activityCounts[activity] ?? 0) > 0
+                let window = rule.windowDays.map { Int64($0 * 86_400_000) }
+                hit = state.activities.contains { a in a.type == activity && a.time <= at && (window.map { at - a.time <= $0 } ?? true) }
             } else if let profile = state.profile, let field = rule.field {
-                hit = Self.matches(value: Self.value(field, profile), equals: rule.equals, in: rule.in, regex: negativeRegexes[i])
+                hit = Self.matches(value: profile.value(field), values: c.negativeValues[i], regex: c.negativeRegexes[i])
             } else { hit = false }
             guard hit else { continue }
             if let reason = rule.disqualify {
-                disqualification = disqualification ?? reason
-                rules.append(RuleContribution(rule: rule.name, category: "disqualify", points: 0))
+                r.disqualification = r.disqualification ?? reason
+                r.rules.append(RuleContribution(rule: rule.name, category: "disqualify", points: 0))
             } else if let points = rule.points {
-                negative += points
-                rules.append(RuleContribution(rule: rule.name, category: "negative", points: points))
+                r.negative += points
+                r.rules.append(RuleContribution(rule: rule.name, category: "negative", points: points))
             }
         }
-        let grade = fit >= model.grades.a ? "A" : fit >= model.grades.b ? "B" : fit >= model.grades.c ? "C" : "D"
-        let highFit = grade == "A" || grade == "B"
-        let highInterest = interest >= model.highInterest
-        let quadrant = highFit ? (highInterest ? "hot" : "fit") : (highInterest ? "engaged" : "cold")
-        return LeadScored(
-            leadID: leadID, model: model.version, total: fit + interest + negative, fit: fit, interest: interest,
-            grade: grade, quadrant: quadrant, rules: rules, disqualification: disqualification,
-            profileKnown: state.profile != nil, contactAvailable: state.profile?.contactAvailable ?? false,
-            emailClass: state.profile?.emailClass, accountOwner: state.profile?.company?.owner,
-            source: state.source, campaign: state.campaign, scoredAt: time)
+        let g = score.grades
+        r.grade = r.fit >= g.a ? "A" : r.fit >= g.b ? "B" : r.fit >= g.c ? "C" : "D"
+        r.interestBand = r.interest >= score.interestBands.high ? "high" : r.interest >= score.interestBands.medium ? "medium" : "low"
+        let highFit = r.grade == "A" || r.grade == "B"
+        let highInterest = r.interestBand == "high"
+        r.quadrant = highFit ? (highInterest ? "hot" : "fit") : (highInterest ? "engaged" : "cold")
+        return r
     }
 
-    private func matches(_ rule: ScoringModel.ProfileRule, _ profile: LeadEnriched, regex: Regex<AnyRegexOutput>?) -> Bool {
-        let value = Self.value(rule.field, profile)
+    private func matches(_ rule: ScoringModel.ProfileRule, _ profile: ProfileFacts, regex: Regex<AnyRegexOutput>?, values: Set<String>?) -> Bool {
+        let value = profile.value(rule.field)
         if let range = rule.range {
             guard let v = value.flatMap(Double.init) else { return false }
             return v >= range[0] && v <= range[1]
         }
-        return Self.matches(value: value, equals: rule.equals, in: rule.in, regex: regex)
+        return Self.matches(value: value, values: values, regex: regex)
     }
 
-    private static func matches(value: String?, equals: String?, in list: [String]?, regex: Regex<AnyRegexOutput>?) -> Bool {
+    private static func matches(value: String?, values: Set<String>?, regex: Regex<AnyRegexOutput>?) -> Bool {
         guard let value else { return false }
-        if let equals { return value.lowercased() == equals.lowercased() }
-        if let list { return list.contains { $0.lowercased() == value.lowercased() } }
+        if let values { return values.contains(value.lowercased()) }
         if let regex { return value.contains(regex) }
         return false
     }
 
-    /// A profile field by its public (snake_case) name.
-    static func value(_ field: String, _ lead: LeadEnriched) -> String? {
-        let p = lead.profile
-        switch field {
-        case "job_title": return p.jobTitle
-        case "company": return p.company
-        case "company_domain": return p.companyDomain
-        case "employees": return p.employees.map(String.init)
-        case "industry": return p.industry
-        case "country": return p.country
-        case "email_class": return lead.emailClass.rawValue
-        case "source": return p.source
-        case "email_domain": return p.email.flatMap { $0.split(separator: "@").last.map(String.init) }
-        default: return p.attributes?[field]
-        }
-    }
+    /// Points are reported to two decimals (decay makes long fractions).
+    static func round(_ value: Double) -> Double { (value * 100).rounded() / 100 }
 }

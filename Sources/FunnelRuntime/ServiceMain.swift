@@ -21,6 +21,14 @@ public struct ServiceContext: Sendable {
                     environment: environment, producer: producer, metrics: metrics, health: health,
                     logger: logger, makeHandler: makeHandler)
     }
+
+    /// A stage with its own processor (stateful stages, rebalance hooks).
+    public func stage(topics: [String], group: String? = nil, consumerProperties: [String: String] = [:],
+                      makeProcessor: @escaping @Sendable () -> any StageProcessor) -> StageRunner {
+        StageRunner(name: environment.service, topics: topics, groupID: group ?? environment.service,
+                    environment: environment, producer: producer, metrics: metrics, health: health,
+                    logger: logger, consumerProperties: consumerProperties, makeProcessor: makeProcessor)
+    }
 }
 
 public enum ServiceMain {

@@ -3,6 +3,7 @@ import FunnelDomain
 import FunnelKafka
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Why an input could not be processed: it goes to the dead-letter topic with this reason.
 public struct StageFailure: Error, Sendable {
@@ -15,6 +16,44 @@ public struct StageFailure: Error, Sendable {
     public init(_ error: FieldError) {
         self.init(field: error.field.isEmpty ? nil : error.field, reason: error.description)
     }
+}
+
+/// What processing one input produced.
+public struct StageOutput: Sendable {
+    /// Events to publish.
+    public var messages: [ProducerMessage]
+    /// Sent only once every one of `messages` is acknowledged (state changelog writes: a
+    /// restored store is then never ahead of the outputs it caused).
+    public var afterDelivery: [ProducerMessage]
+    /// The input belongs to a partition this process no longer owns: leave it to the new owner.
+    public var skipped: Bool
+
+    public init(messages: [ProducerMessage] = [], afterDelivery: [ProducerMessage] = [], skipped: Bool = false) {
+        self.messages = messages
+        self.afterDelivery = afterDelivery
+        self.skipped = skipped
+    }
+}
+
+/// A stage's processing with partition ownership hooks (stateful stages: see `ScoreStage`).
+public protocol StageProcessor: AnyObject, Sendable {
+    func process(_ message: ConsumerMessage) throws(StageFailure) -> StageOutput
+    /// Runs inside the consumer's rebalance callback, before any message of `partitions`
+    /// is processed: restore state here (blocking is fine).
+    func assigned(_ partitions: [TopicPartition])
+    /// Runs inside the rebalance callback after in-flight outputs were flushed.
+    func revoked(_ partitions: [TopicPartition])
+}
+
+/// A stateless stage: a handler closure.
+final class HandlerProcessor: StageProcessor, @unchecked Sendable {
+    let handle: StageRunner.Handler
+    init(_ handle: @escaping StageRunner.Handler) { self.handle = handle }
+    func process(_ message: ConsumerMessage) throws(StageFailure) -> StageOutput {
+        StageOutput(messages: try handle(message))
+    }
+    func assigned(_ partitions: [TopicPartition]) {}
+    func revoked(_ partitions: [TopicPartition]) {}
 }
 
 /// One way to run a pipeline stage: consume → decode → process (pure) → produce outputs →
@@ -34,12 +73,21 @@ public final class StageRunner: Service, @unchecked Sendable {
     let metrics: MetricsRegistry
     let health: HealthState
     let logger: Logger
-    private let makeHandler: @Sendable () -> Handler
+    private let makeProcessor: @Sendable () -> any StageProcessor
+    /// Extra consumer properties (e.g. the assignment strategy a co-partitioned stage needs).
+    private let consumerProperties: [String: String]
 
     /// - Parameter makeHandler: builds the (stateful, single-threaded) handler used by the loop.
+    public convenience init(name: String, topics: [String], groupID: String, environment: ServiceEnvironment,
+                            producer: KafkaProducer, metrics: MetricsRegistry, health: HealthState, logger: Logger,
+                            makeHandler: @escaping @Sendable () -> Handler) {
+        self.init(name: name, topics: topics, groupID: groupID, environment: environment, producer: producer,
+                  metrics: metrics, health: health, logger: logger, consumerProperties: [:]) { HandlerProcessor(makeHandler()) }
+    }
+
     public init(name: String, topics: [String], groupID: String, environment: ServiceEnvironment,
                 producer: KafkaProducer, metrics: MetricsRegistry, health: HealthState, logger: Logger,
-                makeHandler: @escaping @Sendable () -> Handler) {
+                consumerProperties: [String: String], makeProcessor: @escaping @Sendable () -> any StageProcessor) {
         self.name = name
         self.topics = topics
         self.groupID = groupID
@@ -48,17 +96,27 @@ public final class StageRunner: Service, @unchecked Sendable {
         self.metrics = metrics
         self.health = health
         self.logger = logger
-        self.makeHandler = makeHandler
+        self.makeProcessor = makeProcessor
+        self.consumerProperties = consumerProperties
     }
 
     public func run() async throws {
         let producer = self.producer
         let trackerBox = Locked<OffsetTracker?>(nil)
-        let consumer = try KafkaConsumer(configuration: environment.kafka, groupID: groupID, topics: topics, logger: logger) { event, _ in
-            if case .revoked(let partitions) = event {
-                // Deliver what is in flight so its inputs' offsets are stored before the commit.
+        let processor = makeProcessor()
+        var kafka = environment.kafka
+        for (key, value) in consumerProperties { kafka[key] = kafka[key] ?? value }
+        let consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics, logger: logger) { event, _ in
+            switch event {
+            case .revoked(let partitions):
+                // Deliver what is in flight (twice: outputs, then the writes their delivery
+                // released) so its inputs' offsets are stored before the commit.
+                producer.flushBlocking(timeoutMilliseconds: 10_000)
                 producer.flushBlocking(timeoutMilliseconds: 10_000)
                 trackerBox.value?.forget(partitions)
+                processor.revoked(partitions)
+            case .assigned(let partitions):
+                processor.assigned(partitions)
             }
         }
         let tracker = OffsetTracker { offsets in try? consumer.storeOffsets(offsets) }
@@ -67,40 +125,33 @@ public final class StageRunner: Service, @unchecked Sendable {
         metrics.gauge("funnel_consumer_lag", help: "Messages behind the end of the assigned partitions.", labels: labels) {
             Double(consumer.lag())
         }
-        let handle = makeHandler()
         health.setReady(true)
         logger.info("stage started", metadata: ["topics": "\(topics)", "group": "\(groupID)"])
 
         for try await message in consumer.messages.cancelOnGracefulShutdown() {
             let started = ContinuousClock.now
             metrics.increment("funnel_consumed_total", help: "Messages consumed.", labels: labels.merging(["topic": message.topic]) { $1 })
-            var outputs: [ProducerMessage]
+            var result: StageOutput
             do throws(StageFailure) {
-                outputs = try handle(message)
+                result = try processor.process(message)
             } catch {
-                outputs = [deadLetter(message, error)]
+                result = StageOutput(messages: [deadLetter(message, error)])
                 metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: labels)
                 metrics.increment("funnel_failed_total", help: "Inputs that failed processing.", labels: labels)
                 logger.warning("dead letter", metadata: ["topic": "\(message.topic)", "partition": "\(message.partition)",
                                                           "offset": "\(message.offset)", "reason": "\(error.reason)"])
             }
-            let ticket = tracker.begin(message, outputs: outputs.count)
-            for output in outputs {
-                let metrics = self.metrics, logger = self.logger, health = self.health
-                try await producer.send(output) { result in
-                    switch result {
-                    case .success:
-                        metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: labels.merging(["topic": output.topic]) { $1 })
-                        tracker.delivered(ticket)
-                    case .failure(let error):
-                        // Not acknowledged: the input's offset is never stored, so it is re-read after a
-                        // restart; the process reports not ready so an orchestrator can restart it.
-                        logger.error("output not delivered", metadata: ["topic": "\(output.topic)", "error": "\(error)"])
-                        metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: labels)
-                        health.setReady(false)
-                    }
+            if result.skipped { continue }
+            let ticket = tracker.begin(message, outputs: result.messages.count + result.afterDelivery.count)
+            let release = AfterDelivery(remaining: result.messages.count, messages: result.afterDelivery) { [self] later in
+                for output in later { try? send(output, ticket: ticket, tracker: tracker, labels: labels, from: .delivery) }
+            }
+            for output in result.messages {
+                try await producer.send(output) { [self] outcome in
+                    if report(outcome, output, ticket: ticket, tracker: tracker, labels: labels) { release.delivered() }
                 }
             }
+            release.startIfEmpty()
             metrics.observe("funnel_processing_seconds", help: "Time to process one input.", labels: labels,
                             (ContinuousClock.now - started).seconds)
         }
@@ -108,6 +159,40 @@ public final class StageRunner: Service, @unchecked Sendable {
         logger.info("stage stopping: flushing outputs and leaving the group")
         try? await producer.flush(timeout: .seconds(10))
         await consumer.close()
+    }
+
+    private enum Caller { case delivery }
+
+    /// Enqueues from a delivery callback (never waits there: on a full queue a task sends it).
+    private func send(_ output: ProducerMessage, ticket: OffsetTracker.Ticket, tracker: OffsetTracker,
+                      labels: [String: String], from: Caller) throws {
+        let onDelivery: @Sendable (Result<DeliveryReport, KafkaError>) -> Void = { [self] outcome in
+            _ = report(outcome, output, ticket: ticket, tracker: tracker, labels: labels)
+        }
+        do throws(KafkaError) {
+            try producer.enqueue(output, onDelivery: onDelivery)
+        } catch where error.kind == .queueFull {
+            let producer = self.producer
+            Task { try? await producer.send(output, onDelivery: onDelivery) }
+        }
+    }
+
+    /// Counts an acknowledged output (true) or reports a failed one (false).
+    private func report(_ outcome: Result<DeliveryReport, KafkaError>, _ output: ProducerMessage, ticket: OffsetTracker.Ticket,
+                        tracker: OffsetTracker, labels: [String: String]) -> Bool {
+        switch outcome {
+        case .success:
+            metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: labels.merging(["topic": output.topic]) { $1 })
+            tracker.delivered(ticket)
+            return true
+        case .failure(let error):
+            // Not acknowledged: the input's offset is never stored, so it is re-read after a
+            // restart; the process reports not ready so an orchestrator can restart it.
+            logger.error("output not delivered", metadata: ["topic": "\(output.topic)", "error": "\(error)"])
+            metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: labels)
+            health.setReady(false)
+            return false
+        }
     }
 
     private func deadLetter(_ message: ConsumerMessage, _ failure: StageFailure) -> ProducerMessage {
@@ -133,4 +218,27 @@ public final class HealthState: Sendable {
     public init() {}
     public func setReady(_ value: Bool) { ready.withLock { $0 = value } }
     public var isReady: Bool { ready.value }
+}
+
+/// Releases an input's after-delivery messages once all its outputs are acknowledged.
+final class AfterDelivery: Sendable {
+    private let remaining: Mutex<Int>
+    private let messages: [ProducerMessage]
+    private let send: @Sendable ([ProducerMessage]) -> Void
+
+    init(remaining: Int, messages: [ProducerMessage], send: @escaping @Sendable ([ProducerMessage]) -> Void) {
+        self.remaining = Mutex(remaining)
+        self.messages = messages
+        self.send = send
+    }
+
+    func delivered() {
+        let done = remaining.withLock { count -> Bool in count -= 1; return count == 0 }
+        if done && !messages.isEmpty { send(messages) }
+    }
+
+    /// No outputs to wait for: release at once.
+    func startIfEmpty() {
+        if remaining.withLock({ $0 }) == 0 && !messages.isEmpty { send(messages) }
+    }
 }

@@ -9,9 +9,9 @@ let companies = CompanyDirectory([CompanyInfo(domain: "acme.example", name: "Acm
 
 let modelYAML = """
 version: "test-1"
-mql_threshold: 60
-high_interest: 30
+mql: { threshold: 60, release: 50 }
 grades: { a: 45, b: 30, c: 15 }
+interest_bands: { high: 30, medium: 15 }
 fit:
   - { name: senior, field: job_title, regex: "\\\\b(vp|director)\\\\b", points: 25 }
   - { name: size, field: employees, range: [200, 5000], points: 20 }
@@ -49,47 +49,6 @@ struct EnrichmentTests {
         #expect(e.company?.owner == "rep-owner" && e.profile.employees == 500)
         #expect(e.contactAvailable)
         #expect(!enriched("x@mailinator.com").contactAvailable)
-    }
-}
-
-@Suite("Scoring")
-struct ScoringTests {
-    let scorer = Scorer(model: try! ScoringModel.parse(yaml: modelYAML))
-
-    @Test("fit and interest add up, capped per type, with the contributing rules listed")
-    func scores() {
-        var state = LeadScoreState()
-        state.profile = enriched("v@acme.example", title: "VP Sales")
-        state.activityCounts = [.demoRequest: 2, .pricingPageView: 3]
-        let s = scorer.score(state, leadID: "l1", at: now)
-        #expect(s.fit == 45 && s.grade == "A")
-        #expect(s.interest == 60) // demo capped at 40, pricing capped at 20
-        #expect(s.total == 105 && s.quadrant == "hot" && s.model == "test-1")
-        #expect(Set(s.rules.map(\.rule)) == ["senior", "size", "demo", "pricing"])
-    }
-
-    @Test("negative rules subtract or disqualify")
-    func negative() {
-        var state = LeadScoreState()
-        state.profile = enriched("s@gmail.com", title: "Student")
-        state.activityCounts = [.careersPageView: 1]
-        let s = scorer.score(state, leadID: "l1", at: now)
-        #expect(s.disqualification == "student")
-        #expect(s.total == -15 && s.grade == "D" && s.quadrant == "cold")
-    }
-
-    @Test("a re-delivered event is recognised")
-    func dedupe() {
-        var state = LeadScoreState()
-        let first = state.markSeen("e1"), again = state.markSeen("e1")
-        #expect(first && !again)
-    }
-
-    @Test("a broken model is rejected with the rule named")
-    func brokenModel() {
-        #expect(throws: ScoringModel.ModelError.self) {
-            _ = try ScoringModel.parse(yaml: modelYAML.replacingOccurrences(of: "regex: \"student\", disqualify", with: "regex: \"student\", points: 1, disqualify"))
-        }
     }
 }
 

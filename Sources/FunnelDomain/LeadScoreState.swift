@@ -1,0 +1,234 @@
+/// One behavioural event as the scorer keeps it (16–24 bytes, model independent).
+public struct ActivityRecord: Sendable, Equatable {
+    public var type: ActivityType
+    /// Event time, ms since the epoch.
+    public var time: Int64
+    /// The `duration_seconds` attribute, if any (visit duration); 0 if absent.
+    public var durationSeconds: Int32
+    /// Hash of the event id: a stable tie-break, so order of arrival never matters.
+    public var idHash: UInt64
+
+    public init(type: ActivityType, time: Int64, durationSeconds: Int32 = 0, idHash: UInt64) {
+        self.type = type; self.time = time; self.durationSeconds = durationSeconds; self.idHash = idHash
+    }
+
+    static func < (a: ActivityRecord, b: ActivityRecord) -> Bool {
+        a.time != b.time ? a.time < b.time : a.idHash < b.idHash
+    }
+}
+
+/// The bands of a score: what a sweep compares to decide whether a lead must be re-emitted.
+public struct ScoreBands: Sendable, Equatable {
+    public var grade: String
+    public var quadrant: String
+    public var interestBand: String
+    public var mql: Bool
+
+    public init(grade: String, quadrant: String, interestBand: String, mql: Bool) {
+        self.grade = grade; self.quadrant = quadrant; self.interestBand = interestBand; self.mql = mql
+    }
+}
+
+/// Per-lead scoring state. Pure value; the scorer's store keeps one per lead and writes it
+/// to a compacted changelog (``encoded()`` / ``init(decoding:)``) after each change.
+public struct LeadScoreState: Sendable, Equatable {
+    /// The newest enriched profile (nil until it arrives; activities are kept meanwhile).
+    public var profile: ProfileFacts?
+    /// Activities, oldest first, at most ``maxActivities`` (the newest are kept).
+    public var activities: [ActivityRecord] = []
+    /// Hashes of recent input event ids: a re-delivered event changes nothing.
+    public var seen: [UInt64] = []
+    /// The newest event time seen for this lead (ms): the reference time for decay and windows.
+    public var lastEventTime: Int64 = 0
+    /// Whether the lead is an MQL (with hysteresis: see ``ScoringModel/MQLRule``).
+    public var mql = false
+    /// The bands of the last emitted score.
+    public var emitted: ScoreBands?
+
+    public static let maxActivities = 200
+    public static let maxSeen = 32
+
+    public init() {}
+
+    /// Records an event id; false if it was seen recently (a duplicate).
+    public mutating func markSeen(_ eventID: String) -> Bool {
+        let hash = Self.hash(eventID)
+        if seen.contains(hash) { return false }
+        seen.append(hash)
+        if seen.count > Self.maxSeen { seen.removeFirst(seen.count - Self.maxSeen) }
+        return true
+    }
+
+    public mutating func apply(profile facts: ProfileFacts) {
+        if let current = profile, !facts.isNewer(than: current) { return }
+        profile = facts
+        lastEventTime = max(lastEventTime, facts.time)
+    }
+
+    public mutating func apply(activity: ActivityRecord) {
+        lastEventTime = max(lastEventTime, activity.time)
+        // Keep sorted by (time, id hash): usually an append.
+        var index = activities.count
+        while index > 0 && activity < activities[index - 1] { index -= 1 }
+        activities.insert(activity, at: index)
+        if activities.count > Self.maxActivities { activities.removeFirst(activities.count - Self.maxActivities) }
+    }
+
+    /// 64-bit FNV-1a.
+    public static func hash(_ text: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return h
+    }
+}
+
+// MARK: - Binary encoding (the changelog value)
+
+extension LeadScoreState {
+    static let formatVersion: UInt8 = 1
+
+    /// A compact binary form: a version byte, then varints and length-prefixed strings.
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter()
+        w.byte(Self.formatVersion)
+        w.varint(UInt64(bitPattern: lastEventTime))
+        w.byte((mql ? 1 : 0) | (profile != nil ? 2 : 0) | (emitted != nil ? 4 : 0))
+        if let p = profile {
+            for s in [p.jobTitle, p.company, p.companyDomain, p.industry, p.country, p.emailDomain, p.source, p.campaign, p.accountOwner] {
+                w.optionalString(s)
+            }
+            w.varint(p.employees.map { UInt64($0) + 1 } ?? 0)
+            w.string(p.emailClass.rawValue)
+            w.byte(p.contactAvailable ? 1 : 0)
+            w.varint(UInt64(p.attributes.count))
+            for (k, v) in p.attributes.sorted(by: { $0.key < $1.key }) { w.string(k); w.string(v) }
+            w.varint(UInt64(bitPattern: p.time))
+            w.string(p.eventID)
+        }
+        if let e = emitted {
+            w.string(e.grade); w.string(e.quadrant); w.string(e.interestBand); w.byte(e.mql ? 1 : 0)
+        }
+        w.varint(UInt64(activities.count))
+        for a in activities {
+            w.byte(ActivityRecord.code(a.type))
+            w.varint(UInt64(bitPattern: a.time))
+            w.varint(UInt64(UInt32(bitPattern: a.durationSeconds)))
+            w.fixed64(a.idHash)
+        }
+        w.varint(UInt64(seen.count))
+        for h in seen { w.fixed64(h) }
+        return w.bytes
+    }
+
+    public struct DecodingError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(decoding bytes: some Collection<UInt8>) throws(DecodingError) {
+        var r = ByteReader(Array(bytes))
+        guard let version = r.byte(), version == Self.formatVersion else {
+            throw DecodingError(description: "unknown state format version")
+        }
+        self.init()
+        guard let last = r.varint(), let flags = r.byte() else { throw DecodingError(description: "truncated header") }
+        lastEventTime = Int64(bitPattern: last)
+        mql = flags & 1 != 0
+        if flags & 2 != 0 {
+            var s: [String?] = []
+            for _ in 0..<9 { guard let v = r.optionalString() else { throw DecodingError(description: "truncated profile") }; s.append(v) }
+            guard let employees = r.varint(), let cls = r.string(), let emailClass = EmailClass(rawValue: cls),
+                  let contact = r.byte(), let count = r.varint() else { throw DecodingError(description: "truncated profile") }
+            var attributes: [String: String] = [:]
+            for _ in 0..<count {
+                guard let k = r.string(), let v = r.string() else { throw DecodingError(description: "truncated attributes") }
+                attributes[k] = v
+            }
+            guard let time = r.varint(), let id = r.string() else { throw DecodingError(description: "truncated profile") }
+            profile = ProfileFacts(jobTitle: s[0], company: s[1], companyDomain: s[2], employees: employees == 0 ? nil : Int(employees - 1),
+                                   industry: s[3], country: s[4], emailClass: emailClass, emailDomain: s[5], source: s[6],
+                                   campaign: s[7], contactAvailable: contact == 1, accountOwner: s[8], attributes: attributes,
+                                   time: Int64(bitPattern: time), eventID: id)
+        }
+        if flags & 4 != 0 {
+            guard let g = r.string(), let q = r.string(), let i = r.string(), let m = r.byte() else { throw DecodingError(description: "truncated bands") }
+            emitted = ScoreBands(grade: g, quadrant: q, interestBand: i, mql: m == 1)
+        }
+        guard let count = r.varint(), count <= 100_000 else { throw DecodingError(description: "bad activity count") }
+        activities.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let code = r.byte(), let type = ActivityRecord.type(code), let time = r.varint(), let duration = r.varint(),
+                  let hash = r.fixed64() else { throw DecodingError(description: "truncated activity") }
+            activities.append(ActivityRecord(type: type, time: Int64(bitPattern: time),
+                                             durationSeconds: Int32(bitPattern: UInt32(truncatingIfNeeded: duration)), idHash: hash))
+        }
+        guard let seenCount = r.varint(), seenCount <= 10_000 else { throw DecodingError(description: "bad seen count") }
+        for _ in 0..<seenCount {
+            guard let h = r.fixed64() else { throw DecodingError(description: "truncated seen ids") }
+            seen.append(h)
+        }
+    }
+}
+
+extension ActivityRecord {
+    private static let types = ActivityType.allCases
+    static func code(_ type: ActivityType) -> UInt8 { UInt8(types.firstIndex(of: type)!) }
+    static func type(_ code: UInt8) -> ActivityType? { Int(code) < types.count ? types[Int(code)] : nil }
+}
+
+struct ByteWriter {
+    var bytes: [UInt8] = []
+    init() { bytes.reserveCapacity(256) }
+    mutating func byte(_ b: UInt8) { bytes.append(b) }
+    mutating func varint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 { bytes.append(UInt8(v & 0x7f) | 0x80); v >>= 7 }
+        bytes.append(UInt8(v))
+    }
+    mutating func fixed64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func string(_ s: String) { varint(UInt64(s.utf8.count)); bytes.append(contentsOf: s.utf8) }
+    mutating func optionalString(_ s: String?) {
+        guard let s else { varint(0); return }
+        varint(UInt64(s.utf8.count) + 1); bytes.append(contentsOf: s.utf8)
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var index = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    mutating func byte() -> UInt8? {
+        guard index < bytes.count else { return nil }
+        defer { index += 1 }
+        return bytes[index]
+    }
+    mutating func varint() -> UInt64? {
+        var result: UInt64 = 0, shift: UInt64 = 0
+        while let b = byte() {
+            result |= UInt64(b & 0x7f) << shift
+            if b < 0x80 { return result }
+            shift += 7
+            if shift > 63 { return nil }
+        }
+        return nil
+    }
+    mutating func fixed64() -> UInt64? {
+        guard index + 8 <= bytes.count else { return nil }
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(bytes[index + i]) << (8 * UInt64(i)) }
+        index += 8
+        return v
+    }
+    mutating func string() -> String? {
+        guard let n = varint(), index + Int(n) <= bytes.count else { return nil }
+        defer { index += Int(n) }
+        return String(decoding: bytes[index..<(index + Int(n))], as: UTF8.self)
+    }
+    /// `.some(nil)` for an absent string, `nil` if truncated.
+    mutating func optionalString() -> String?? {
+        guard let n = varint() else { return nil }
+        if n == 0 { return .some(nil) }
+        guard index + Int(n - 1) <= bytes.count else { return nil }
+        defer { index += Int(n - 1) }
+        return .some(String(decoding: bytes[index..<(index + Int(n - 1))], as: UTF8.self))
+    }
+}

@@ -1,0 +1,80 @@
+import CRdKafka
+import Foundation
+
+/// Reads partitions from the beginning to their current end, outside any consumer group:
+/// how a stateful stage restores a store from its changelog topic (the goka / Kafka Streams
+/// pattern). "The end" is where the broker's fetch responses say the partition ends
+/// (partition EOF), not a ListOffsets answer.
+public enum KafkaPartitionReader {
+    /// Blocks the calling thread (use it inside a rebalance handler or off the cooperative
+    /// pool); calls `body` for every message in partition order. Returns the message count.
+    @discardableResult
+    public static func readToEnd(
+        configuration: KafkaConfiguration,
+        partitions: [TopicPartition],
+        timeout: Duration = .seconds(120),
+        _ body: (ConsumerMessage) -> Void
+    ) throws(KafkaError) -> Int {
+        guard !partitions.isEmpty else { return 0 }
+        var config = configuration
+        for key in ["group.id", "enable.auto.commit", "enable.auto.offset.store"] { config[key] = nil }
+        config["enable.partition.eof"] = "true"
+        config["enable.auto.commit"] = "false"
+        config["group.id"] = "funnel-partition-reader" // required by librdkafka; never joins (assign only)
+        let conf = try config.makeNativeConfiguration()
+        let context = ClientContext(logger: .init(label: "funnel.kafka.reader"))
+        context.install(on: conf)
+        let rk = try NativeHandle.make(type: RD_KAFKA_CONSUMER, conf: conf)
+        defer {
+            _ = context
+            rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+        }
+        rd_kafka_poll_set_consumer(rk)
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        for tp in partitions {
+            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+        }
+        let err = rd_kafka_assign(rk, list)
+        rd_kafka_topic_partition_list_destroy(list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(code: err, context: "assign \(partitions)") }
+        let queue = rd_kafka_queue_get_consumer(rk)!
+        defer { rd_kafka_queue_destroy(queue) }
+
+        var pending = Set(partitions)
+        var names: [OpaquePointer: String] = [:]
+        var count = 0
+        let deadline = ContinuousClock.now + timeout
+        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 1024)
+        while !pending.isEmpty {
+            guard ContinuousClock.now < deadline else {
+                throw KafkaError(kind: .timeout, message: "reading \(pending.map(\.description).sorted()) to the end took over \(timeout)")
+            }
+            let n = rd_kafka_consume_batch_queue(queue, 200, &buffer, buffer.count)
+            guard n > 0 else { continue }
+            for i in 0..<n {
+                let raw = buffer[i]!
+                defer { rd_kafka_message_destroy(raw) }
+                let m = raw.pointee
+                if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    pending.remove(TopicPartition(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition))
+                    continue
+                }
+                if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let error = KafkaError(code: m.err, context: "read to end")
+                    if error.isFatal || m.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || m.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART { throw error }
+                    context.logger.warning("reader error", metadata: ["error": "\(error)"])
+                    continue
+                }
+                var used = 0
+                let storage = BatchBuffer(capacity: m.key_len + m.len)
+                let message = ConsumerMessage(raw, topicNames: &names, storage: storage, used: &used)
+                // Messages past an EOF already seen (written meanwhile) are not part of this read.
+                if pending.contains(message.topicPartition) {
+                    body(message)
+                    count += 1
+                }
+            }
+        }
+        return count
+    }
+}

@@ -1,0 +1,170 @@
+import FunnelDomain
+import FunnelKafka
+import Logging
+import Synchronization
+
+/// funnel-score's processor: per-lead state in a store partitioned like the input topics and
+/// backed by the compacted changelog `funnel.score.leads.v1` (a goka "group table").
+///
+/// - On assignment it restores exactly the assigned partitions from the changelog (reading
+///   them to the end) before any of their inputs is processed; on revoke it drops them.
+/// - Partition p of both input topics (enriched, activity) shares store partition p, so the
+///   consumer uses the `range` assignor, which keeps equal partition numbers together.
+/// - A changelog record is written only after the scored event it accompanies was
+///   acknowledged, and the input offset is stored only after both: a restored store is never
+///   ahead of the outputs, and re-processing an input the store does not know reproduces the
+///   same output (ids derive from input ids; scores use event time, never the wall clock).
+/// - Re-delivered inputs (recent event ids are part of the state) change nothing.
+/// - Each partition's event-time watermark drives a sweep: when it crosses a multiple of
+///   `sweep_interval_hours`, leads whose bands changed only because time passed are re-emitted.
+public final class ScoreStage: StageProcessor, Sendable {
+    public static let changelogTopic = TopicCatalog.changelog(service: "score", store: "leads")
+    public static let consumerProperties = ["partition.assignment.strategy": "range"]
+
+    let scorer: Scorer
+    let logger: Logger
+    let restore: @Sendable ([Int32]) -> [Int32: [String: LeadScoreState]]
+    private let store = Mutex<[Int32: PartitionStore]>([:])
+
+    struct PartitionStore {
+        var leads: [String: LeadScoreState] = [:]
+        /// The newest event time seen on this partition (ms).
+        var watermark: Int64 = 0
+    }
+
+    /// - Parameter restore: reads the changelog partitions (``restoreFromChangelog(configuration:logger:)``).
+    public init(scorer: Scorer, logger: Logger, restore: @escaping @Sendable ([Int32]) -> [Int32: [String: LeadScoreState]]) {
+        self.scorer = scorer
+        self.logger = logger
+        self.restore = restore
+    }
+
+    /// A restore function reading `funnel.score.leads.v1` from the cluster.
+    public static func restoreFromChangelog(configuration: KafkaConfiguration, logger: Logger) -> @Sendable ([Int32]) -> [Int32: [String: LeadScoreState]] {
+        { partitions in
+            var result: [Int32: [String: LeadScoreState]] = [:]
+            for p in partitions { result[p] = [:] }
+            var bad = 0
+            let started = ContinuousClock.now
+            do {
+                let count = try KafkaPartitionReader.readToEnd(
+                    configuration: configuration,
+                    partitions: partitions.map { TopicPartition(topic: changelogTopic, partition: $0) }) { message in
+                    guard let key = message.keyString, let value = message.valueBytes else { return }
+                    do {
+                        result[message.partition, default: [:]][key] = try value.withUnsafeBytes { bytes throws(LeadScoreState.DecodingError) in
+                            try LeadScoreState(decoding: bytes)
+                        }
+                    } catch { bad += 1 }
+                }
+                logger.info("state restored", metadata: [
+                    "partitions": "\(partitions.sorted())", "records": "\(count)", "undecodable": "\(bad)",
+                    "leads": "\(result.values.reduce(0) { $0 + $1.count })", "seconds": "\((ContinuousClock.now - started).seconds)"])
+            } catch {
+                // Without its state the stage would score from scratch: refuse, and let the
+                // orchestrator restart the process.
+                logger.critical("state restore failed; exiting", metadata: ["error": "\(error)"])
+                fatalError("funnel-score: state restore failed: \(error)")
+            }
+            return result
+        }
+    }
+
+    public func assigned(_ partitions: [TopicPartition]) {
+        let numbers = Set(partitions.map(\.partition))
+        let missing = store.withLock { s in numbers.filter { s[$0] == nil } }
+        guard !missing.isEmpty else { return }
+        let restored = restore(Array(missing))
+        store.withLock { s in
+            for p in missing {
+                var partition = PartitionStore(leads: restored[p] ?? [:])
+                partition.watermark = partition.leads.values.reduce(0) { max($0, $1.lastEventTime) }
+                s[p] = partition
+            }
+        }
+    }
+
+    public func revoked(_ partitions: [TopicPartition]) {
+        store.withLock { s in for p in Set(partitions.map(\.partition)) { s[p] = nil } }
+    }
+
+    /// Leads held in memory (all owned partitions).
+    public var leadCount: Int { store.withLock { $0.values.reduce(0) { $0 + $1.leads.count } } }
+
+    /// The current state of a lead, if this process owns it.
+    public func state(of leadID: String) -> LeadScoreState? {
+        store.withLock { s in s.values.lazy.compactMap { $0.leads[leadID] }.first }
+    }
+
+    public func process(_ message: ConsumerMessage) throws(StageFailure) -> StageOutput {
+        // Decode outside the lock.
+        let input: Input
+        if message.topic == TopicCatalog.enriched {
+            let event = try StageIO.decode(LeadEnriched.self, message)
+            guard let time = Timestamp.milliseconds(event.data.enrichedAt) else { throw StageFailure(field: "enriched_at", reason: "not a date-time") }
+            input = Input(leadID: event.subject, eventID: event.id, time: time, change: .profile(ProfileFacts(event.data, time: time, eventID: event.id)))
+        } else {
+            let event = try StageIO.decode(LeadActivity.self, message)
+            guard let time = Timestamp.milliseconds(event.data.occurredAt) else { throw StageFailure(field: "occurred_at", reason: "not a date-time") }
+            let duration = event.data.attributes?["duration_seconds"].flatMap { Int32($0) } ?? 0
+            input = Input(leadID: event.subject, eventID: event.id, time: time,
+                          change: .activity(ActivityRecord(type: event.data.type, time: time, durationSeconds: duration,
+                                                           idHash: LeadScoreState.hash(event.id))))
+        }
+        let partition = message.partition
+        return store.withLock { s -> StageOutput in
+            guard var owned = s[partition] else { return StageOutput(skipped: true) }
+            defer { s[partition] = owned }
+            var output = StageOutput()
+            sweepIfDue(&owned, partition: partition, eventTime: input.time, into: &output)
+            var state = owned.leads[input.leadID] ?? LeadScoreState()
+            guard state.markSeen(input.eventID) else { return output } // re-delivered: nothing changes
+            switch input.change {
+            case .profile(let facts): state.apply(profile: facts)
+            case .activity(let record): state.apply(activity: record)
+            }
+            let scored = scorer.score(&state, leadID: input.leadID)
+            owned.leads[input.leadID] = state
+            output.messages.append(StageIO.output(scored, topic: TopicCatalog.scored, leadID: input.leadID, from: input.eventID,
+                                                  purpose: "scored", source: "funnel-score", time: scored.scoredAt))
+            output.afterDelivery.append(changelogRecord(input.leadID, state, partition: partition))
+            return output
+        }
+    }
+
+    private struct Input {
+        enum Change { case profile(ProfileFacts), activity(ActivityRecord) }
+        var leadID: String
+        var eventID: String
+        var time: Int64
+        var change: Change
+    }
+
+    private func changelogRecord(_ leadID: String, _ state: LeadScoreState, partition: Int32) -> ProducerMessage {
+        ProducerMessage(topic: Self.changelogTopic, key: Array(leadID.utf8), value: state.encoded(), partition: partition)
+    }
+
+    /// When the partition's event time crosses a sweep boundary, re-emits the leads whose
+    /// bands at that boundary differ from what was last emitted (decay, windows closing).
+    private func sweepIfDue(_ owned: inout PartitionStore, partition: Int32, eventTime: Int64, into output: inout StageOutput) {
+        let interval = Int64(scorer.model.sweepIntervalHours * 3_600_000)
+        defer { owned.watermark = max(owned.watermark, eventTime) }
+        guard owned.watermark > 0, eventTime / interval > owned.watermark / interval else { return }
+        let boundary = eventTime / interval * interval
+        var swept = 0
+        for (leadID, var state) in owned.leads where state.lastEventTime < boundary && state.emitted != nil {
+            guard scorer.bands(state, at: boundary) != state.emitted else { continue }
+            let scored = scorer.score(&state, leadID: leadID, at: boundary)
+            owned.leads[leadID] = state
+            let id = EventID.derive(leadID, "sweep", String(boundary))
+            output.messages.append(StageIO.output(scored, topic: TopicCatalog.scored, leadID: leadID, from: id,
+                                                  purpose: "scored", source: "funnel-score", time: scored.scoredAt))
+            output.afterDelivery.append(changelogRecord(leadID, state, partition: partition))
+            swept += 1
+        }
+        if swept > 0 {
+            logger.info("sweep re-emitted leads whose bands changed with time",
+                        metadata: ["partition": "\(partition)", "at": "\(Timestamp.format(milliseconds: boundary))", "leads": "\(swept)"])
+        }
+    }
+}

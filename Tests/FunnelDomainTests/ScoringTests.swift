@@ -1,0 +1,196 @@
+import Foundation
+@testable import FunnelDomain
+import Testing
+
+private let day: Int64 = 86_400_000
+private let t0 = Timestamp.milliseconds("2026-11-01T00:00:00Z")!
+
+private func facts(_ email: String, title: String? = nil, employees: Int? = nil, at time: Int64 = t0, id: String = "e-profile") -> ProfileFacts {
+    ProfileFacts(enriched(email, title: title, employees: employees), time: time, eventID: id)
+}
+
+private func activity(_ type: ActivityType, at time: Int64, id: String, seconds: Int32 = 0) -> ActivityRecord {
+    ActivityRecord(type: type, time: time, durationSeconds: seconds, idHash: LeadScoreState.hash(id))
+}
+
+@Suite("Scoring model and scorer")
+struct ScoringTests {
+    let scorer = Scorer(model: try! ScoringModel.parse(yaml: modelYAML))
+
+    @Test("fit and interest add up, capped per rule, with the contributing rules and event counts listed")
+    func scores() {
+        var state = LeadScoreState()
+        state.apply(profile: facts("v@acme.example", title: "VP Sales"))
+        for i in 0..<2 { state.apply(activity: activity(.demoRequest, at: t0, id: "d\(i)")) }
+        for i in 0..<3 { state.apply(activity: activity(.pricingPageView, at: t0, id: "p\(i)")) }
+        let s = scorer.score(&state, leadID: "l1")
+        #expect(s.fit == 45 && s.grade == "A")
+        #expect(s.interest == 60) // demo capped at 40, pricing capped at 20
+        #expect(s.total == 105 && s.quadrant == "hot" && s.model == "test-1" && s.interestBand == "high")
+        #expect(s.rules.map(\.rule) == ["senior", "size", "demo", "pricing"])
+        #expect(s.rules.first { $0.rule == "pricing" }?.events == 3)
+        #expect(s.mql == true && s.scoredAt == "2026-11-01T00:00:00.000Z")
+    }
+
+    @Test("negative rules subtract or disqualify; a disqualified lead is never an MQL")
+    func negative() {
+        var state = LeadScoreState()
+        state.apply(profile: facts("s@gmail.com", title: "Student"))
+        state.apply(activity: activity(.careersPageView, at: t0, id: "c"))
+        for i in 0..<3 { state.apply(activity: activity(.demoRequest, at: t0, id: "d\(i)")) }
+        let s = scorer.score(&state, leadID: "l1")
+        #expect(s.disqualification == "student")
+        #expect(s.total == 25 && s.grade == "D" && s.quadrant == "engaged" && s.mql == false)
+    }
+
+    @Test("interest decays with the half-life and leaves the window, measured in event time")
+    func decayAndWindow() throws {
+        let model = try ScoringModel.parse(yaml: """
+        version: "decay"
+        mql: { threshold: 60, release: 50 }
+        grades: { a: 45, b: 30, c: 15 }
+        interest_bands: { high: 30, medium: 15 }
+        half_life_days: 10
+        interest:
+          - { name: demo, activity: demo_request, points: 40 }
+          - { name: pricing, activity: pricing_page_view, points: 10, window_days: 7, half_life_days: 0 }
+          - { name: long-visit, activity: page_view, points: 5, min_duration_seconds: 120, half_life_days: 0 }
+        """)
+        let scorer = Scorer(model: model)
+        var state = LeadScoreState()
+        state.apply(activity: activity(.demoRequest, at: t0, id: "d"))
+        state.apply(activity: activity(.pricingPageView, at: t0, id: "p"))
+        state.apply(activity: activity(.pageView, at: t0, id: "short", seconds: 30))
+        state.apply(activity: activity(.pageView, at: t0, id: "long", seconds: 300))
+        let fresh = scorer.evaluate(state, at: t0)[0]
+        #expect(fresh.interest == 55) // 40 + 10 + one long visit
+        let later = scorer.evaluate(state, at: t0 + 10 * day)[0]
+        #expect(later.interest == 25) // demo halved to 20; pricing out of its 7-day window; visit undecayed
+        #expect(later.rules.map(\.rule) == ["demo", "long-visit"])
+        // Activities newer than the reference time do not count (replays are stable).
+        #expect(scorer.evaluate(state, at: t0 - day)[0].interest == 0)
+    }
+
+    @Test("MQL has hysteresis: it is gained at the threshold and lost only below the release level")
+    func hysteresis() {
+        #expect(scorer.mql(total: 60, disqualified: false, previous: false))
+        #expect(!scorer.mql(total: 59, disqualified: false, previous: false))
+        #expect(scorer.mql(total: 55, disqualified: false, previous: true))
+        #expect(scorer.mql(total: 50, disqualified: false, previous: true))
+        #expect(!scorer.mql(total: 49, disqualified: false, previous: true))
+        #expect(!scorer.mql(total: 90, disqualified: true, previous: true))
+    }
+
+    @Test("the order events arrive in does not change the final score; the newest profile wins")
+    func orderIndependent() {
+        let events: [(inout LeadScoreState) -> Void] = [
+            { $0.apply(profile: facts("v@acme.example", title: "Intern", at: t0, id: "old")) },
+            { $0.apply(profile: facts("v@acme.example", title: "VP Sales", at: t0 + day, id: "new")) },
+            { $0.apply(activity: activity(.demoRequest, at: t0 + 2 * day, id: "a")) },
+            { $0.apply(activity: activity(.pricingPageView, at: t0 + 3 * day, id: "b")) },
+            { $0.apply(activity: activity(.pricingPageView, at: t0 + 3 * day, id: "c")) },
+        ]
+        var forward = LeadScoreState(), backward = LeadScoreState()
+        for apply in events { apply(&forward) }
+        for apply in events.reversed() { apply(&backward) }
+        #expect(forward.profile?.jobTitle == "VP Sales" && backward.profile?.jobTitle == "VP Sales")
+        #expect(forward.activities == backward.activities)
+        let a = scorer.score(&forward, leadID: "l"), b = scorer.score(&backward, leadID: "l")
+        #expect(a == b && a.total == 105)
+    }
+
+    @Test("a re-delivered event is recognised")
+    func dedupe() {
+        var state = LeadScoreState()
+        let first = state.markSeen("e1"), again = state.markSeen("e1")
+        #expect(first && !again)
+        for i in 0..<LeadScoreState.maxSeen { _ = state.markSeen("other-\(i)") }
+        #expect(state.seen.count == LeadScoreState.maxSeen)
+    }
+
+    @Test("named scores are computed beside the primary one")
+    func namedScores() throws {
+        let model = try ScoringModel.parse(yaml: modelYAML + """
+
+        scores:
+          - name: analytics
+            fit:
+              - { name: data-role, field: job_title, regex: "data", points: 25 }
+            interest:
+              - { name: demo, activity: demo_request, points: 10 }
+        """)
+        var state = LeadScoreState()
+        state.apply(profile: facts("v@acme.example", title: "Head of Data"))
+        state.apply(activity: activity(.demoRequest, at: t0, id: "d"))
+        let s = Scorer(model: model).score(&state, leadID: "l")
+        #expect(s.scores == [NamedScore(name: "analytics", total: 35, fit: 25, interest: 10, grade: "C", quadrant: "cold", interestBand: "low")])
+    }
+
+    @Test("derived profile fields: seniority, department, region")
+    func derivedFields() {
+        #expect(ProfileFacts.seniority("Chief Revenue Officer") == "c_level")
+        #expect(ProfileFacts.seniority("Vice President, Sales") == "vp")
+        #expect(ProfileFacts.seniority("Head of Growth") == "director")
+        #expect(ProfileFacts.seniority("Marketing Manager") == "manager")
+        #expect(ProfileFacts.seniority("Software Engineer") == "individual")
+        #expect(ProfileFacts.department("VP Marketing") == "marketing")
+        #expect(ProfileFacts.department("Chef") == nil)
+        var f = facts("v@acme.example", title: "CFO")
+        f.country = "DE"
+        #expect(f.value("region") == "emea" && f.value("department") == "finance" && f.value("address_type") == "corporate")
+        #expect(f.value("company_size") == "500")
+    }
+
+    @Test("state survives its binary changelog encoding unchanged")
+    func codec() throws {
+        var state = LeadScoreState()
+        var f = facts("v@acme.example", title: "VP Sales", employees: 300)
+        f.attributes = ["department": "sales", "ünïcode": "✓"]
+        state.apply(profile: f)
+        state.apply(activity: activity(.emailClick, at: t0 + 5, id: "x", seconds: 42))
+        _ = state.markSeen("x")
+        _ = scorer.score(&state, leadID: "l")
+        let decoded = try LeadScoreState(decoding: state.encoded())
+        #expect(decoded == state)
+        #expect(throws: LeadScoreState.DecodingError.self) { try LeadScoreState(decoding: [9, 1, 2]) }
+        #expect(throws: LeadScoreState.DecodingError.self) { try LeadScoreState(decoding: Array(state.encoded().dropLast(3))) }
+    }
+
+    @Test("event times parse with offsets and fractions, and format back in UTC")
+    func eventTime() {
+        #expect(Timestamp.milliseconds("1970-01-01T00:00:00Z") == 0)
+        #expect(Timestamp.milliseconds("2026-11-23T10:00:00.5+01:00") == Timestamp.milliseconds("2026-11-23T09:00:00.500Z"))
+        #expect(Timestamp.milliseconds("2024-02-29T23:59:59.999Z").map { Timestamp.format(milliseconds: $0) } == "2024-02-29T23:59:59.999Z")
+        #expect(Timestamp.milliseconds("2026-13-01T00:00:00Z") == nil)
+        let ms = Int64(Date(timeIntervalSince1970: 1_795_000_000.25).timeIntervalSince1970 * 1000)
+        #expect(Timestamp.milliseconds(Timestamp.format(milliseconds: ms)) == ms)
+    }
+
+    @Test("model errors name the file, the line and the field", arguments: [
+        ("grades: { a: 45, b: 30, c: 15 }", "grades: { a: 45, b: 30, c: 50 }", "model.yaml:3: grades: needs a >= b >= c"),
+        ("points: 20 }", "points: twenty }", "model.yaml:7: fit[1].points: expected a number"),
+        ("field: employees", "field: shoe_size", "model.yaml:7: fit[1].field: unknown field 'shoe_size'"),
+        ("release: 50", "release: 70", "model.yaml:2: mql.release: must not exceed mql.threshold (60.0)"),
+        ("regex: \"student\", disqualify", "regex: \"student\", points: 1, disqualify", "model.yaml:12: negative[0]: rule 'student' needs exactly one of points, disqualify"),
+        ("activity: demo_request", "activity: demo_requested", "model.yaml:9: interest[0].activity"),
+        ("mql: { threshold: 60, release: 50 }\n", "", "model.yaml:1: missing key 'mql'"),
+    ])
+    func modelErrors(_ change: (String, String, String)) {
+        let yaml = modelYAML.replacingOccurrences(of: change.0, with: change.1)
+        #expect(yaml != modelYAML)
+        do {
+            _ = try ScoringModel.parse(yaml: yaml, file: "model.yaml")
+            Issue.record("accepted: \(change.1)")
+        } catch {
+            #expect(error.description.hasPrefix(change.2), "\(error.description)")
+        }
+    }
+
+    @Test("the shipped model in deploy/ parses")
+    func shippedModel() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/scoring-model.yaml")
+        let model = try ScoringModel.parse(yaml: String(contentsOf: url, encoding: .utf8))
+        #expect(model.scores.map(\.name) == ["analytics"])
+        #expect(model.mql.release < model.mql.threshold)
+    }
+}
