@@ -14,6 +14,9 @@ public struct ProfileFacts: Sendable, Equatable {
     public var contactAvailable: Bool
     public var accountOwner: String?
     public var attributes: [String: String]
+    /// Derived once (titles are matched by words): see ``seniority(_:)``, ``department(_:)``.
+    public private(set) var seniority: String?
+    public private(set) var department: String?
     /// Event time (ms) and id of the enriched event these facts came from: the newest wins,
     /// whatever order the events arrive in.
     public var time: Int64
@@ -33,6 +36,12 @@ public struct ProfileFacts: Sendable, Equatable {
         attributes = p.attributes ?? [:]
         self.time = time
         self.eventID = eventID
+        derive()
+    }
+
+    private mutating func derive() {
+        seniority = attributes["seniority"] ?? jobTitle.map(Self.seniority)
+        department = attributes["department"] ?? jobTitle.flatMap(Self.department)
     }
 
     init(jobTitle: String?, company: String?, companyDomain: String?, employees: Int?, industry: String?,
@@ -42,6 +51,7 @@ public struct ProfileFacts: Sendable, Equatable {
         self.industry = industry; self.country = country; self.emailClass = emailClass; self.emailDomain = emailDomain
         self.source = source; self.campaign = campaign; self.contactAvailable = contactAvailable
         self.accountOwner = accountOwner; self.attributes = attributes; self.time = time; self.eventID = eventID
+        derive()
     }
 
     /// Whether these facts should replace `other` (newer event time; ties broken by id).
@@ -53,8 +63,8 @@ public struct ProfileFacts: Sendable, Equatable {
     public func value(_ field: String) -> String? {
         switch field {
         case "job_title": jobTitle
-        case "seniority": attributes["seniority"] ?? jobTitle.map(Self.seniority)
-        case "department": attributes["department"] ?? jobTitle.flatMap(Self.department)
+        case "seniority": seniority
+        case "department": department
         case "company": company
         case "company_domain": companyDomain
         case "employees", "company_size": employees.map(String.init)

@@ -16,15 +16,15 @@ public struct ScoreResult: Sendable, Equatable {
 
 /// Evaluates a ``ScoringModel`` on a lead's state. Pure: no I/O, no clock — the reference
 /// time is an argument (the lead's newest event time), so a replay gives the same result.
-/// `@unchecked`: `Regex` is an immutable value but not declared `Sendable`.
+/// `@unchecked`: `NSRegularExpression` is immutable and thread-safe but not declared `Sendable`.
 public struct Scorer: @unchecked Sendable {
     public let model: ScoringModel
     private let compiled: [CompiledScore]
 
     private struct CompiledScore {
         let definition: ScoringModel.ScoreDefinition
-        let fitRegexes: [Regex<AnyRegexOutput>?]
-        let negativeRegexes: [Regex<AnyRegexOutput>?]
+        let fitRegexes: [NSRegularExpression?]
+        let negativeRegexes: [NSRegularExpression?]
         /// Lower-cased `equals` / `in` values, so matching does not re-lowercase the model.
         let fitValues: [Set<String>?]
         let negativeValues: [Set<String>?]
@@ -39,8 +39,8 @@ public struct Scorer: @unchecked Sendable {
         compiled = model.allScores.map { score in
             CompiledScore(
                 definition: score,
-                fitRegexes: score.fit.map { $0.regex.flatMap { try? Regex($0).ignoresCase() } },
-                negativeRegexes: score.negative.map { $0.regex.flatMap { try? Regex($0).ignoresCase() } },
+                fitRegexes: score.fit.map { $0.regex.flatMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) } },
+                negativeRegexes: score.negative.map { $0.regex.flatMap { try? NSRegularExpression(pattern: $0, options: [.caseInsensitive]) } },
                 fitValues: score.fit.map { values($0.equals, $0.in) },
                 negativeValues: score.negative.map { values($0.equals, $0.in) })
         }
@@ -154,7 +154,7 @@ public struct Scorer: @unchecked Sendable {
         return r
     }
 
-    private func matches(_ rule: ScoringModel.ProfileRule, _ profile: ProfileFacts, regex: Regex<AnyRegexOutput>?, values: Set<String>?) -> Bool {
+    private func matches(_ rule: ScoringModel.ProfileRule, _ profile: ProfileFacts, regex: NSRegularExpression?, values: Set<String>?) -> Bool {
         let value = profile.value(rule.field)
         if let range = rule.range {
             guard let v = value.flatMap(Double.init) else { return false }
@@ -163,10 +163,10 @@ public struct Scorer: @unchecked Sendable {
         return Self.matches(value: value, values: values, regex: regex)
     }
 
-    private static func matches(value: String?, values: Set<String>?, regex: Regex<AnyRegexOutput>?) -> Bool {
+    private static func matches(value: String?, values: Set<String>?, regex: NSRegularExpression?) -> Bool {
         guard let value else { return false }
         if let values { return values.contains(value.lowercased()) }
-        if let regex { return value.contains(regex) }
+        if let regex { return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil }
         return false
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// A versioned, declarative scoring model (`deploy/scoring-model.yaml`). Pure data; the
@@ -218,7 +219,7 @@ extension ScoringModel {
                 let conditions = [rule.equals != nil, rule.in != nil, rule.regex != nil, rule.range != nil].filter { $0 }.count
                 if conditions != 1 { out.append((at, "rule '\(rule.name)' needs exactly one of equals, in, regex, range")) }
                 if !Self.isKnownField(rule.field) { out.append((at + [key("field")], "unknown field '\(rule.field)' (known: \(Self.fields.sorted().joined(separator: ", ")), or attributes.NAME)")) }
-                if let regex = rule.regex, (try? Regex(regex)) == nil { out.append((at + [key("regex")], "invalid regular expression")) }
+                if let regex = rule.regex, (try? NSRegularExpression(pattern: regex)) == nil { out.append((at + [key("regex")], "invalid regular expression")) }
                 if let range = rule.range, range.count != 2 || range[0] > range[1] { out.append((at + [key("range")], "needs [min, max] with min <= max")) }
             }
             for (i, rule) in score.interest.enumerated() {
@@ -238,7 +239,7 @@ extension ScoringModel {
                     let conditions = [rule.equals != nil, rule.in != nil, rule.regex != nil].filter { $0 }.count
                     if conditions != 1 { out.append((at, "rule '\(rule.name)' needs exactly one of equals, in, regex")) }
                 }
-                if let regex = rule.regex, (try? Regex(regex)) == nil { out.append((at + [key("regex")], "invalid regular expression")) }
+                if let regex = rule.regex, (try? NSRegularExpression(pattern: regex)) == nil { out.append((at + [key("regex")], "invalid regular expression")) }
             }
         }
         return out

@@ -78,3 +78,19 @@ public enum KafkaPartitionReader {
         return count
     }
 }
+
+extension KafkaPartitionReader {
+    /// The newest value of `key` in `partition` (read to the end, off the cooperative pool),
+    /// and how many records were read.
+    public static func latestValue(
+        forKey key: String, in partition: TopicPartition, configuration: KafkaConfiguration, timeout: Duration = .seconds(120)
+    ) async throws(KafkaError) -> (value: KafkaBytes?, records: Int) {
+        try await Blocking.run { () throws(KafkaError) in
+            var latest: KafkaBytes?
+            let count = try readToEnd(configuration: configuration, partitions: [partition], timeout: timeout) { message in
+                if message.keyString == key { latest = message.valueBytes }
+            }
+            return (latest, count)
+        }
+    }
+}

@@ -26,10 +26,12 @@ public final class ScoreStage: StageProcessor, Sendable {
     let restore: @Sendable ([Int32]) -> [Int32: [String: LeadScoreState]]
     private let store = Mutex<[Int32: PartitionStore]>([:])
 
-    struct PartitionStore {
-        var leads: [String: LeadScoreState] = [:]
+    /// A class, so updating one lead never copies the partition's dictionary.
+    final class PartitionStore {
+        var leads: [String: LeadScoreState]
         /// The newest event time seen on this partition (ms).
         var watermark: Int64 = 0
+        init(leads: [String: LeadScoreState]) { self.leads = leads }
     }
 
     /// - Parameter restore: reads the changelog partitions (``restoreFromChangelog(configuration:logger:)``).
@@ -77,7 +79,7 @@ public final class ScoreStage: StageProcessor, Sendable {
         let restored = restore(Array(missing))
         store.withLock { s in
             for p in missing {
-                var partition = PartitionStore(leads: restored[p] ?? [:])
+                let partition = PartitionStore(leads: restored[p] ?? [:])
                 partition.watermark = partition.leads.values.reduce(0) { max($0, $1.lastEventTime) }
                 s[p] = partition
             }
@@ -113,12 +115,15 @@ public final class ScoreStage: StageProcessor, Sendable {
         }
         let partition = message.partition
         return store.withLock { s -> StageOutput in
-            guard var owned = s[partition] else { return StageOutput(skipped: true) }
-            defer { s[partition] = owned }
+            guard let owned = s[partition] else { return StageOutput(skipped: true) }
             var output = StageOutput()
-            sweepIfDue(&owned, partition: partition, eventTime: input.time, into: &output)
-            var state = owned.leads[input.leadID] ?? LeadScoreState()
-            guard state.markSeen(input.eventID) else { return output } // re-delivered: nothing changes
+            sweepIfDue(owned, partition: partition, eventTime: input.time, into: &output)
+            // Taken out of the dictionary while it changes, so its arrays are not copied.
+            var state = owned.leads.removeValue(forKey: input.leadID) ?? LeadScoreState()
+            guard state.markSeen(input.eventID) else { // re-delivered: nothing changes
+                owned.leads[input.leadID] = state
+                return output
+            }
             switch input.change {
             case .profile(let facts): state.apply(profile: facts)
             case .activity(let record): state.apply(activity: record)
@@ -146,14 +151,15 @@ public final class ScoreStage: StageProcessor, Sendable {
 
     /// When the partition's event time crosses a sweep boundary, re-emits the leads whose
     /// bands at that boundary differ from what was last emitted (decay, windows closing).
-    private func sweepIfDue(_ owned: inout PartitionStore, partition: Int32, eventTime: Int64, into output: inout StageOutput) {
+    private func sweepIfDue(_ owned: PartitionStore, partition: Int32, eventTime: Int64, into output: inout StageOutput) {
         let interval = Int64(scorer.model.sweepIntervalHours * 3_600_000)
         defer { owned.watermark = max(owned.watermark, eventTime) }
         guard owned.watermark > 0, eventTime / interval > owned.watermark / interval else { return }
         let boundary = eventTime / interval * interval
         var swept = 0
-        for (leadID, var state) in owned.leads where state.lastEventTime < boundary && state.emitted != nil {
+        for (leadID, state) in owned.leads where state.lastEventTime < boundary && state.emitted != nil {
             guard scorer.bands(state, at: boundary) != state.emitted else { continue }
+            var state = state
             let scored = scorer.score(&state, leadID: leadID, at: boundary)
             owned.leads[leadID] = state
             let id = EventID.derive(leadID, "sweep", String(boundary))
