@@ -194,3 +194,32 @@ struct ScoringTests {
         #expect(model.mql.release < model.mql.threshold)
     }
 }
+
+@Suite("The README's worked example")
+struct WorkedExampleTests {
+    @Test("a VP of Marketing at a 500-person software company in Germany, with a demo request and pricing views")
+    func workedExample() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../deploy/scoring-model.yaml")
+        let scorer = Scorer(model: try ScoringModel.parse(yaml: String(contentsOf: url, encoding: .utf8)))
+        let now = Timestamp.milliseconds("2026-11-23T12:00:00Z")!
+        let captured = LeadCaptured(leadID: "lead-ada", email: "ada@acme.example", jobTitle: "VP Marketing", employees: 500,
+                                    industry: "software", country: "DE", capturedAt: "2026-11-01T09:00:00Z")
+        var state = LeadScoreState()
+        state.apply(profile: ProfileFacts(LeadEnriched(leadID: "lead-ada", profile: captured, emailClass: .corporate, contactAvailable: true,
+                                                       company: nil, enrichedAt: "2026-11-01T09:00:00Z"),
+                                          time: now - 22 * day, eventID: "e0"))
+        state.apply(activity: ActivityRecord(type: .demoRequest, time: now - 10 * day, idHash: 1))
+        state.apply(activity: ActivityRecord(type: .pricingPageView, time: now - 3 * day, idHash: 2))
+        state.apply(activity: ActivityRecord(type: .pricingPageView, time: now - 1 * day, idHash: 3))
+        state.apply(activity: ActivityRecord(type: .emailClick, time: now, idHash: 4))
+        let s = scorer.score(&state, leadID: "lead-ada")
+        #expect(s.fit == 70 && s.grade == "A")
+        #expect(s.rules.filter { $0.category == "interest" }.map(\.points) == [35.64, 19.1, 3])
+        #expect(s.interest == 57.74 && s.interestBand == "high" && s.quadrant == "hot")
+        #expect(s.total == 127.74 && s.mql == true)
+        #expect(s.scores?.first == NamedScore(name: "analytics", total: 15, fit: 15, interest: 0, grade: "C", quadrant: "cold", interestBand: "low"))
+        // 40 days later without new events the interest has decayed (a sweep would re-emit it).
+        let later = scorer.evaluate(state, at: now + 40 * day)[0]
+        #expect(later.interest == 22.45 && later.interestBand == "medium" && later.quadrant == "fit")
+    }
+}
