@@ -17,6 +17,12 @@ public struct ActivityRecord: Sendable, Equatable {
     }
 }
 
+/// Immutable holder of a lead's profile facts (see ``LeadScoreState/profile``).
+final class ProfileBox: Sendable {
+    let value: ProfileFacts
+    init(_ value: ProfileFacts) { self.value = value }
+}
+
 /// The bands of a score: what a sweep compares to decide whether a lead must be re-emitted.
 public struct ScoreBands: Sendable, Equatable {
     public var grade: String
@@ -27,13 +33,39 @@ public struct ScoreBands: Sendable, Equatable {
     public init(grade: String, quadrant: String, interestBand: String, mql: Bool) {
         self.grade = grade; self.quadrant = quadrant; self.interestBand = interestBand; self.mql = mql
     }
+
+    private static let grades = ["A", "B", "C", "D"], quadrants = ["hot", "fit", "engaged", "cold"], bands = ["high", "medium", "low"]
+
+    /// A compact code (the value sets are closed); nil for values outside them.
+    var code: UInt32? {
+        guard let g = Self.grades.firstIndex(of: grade), let q = Self.quadrants.firstIndex(of: quadrant),
+              let b = Self.bands.firstIndex(of: interestBand) else { return nil }
+        return UInt32(g) | UInt32(q) << 8 | UInt32(b) << 16 | (mql ? 1 << 24 : 0)
+    }
+
+    init?(code: UInt32) {
+        let g = Int(code & 0xff), q = Int(code >> 8 & 0xff), b = Int(code >> 16 & 0xff)
+        guard g < Self.grades.count, q < Self.quadrants.count, b < Self.bands.count else { return nil }
+        self.init(grade: Self.grades[g], quadrant: Self.quadrants[q], interestBand: Self.bands[b], mql: code >> 24 & 1 == 1)
+    }
 }
 
 /// Per-lead scoring state. Pure value; the scorer's store keeps one per lead and writes it
 /// to a compacted changelog (``encoded()`` / ``init(decoding:)``) after each change.
 public struct LeadScoreState: Sendable, Equatable {
+    public static func == (a: LeadScoreState, b: LeadScoreState) -> Bool {
+        a.profile == b.profile && a.activities == b.activities && a.seen == b.seen && a.lastEventTime == b.lastEventTime
+            && a.mql == b.mql && a.emittedCode == b.emittedCode
+    }
+
     /// The newest enriched profile (nil until it arrives; activities are kept meanwhile).
-    public var profile: ProfileFacts?
+    /// Boxed: a store holds millions of states, and a dictionary's empty slots cost the
+    /// inline size of its values — keeping the state small keeps the store small.
+    public var profile: ProfileFacts? {
+        get { profileBox?.value }
+        set { profileBox = newValue.map(ProfileBox.init) }
+    }
+    private var profileBox: ProfileBox?
     /// Activities, oldest first, at most ``maxActivities`` (the newest are kept).
     public var activities: [ActivityRecord] = []
     /// Hashes of recent input event ids: a re-delivered event changes nothing.
@@ -42,8 +74,12 @@ public struct LeadScoreState: Sendable, Equatable {
     public var lastEventTime: Int64 = 0
     /// Whether the lead is an MQL (with hysteresis: see ``ScoringModel/MQLRule``).
     public var mql = false
-    /// The bands of the last emitted score.
-    public var emitted: ScoreBands?
+    /// The bands of the last emitted score (stored as a 4-byte code).
+    public var emitted: ScoreBands? {
+        get { emittedCode.flatMap(ScoreBands.init(code:)) }
+        set { emittedCode = newValue?.code }
+    }
+    private var emittedCode: UInt32?
 
     public static let maxActivities = 200
     public static let maxSeen = 32
@@ -59,13 +95,20 @@ public struct LeadScoreState: Sendable, Equatable {
         return true
     }
 
+    /// Set when an event changed the lead's past (a new profile, or an activity not newer than
+    /// every earlier one): the MQL flag is then recomputed over the whole event-time history,
+    /// so it does not depend on arrival order. Not persisted.
+    var historyChanged = false
+
     public mutating func apply(profile facts: ProfileFacts) {
         if let current = profile, !facts.isNewer(than: current) { return }
         profile = facts
+        historyChanged = true
         lastEventTime = max(lastEventTime, facts.time)
     }
 
     public mutating func apply(activity: ActivityRecord) {
+        if activity.time <= lastEventTime { historyChanged = true }
         lastEventTime = max(lastEventTime, activity.time)
         // Keep sorted by (time, id hash): usually an append.
         var index = activities.count

@@ -67,9 +67,29 @@ public struct Scorer: @unchecked Sendable {
     public func score(_ state: inout LeadScoreState, leadID: String, at: Int64) -> LeadScored {
         let results = evaluate(state, at: at)
         let primary = results[0]
-        state.mql = mql(total: primary.total, disqualified: primary.disqualification != nil, previous: state.mql)
+        if state.historyChanged {
+            state.mql = replayMQL(state, until: at, last: primary)
+            state.historyChanged = false
+        } else {
+            state.mql = mql(total: primary.total, disqualified: primary.disqualification != nil, previous: state.mql)
+        }
         state.emitted = bands(primary, mql: state.mql)
         return scored(results, state, leadID: leadID, at: at)
+    }
+
+    /// The MQL flag walked through the lead's event times in order (hysteresis applied at
+    /// each), ending with `last` (the evaluation at `at`): the same whatever order the events
+    /// arrived in.
+    func replayMQL(_ state: LeadScoreState, until at: Int64, last: ScoreResult) -> Bool {
+        var times = state.activities.lazy.map(\.time).filter { $0 < at }
+            .reduce(into: Set<Int64>()) { $0.insert($1) }
+        if let p = state.profile, p.time < at { times.insert(p.time) }
+        var flag = false
+        for t in times.sorted() {
+            let r = evaluate(compiled[0], state, at: t)
+            flag = mql(total: r.total, disqualified: r.disqualification != nil, previous: flag)
+        }
+        return mql(total: last.total, disqualified: last.disqualification != nil, previous: flag)
     }
 
     /// The bands a sweep at `at` would find, without changing the state.

@@ -99,6 +99,27 @@ struct ScoringTests {
         #expect(a == b && a.total == 105)
     }
 
+    @Test("the MQL flag follows event time, not arrival order, hysteresis included")
+    func mqlOrderIndependent() {
+        // Totals in event-time order: 45 (profile), 55, 65 (MQL), 50 (stays MQL: release is 50).
+        let events: [(inout LeadScoreState) -> Void] = [
+            { $0.apply(profile: facts("v@acme.example", title: "VP Sales", employees: 500, at: t0, id: "p")) },
+            { $0.apply(activity: activity(.pricingPageView, at: t0 + day, id: "a")) },
+            { $0.apply(activity: activity(.pricingPageView, at: t0 + 2 * day, id: "b")) },
+            { $0.apply(activity: activity(.careersPageView, at: t0 + 3 * day, id: "c")) },
+        ]
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [0, 3, 1, 2]] {
+            var state = LeadScoreState()
+            var last: LeadScored?
+            for i in order { events[i](&state); last = scorer.score(&state, leadID: "l") }
+            #expect(last?.total == 50 && last?.mql == true, "arrival order \(order)")
+        }
+        // Without the pricing view that crossed 60, the same final total is not an MQL.
+        var state = LeadScoreState()
+        for i in [0, 1, 3] { events[i](&state) }
+        #expect(scorer.score(&state, leadID: "l").total == 40)
+    }
+
     @Test("a re-delivered event is recognised")
     func dedupe() {
         var state = LeadScoreState()
@@ -221,5 +242,27 @@ struct WorkedExampleTests {
         // 40 days later without new events the interest has decayed (a sweep would re-emit it).
         let later = scorer.evaluate(state, at: now + 40 * day)[0]
         #expect(later.interest == 22.45 && later.interestBand == "medium" && later.quadrant == "fit")
+    }
+}
+
+@Suite("Fast JSON for scored events")
+struct FastJSONTests {
+    @Test("byte-identical to JSONEncoder, including escapes, unicode, absent optionals and named scores")
+    func sameBytes() {
+        var scored = LeadScored(leadID: "lead-\"q\"\\/\n\t\u{1}é✓", model: "m-1", total: 127.74, fit: 70, interest: 57.74, grade: "A",
+                                quadrant: "hot", rules: [RuleContribution(rule: "a/b", category: "fit", points: 25),
+                                                         RuleContribution(rule: "demo", category: "interest", points: 35.64, events: 2)],
+                                disqualification: nil, profileKnown: true, contactAvailable: false, emailClass: .corporate,
+                                accountOwner: "rep <x>", source: nil, campaign: "c\u{7f}", scoredAt: "2026-11-23T12:00:00.000Z")
+        scored.mql = true
+        scored.interestBand = "high"
+        scored.scores = [NamedScore(name: "analytics", total: -0.5, fit: 1e-7, interest: 1e20, grade: "D", quadrant: "cold", interestBand: "low")]
+        for s in [scored, LeadScored(leadID: "l", model: "m", total: 0, fit: 0, interest: 0, grade: "D", quadrant: "cold", rules: [],
+                                     disqualification: "student", profileKnown: false, contactAvailable: false, emailClass: nil,
+                                     accountOwner: nil, source: "web", campaign: nil, scoredAt: "2026-11-23T12:00:00.000Z")] {
+            let event = CloudEvent(id: "id-1", source: "funnel-score", type: TopicCatalog.scored, time: s.scoredAt, subject: s.leadID, data: s)
+            let fast = EventCoding.encode(event), slow = EventCoding.foundationEncode(event)
+            #expect(String(decoding: fast, as: UTF8.self) == String(decoding: slow, as: UTF8.self))
+        }
     }
 }

@@ -1,0 +1,146 @@
+/// A payload that can write itself as JSON without `JSONEncoder`: the hot-path events
+/// (`LeadScored`). The bytes are identical to `EventCoding`'s Foundation output (sorted keys,
+/// unescaped slashes, absent optionals omitted) — a test compares them.
+public protocol FastJSONEncodable {
+    func writeJSON(to w: inout JSONWriter)
+}
+
+/// Appends JSON tokens to a byte buffer. The caller writes keys in sorted order.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    private var needsComma = [false]
+
+    public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+
+    public mutating func beginObject() { value(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
+    public mutating func endObject() { needsComma.removeLast(); bytes.append(UInt8(ascii: "}")) }
+    public mutating func beginArray() { value(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
+    public mutating func endArray() { needsComma.removeLast(); bytes.append(UInt8(ascii: "]")) }
+
+    public mutating func key(_ name: StaticString) {
+        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        needsComma[needsComma.count - 1] = false
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    /// Before a value: a comma inside arrays after the first element.
+    private mutating func value() {
+        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        needsComma[needsComma.count - 1] = true
+    }
+
+    public mutating func string(_ s: String) {
+        value()
+        bytes.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
+            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
+            case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+            case 0x08: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "b"))
+            case 0x0C: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "f"))
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xf)]])
+            default: bytes.append(b)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func bool(_ v: Bool) { value(); bytes.append(contentsOf: v ? Array("true".utf8) : Array("false".utf8)) }
+
+    public mutating func int(_ v: Int) { value(); bytes.append(contentsOf: String(v).utf8) }
+
+    /// Integral values without a fraction (as Foundation writes them), others shortest round-trip.
+    public mutating func number(_ v: Double) {
+        value()
+        if v == v.rounded(), abs(v) < 1e15 { bytes.append(contentsOf: String(Int64(v)).utf8) } else { bytes.append(contentsOf: v.description.utf8) }
+    }
+
+    /// A field whose value is written by `body`.
+    public mutating func field(_ name: StaticString, _ body: (inout JSONWriter) -> Void) { key(name); body(&self) }
+    public mutating func field(_ name: StaticString, _ v: String) { key(name); string(v) }
+    public mutating func field(_ name: StaticString, _ v: String?) { if let v { key(name); string(v) } }
+    public mutating func field(_ name: StaticString, _ v: Double) { key(name); number(v) }
+    public mutating func field(_ name: StaticString, _ v: Bool) { key(name); bool(v) }
+    public mutating func field(_ name: StaticString, _ v: Bool?) { if let v { key(name); bool(v) } }
+    public mutating func field(_ name: StaticString, _ v: Int?) { if let v { key(name); int(v) } }
+}
+
+extension CloudEvent {
+    /// The structured-mode event, keys sorted as `EventCoding` writes them.
+    func fastJSON(_ data: any FastJSONEncodable) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("data") { data.writeJSON(to: &$0) }
+        w.field("datacontenttype", datacontenttype)
+        w.field("dataschema", dataschema)
+        w.field("id", id)
+        w.field("source", source)
+        w.field("specversion", specversion)
+        w.field("subject", subject)
+        w.field("time", time)
+        w.field("type", type)
+        w.endObject()
+        return w.bytes
+    }
+}
+
+extension LeadScored: FastJSONEncodable {
+    public func writeJSON(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("account_owner", accountOwner)
+        w.field("campaign", campaign)
+        w.field("contact_available", contactAvailable)
+        w.field("disqualification", disqualification)
+        w.field("email_class", emailClass?.rawValue)
+        w.field("fit", fit)
+        w.field("grade", grade)
+        w.field("interest", interest)
+        w.field("interest_band", interestBand)
+        w.field("lead_id", leadID)
+        w.field("model", model)
+        w.field("mql", mql)
+        w.field("profile_known", profileKnown)
+        w.field("quadrant", quadrant)
+        w.field("rules") { w in
+            w.beginArray()
+            for rule in rules {
+                w.beginObject()
+                w.field("category", rule.category)
+                w.field("events", rule.events)
+                w.field("points", rule.points)
+                w.field("rule", rule.rule)
+                w.endObject()
+            }
+            w.endArray()
+        }
+        w.field("scored_at", scoredAt)
+        if let scores {
+            w.field("scores") { w in
+                w.beginArray()
+                for s in scores {
+                    w.beginObject()
+                    w.field("fit", s.fit)
+                    w.field("grade", s.grade)
+                    w.field("interest", s.interest)
+                    w.field("interest_band", s.interestBand)
+                    w.field("name", s.name)
+                    w.field("quadrant", s.quadrant)
+                    w.field("total", s.total)
+                    w.endObject()
+                }
+                w.endArray()
+            }
+        }
+        w.field("source", source)
+        w.field("total", total)
+        w.endObject()
+    }
+}
