@@ -19,9 +19,15 @@ public struct FieldError: Error, Sendable, Hashable, Codable, CustomStringConver
 public enum EventDecoder {
     /// Decodes `bytes` as a `CloudEvent<P>` of `expectedType` and validates it.
     public static func decode<P: Validatable>(_ type: P.Type, from bytes: [UInt8], expectedType: String) -> Result<CloudEvent<P>, FieldError> {
+        bytes.withUnsafeBytes { decode(type, from: $0, expectedType: expectedType) }
+    }
+
+    /// As above, reading the bytes in place (no copy).
+    public static func decode<P: Validatable>(_ type: P.Type, from buffer: UnsafeRawBufferPointer, expectedType: String) -> Result<CloudEvent<P>, FieldError> {
         let event: CloudEvent<P>
         do {
-            event = try EventCoding.decoder().decode(CloudEvent<P>.self, from: Data(bytes))
+            let data = buffer.baseAddress.map { Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: buffer.count, deallocator: .none) } ?? Data()
+            event = try sharedDecoder.decode(CloudEvent<P>.self, from: data)
         } catch let error as DecodingError {
             return .failure(fieldError(error))
         } catch {
@@ -42,6 +48,9 @@ public enum EventDecoder {
         if let first = errors.first { return .failure(first) }
         return .success(event)
     }
+
+    /// Configured once; decoding does not mutate it.
+    nonisolated(unsafe) private static let sharedDecoder = EventCoding.decoder()
 
     /// A `DecodingError` as a field path and a reason.
     public static func fieldError(_ error: DecodingError) -> FieldError {

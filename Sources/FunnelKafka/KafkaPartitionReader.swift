@@ -30,6 +30,7 @@ public enum KafkaPartitionReader {
             rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
         }
         rd_kafka_poll_set_consumer(rk)
+        try checkPartitionsExist(rk, partitions)
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
         for tp in partitions {
             rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
@@ -80,6 +81,27 @@ public enum KafkaPartitionReader {
 }
 
 extension KafkaPartitionReader {
+    /// Fails fast (instead of waiting for the timeout) when a topic or partition is missing.
+    static func checkPartitionsExist(_ rk: OpaquePointer, _ partitions: [TopicPartition]) throws(KafkaError) {
+        var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+        let err = rd_kafka_metadata(rk, 1, nil, &metadata, 10_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(code: err, context: "metadata") }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        var counts: [String: Int32] = [:]
+        for i in 0..<Int(metadata.pointee.topic_cnt) {
+            let t = metadata.pointee.topics[i]
+            counts[String(cString: t.topic)] = t.partition_cnt
+        }
+        for tp in partitions {
+            guard let count = counts[tp.topic] else {
+                throw KafkaError(kind: .unknownTopic, message: "topic \(tp.topic) does not exist")
+            }
+            guard tp.partition >= 0 && tp.partition < count else {
+                throw KafkaError(kind: .unknownTopic, message: "\(tp) does not exist (\(tp.topic) has \(count) partitions)")
+            }
+        }
+    }
+
     /// The newest value of `key` in `partition` (read to the end, off the cooperative pool),
     /// and how many records were read.
     public static func latestValue(

@@ -23,6 +23,31 @@ public final class MetricsRegistry: Sendable {
 
     public static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
+    /// A counter resolved once (name and labels), for per-message use: incrementing it takes
+    /// one uncontended lock and no label rendering.
+    public final class Counter: Sendable {
+        private let count = Mutex<Double>(0)
+        public func increment(by value: Double = 1) { count.withLock { $0 += value } }
+        var value: Double { count.withLock { $0 } }
+    }
+    private let counters = Mutex<[String: Counter]>([:])
+
+    /// The counter `name{labels}` (the same handle for the same name and labels).
+    public func counter(_ name: String, help: String, labels: [String: String] = [:]) -> Counter {
+        let key = Self.render(labels)
+        let handle = counters.withLock { all in
+            if let known = all[name + key] { return known }
+            let created = Counter()
+            all[name + key] = created
+            return created
+        }
+        series.withLock { all in
+            if all[name] == nil { all[name] = Series(help: help, type: "counter") }
+            if all[name]!.values[key] == nil { all[name]!.values[key] = 0 }
+        }
+        return handle
+    }
+
     public func increment(_ name: String, help: String, labels: [String: String] = [:], by value: Double = 1) {
         let key = Self.render(labels)
         series.withLock { all in
@@ -57,20 +82,23 @@ public final class MetricsRegistry: Sendable {
     public func value(_ name: String, labels: [String: String] = [:]) -> Double {
         series.withLock { all in
             guard let s = all[name] else { return 0 }
-            return s.values.filter { key, _ in labels.allSatisfy { key.contains("\($0.key)=\"\($0.value)\"") } }.values.reduce(0, +)
+            let handles = counters.withLock { $0 }
+            return s.values.filter { key, _ in labels.allSatisfy { key.contains("\($0.key)=\"\($0.value)\"") } }
+                .map { key, value in value + (handles[name + key]?.value ?? 0) }.reduce(0, +)
         }
     }
 
     /// The Prometheus text exposition.
     public func exposition() -> String {
         let readers = gauges.withLock { $0 }
+        let handles = counters.withLock { $0 }
         return series.withLock { all in
             var out = ""
             for name in all.keys.sorted() {
                 let s = all[name]!
                 out += "# HELP \(name) \(s.help)\n# TYPE \(name) \(s.type)\n"
                 for key in s.values.keys.sorted() {
-                    let value = readers[name + key]?() ?? s.values[key]!
+                    let value = readers[name + key]?() ?? (s.values[key]! + (handles[name + key]?.value ?? 0))
                     out += "\(name)\(key) \(Self.number(value))\n"
                 }
                 for key in s.histograms.keys.sorted() {

@@ -74,6 +74,8 @@ public final class StageRunner: Service, @unchecked Sendable {
     let health: HealthState
     let logger: Logger
     private let makeProcessor: @Sendable () -> any StageProcessor
+    /// `funnel_produced_total` per output topic, resolved once per topic.
+    private let produced: ProducedCounters
     /// Extra consumer properties (e.g. the assignment strategy a co-partitioned stage needs).
     private let consumerProperties: [String: String]
 
@@ -98,6 +100,7 @@ public final class StageRunner: Service, @unchecked Sendable {
         self.logger = logger
         self.makeProcessor = makeProcessor
         self.consumerProperties = consumerProperties
+        self.produced = ProducedCounters(metrics: metrics, labels: ["stage": name])
     }
 
     public func run() async throws {
@@ -128,9 +131,14 @@ public final class StageRunner: Service, @unchecked Sendable {
         health.setReady(true)
         logger.info("stage started", metadata: ["topics": "\(topics)", "group": "\(groupID)"])
 
+        var consumed: [String: MetricsRegistry.Counter] = [:]
         for try await message in consumer.messages.cancelOnGracefulShutdown() {
             let started = ContinuousClock.now
-            metrics.increment("funnel_consumed_total", help: "Messages consumed.", labels: labels.merging(["topic": message.topic]) { $1 })
+            if let counter = consumed[message.topic] { counter.increment() } else {
+                let counter = metrics.counter("funnel_consumed_total", help: "Messages consumed.", labels: labels.merging(["topic": message.topic]) { $1 })
+                consumed[message.topic] = counter
+                counter.increment()
+            }
             var result: StageOutput
             do throws(StageFailure) {
                 result = try processor.process(message)
@@ -182,7 +190,7 @@ public final class StageRunner: Service, @unchecked Sendable {
                         tracker: OffsetTracker, labels: [String: String]) -> Bool {
         switch outcome {
         case .success:
-            metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: labels.merging(["topic": output.topic]) { $1 })
+            produced.counter(output.topic).increment()
             tracker.delivered(ticket)
             return true
         case .failure(let error):
@@ -240,5 +248,25 @@ final class AfterDelivery: Sendable {
     /// No outputs to wait for: release at once.
     func startIfEmpty() {
         if remaining.withLock({ $0 }) == 0 && !messages.isEmpty { send(messages) }
+    }
+}
+
+/// `funnel_produced_total{stage,topic}` handles by topic (delivery callbacks run on one thread,
+/// but a lock keeps it simple).
+final class ProducedCounters: Sendable {
+    private let metrics: MetricsRegistry
+    private let labels: [String: String]
+    private let byTopic = Mutex<[String: MetricsRegistry.Counter]>([:])
+
+    init(metrics: MetricsRegistry, labels: [String: String]) {
+        self.metrics = metrics
+        self.labels = labels
+    }
+
+    func counter(_ topic: String) -> MetricsRegistry.Counter {
+        if let known = byTopic.withLock({ $0[topic] }) { return known }
+        let counter = metrics.counter("funnel_produced_total", help: "Messages produced and acknowledged.", labels: labels.merging(["topic": topic]) { $1 })
+        byTopic.withLock { $0[topic] = counter }
+        return counter
     }
 }

@@ -6,7 +6,10 @@ import FunnelKafka
 public enum StageIO {
     /// Decodes and validates `message` as a `P` event of its topic, or fails with the field and reason.
     public static func decode<P: Validatable>(_ type: P.Type, _ message: ConsumerMessage) throws(StageFailure) -> CloudEvent<P> {
-        switch EventDecoder.decode(P.self, from: message.value ?? [], expectedType: message.topic) {
+        let result = message.valueBytes.map { value in
+            value.withUnsafeBytes { EventDecoder.decode(P.self, from: $0, expectedType: message.topic) }
+        } ?? EventDecoder.decode(P.self, from: [], expectedType: message.topic)
+        switch result {
         case .success(let event): return event
         case .failure(let error): throw StageFailure(error)
         }

@@ -1,0 +1,141 @@
+import Foundation
+import FunnelDomain
+import FunnelKafka
+import FunnelRuntime
+import Logging
+import Synchronization
+import Testing
+
+/// The scorer's processor with a fake changelog (pure logic: ownership, de-duplication,
+/// changelog records, the event-time sweep). The broker-backed behaviour is in ScoreScalingTests.
+@Suite("ScoreStage logic")
+struct ScoreStageTests {
+    static let model = try! ScoringModel.parse(yaml: """
+    version: "stage-test"
+    mql: { threshold: 60, release: 50 }
+    sweep_interval_hours: 24
+    grades: { a: 45, b: 30, c: 15 }
+    interest_bands: { high: 30, medium: 15 }
+    half_life_days: 10
+    fit:
+      - { name: exec, field: seniority, in: [c_level, vp], points: 25 }
+    interest:
+      - { name: demo, activity: demo_request, points: 40 }
+    """)
+
+    final class FakeChangelog: Sendable {
+        let restored = Mutex<[[Int32]]>([])
+        let content: [Int32: [String: LeadScoreState]]
+        init(_ content: [Int32: [String: LeadScoreState]] = [:]) { self.content = content }
+        func restore(_ partitions: [Int32]) -> [Int32: [String: LeadScoreState]] {
+            restored.withLock { $0.append(partitions.sorted()) }
+            return content.filter { partitions.contains($0.key) }
+        }
+    }
+
+    func stage(_ changelog: FakeChangelog) -> ScoreStage {
+        ScoreStage(scorer: Scorer(model: Self.model), logger: Logger(label: "test")) { changelog.restore($0) }
+    }
+
+    func message<P: Codable & Sendable>(_ data: P, topic: String, lead: String, id: String, partition: Int32, offset: Int64) -> ConsumerMessage {
+        let event = CloudEvent(id: id, source: "test", type: topic, time: "2026-11-01T00:00:00Z", subject: lead, data: data)
+        return ConsumerMessage(topic: topic, partition: partition, offset: offset, key: Array(lead.utf8), value: EventCoding.encode(event))
+    }
+
+    func activity(_ lead: String, _ type: ActivityType, at time: String, id: String, partition: Int32 = 0, offset: Int64 = 0) -> ConsumerMessage {
+        message(LeadActivity(leadID: lead, type: type, occurredAt: time), topic: TopicCatalog.activity, lead: lead, id: id, partition: partition, offset: offset)
+    }
+
+    func profile(_ lead: String, title: String, at time: String, id: String, partition: Int32 = 0) -> ConsumerMessage {
+        let captured = LeadCaptured(leadID: lead, email: "\(lead)@acme.example", jobTitle: title, capturedAt: time)
+        return message(LeadEnriched(leadID: lead, profile: captured, emailClass: .corporate, contactAvailable: true, company: nil, enrichedAt: time),
+                       topic: TopicCatalog.enriched, lead: lead, id: id, partition: partition, offset: 0)
+    }
+
+    func decodeScored(_ m: ProducerMessage) throws -> CloudEvent<LeadScored> {
+        try EventDecoder.decode(LeadScored.self, from: m.value ?? [], expectedType: TopicCatalog.scored).get()
+    }
+
+    @Test("restores each assigned partition once, before use; inputs of partitions it does not own are skipped")
+    func ownership() throws {
+        var known = LeadScoreState()
+        _ = known.markSeen("seen-before")
+        let changelog = FakeChangelog([1: ["lead-a": known]])
+        let s = stage(changelog)
+        #expect(try s.process(activity("lead-a", .demoRequest, at: "2026-11-01T00:00:00Z", id: "x", partition: 1)).skipped)
+        s.assigned([TopicPartition(topic: TopicCatalog.enriched, partition: 1), TopicPartition(topic: TopicCatalog.activity, partition: 1)])
+        s.assigned([TopicPartition(topic: TopicCatalog.activity, partition: 1)])
+        #expect(changelog.restored.withLock { $0 } == [[1]])
+        // The restored state knows this event: re-delivery changes nothing and emits nothing.
+        let again = try s.process(activity("lead-a", .demoRequest, at: "2026-11-01T00:00:00Z", id: "seen-before", partition: 1))
+        #expect(!again.skipped && again.messages.isEmpty && again.afterDelivery.isEmpty)
+        s.revoked([TopicPartition(topic: TopicCatalog.activity, partition: 1)])
+        #expect(s.leadCount == 0)
+        #expect(try s.process(activity("lead-a", .demoRequest, at: "2026-11-01T00:00:00Z", id: "y", partition: 1)).skipped)
+    }
+
+    @Test("an input yields the scored event and, after it, a changelog record on the same partition holding the new state")
+    func outputs() throws {
+        let s = stage(FakeChangelog())
+        s.assigned([TopicPartition(topic: TopicCatalog.activity, partition: 3)])
+        let early = try s.process(activity("lead-b", .demoRequest, at: "2026-11-01T00:00:00Z", id: "a1", partition: 3))
+        #expect(try decodeScored(early.messages[0]).data.profileKnown == false)
+        let out = try s.process(profile("lead-b", title: "VP Sales", at: "2026-11-01T06:00:00Z", id: "p1", partition: 3))
+        #expect(out.messages.count == 1 && out.afterDelivery.count == 1)
+        let scored = try decodeScored(out.messages[0])
+        #expect(scored.id == EventID.derive("p1", "scored") && scored.subject == "lead-b")
+        #expect(scored.data.profileKnown && scored.data.fit == 25 && scored.data.mql == true) // the early activity was kept
+        #expect(scored.data.scoredAt == "2026-11-01T06:00:00.000Z" && scored.time == scored.data.scoredAt)
+        let record = out.afterDelivery[0]
+        #expect(record.topic == ScoreStage.changelogTopic && record.partition == 3 && record.key == Array("lead-b".utf8))
+        let state = try LeadScoreState(decoding: record.value ?? [])
+        #expect(state.activities.count == 1 && state.profile?.jobTitle == "VP Sales" && state.mql)
+        #expect(s.state(of: "lead-b") == state)
+    }
+
+    @Test("when the partition's event time crosses a sweep boundary, leads whose bands changed with time are re-emitted")
+    func sweep() throws {
+        let s = stage(FakeChangelog())
+        s.assigned([TopicPartition(topic: TopicCatalog.activity, partition: 0)])
+        _ = try s.process(profile("lead-c", title: "CEO", at: "2026-11-01T00:00:00Z", id: "pc"))
+        _ = try s.process(activity("lead-c", .demoRequest, at: "2026-11-01T01:00:00Z", id: "dc")) // 65: MQL, engaged
+        _ = try s.process(activity("lead-d", .pageView, at: "2026-11-01T02:00:00Z", id: "dd"))    // nothing changes with time
+        // Ten days later another lead's event moves the partition's event time: lead-c's demo has decayed.
+        let out = try s.process(activity("lead-e", .pageView, at: "2026-11-11T05:00:00Z", id: "de"))
+        let events = try out.messages.map(decodeScored)
+        let swept = try #require(events.first { $0.subject == "lead-c" })
+        #expect(swept.id == EventID.derive(EventID.derive("lead-c", "sweep", String(Timestamp.milliseconds("2026-11-11T00:00:00Z")!)), "scored"))
+        // Demo 40 × 0.5^(9.96 days / 10): interest 20.06, medium; the quadrant falls from engaged to cold.
+        #expect(swept.data.scoredAt == "2026-11-11T00:00:00.000Z" && swept.data.interest == 20.06)
+        #expect(swept.data.interestBand == "medium" && swept.data.quadrant == "cold")
+        #expect(swept.data.mql == false) // 45.06 < release 50
+        #expect(!events.contains { $0.subject == "lead-d" })
+        #expect(events.last?.subject == "lead-e" && out.afterDelivery.count == 2)
+        // The same boundary does not sweep twice.
+        let next = try s.process(activity("lead-e", .pageView, at: "2026-11-11T06:00:00Z", id: "de2"))
+        #expect(next.messages.count == 1)
+    }
+
+    @Test("a bad input is a stage failure naming the field (it becomes a dead letter)")
+    func badInput() throws {
+        let s = stage(FakeChangelog())
+        s.assigned([TopicPartition(topic: TopicCatalog.activity, partition: 0)])
+        let broken = ConsumerMessage(topic: TopicCatalog.activity, partition: 0, offset: 9, key: nil, value: Array("{\"specversion\":\"1.0\"}".utf8))
+        #expect(throws: StageFailure.self) { try s.process(broken) }
+    }
+
+    @Test("funnel explain's breakdown names the rules, points, bands and MQL")
+    func explanation() throws {
+        let s = stage(FakeChangelog())
+        s.assigned([TopicPartition(topic: TopicCatalog.activity, partition: 0)])
+        _ = try s.process(profile("lead-f", title: "VP Sales", at: "2026-11-01T00:00:00Z", id: "pf"))
+        _ = try s.process(activity("lead-f", .demoRequest, at: "2026-11-01T00:00:00Z", id: "df"))
+        let state = try #require(s.state(of: "lead-f"))
+        let text = ScoreExplanation.render(leadID: "lead-f", state: state, scorer: Scorer(model: Self.model), at: state.lastEventTime)
+        #expect(text.contains("lead lead-f — model stage-test"))
+        #expect(text.contains("total 65 = fit 25 + interest 40"))
+        #expect(text.contains("MQL (threshold 60, release 50)"))
+        #expect(text.contains("exec") && text.contains("demo") && text.contains("(1 event)"))
+        #expect(text.contains("seniority=vp"))
+    }
+}
