@@ -25,6 +25,11 @@ public enum EventDecoder {
     /// As above, reading the bytes in place (no copy).
     public static func decode<P: Validatable>(_ type: P.Type, from buffer: UnsafeRawBufferPointer, expectedType: String) -> Result<CloudEvent<P>, FieldError> {
         let event: CloudEvent<P>
+        // Behavioural events, the bulk of the traffic: a direct parser (same acceptance; it
+        // defers to JSONDecoder for anything unusual, and for every error).
+        if P.self == LeadActivity.self, let fast = FastJSON.activityEvent(buffer) as? CloudEvent<P> {
+            return validate(fast, expectedType: expectedType)
+        }
         do {
             let data = buffer.baseAddress.map { Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: buffer.count, deallocator: .none) } ?? Data()
             event = try sharedDecoder.decode(CloudEvent<P>.self, from: data)
@@ -33,6 +38,11 @@ public enum EventDecoder {
         } catch {
             return .failure(FieldError(field: "", reason: "not JSON: \(error)"))
         }
+        return validate(event, expectedType: expectedType)
+    }
+
+    /// The envelope and payload checks after decoding.
+    static func validate<P: Validatable>(_ event: CloudEvent<P>, expectedType: String) -> Result<CloudEvent<P>, FieldError> {
         var errors: [FieldError] = []
         if event.specversion != "1.0" { errors.append(FieldError(field: "specversion", reason: "must be \"1.0\"")) }
         if event.type != expectedType { errors.append(FieldError(field: "type", reason: "must be \"\(expectedType)\", got \"\(event.type)\"")) }

@@ -266,3 +266,51 @@ struct FastJSONTests {
         }
     }
 }
+
+@Suite("Fast decoding of activity events")
+struct FastDecodeTests {
+    /// What JSONDecoder alone says (the reference).
+    func reference(_ bytes: [UInt8]) -> Result<CloudEvent<LeadActivity>, FieldError> {
+        do {
+            let event = try JSONDecoder().decode(CloudEvent<LeadActivity>.self, from: Data(bytes))
+            return EventDecoder.validate(event, expectedType: TopicCatalog.activity)
+        } catch let error as DecodingError { return .failure(EventDecoder.fieldError(error)) } catch {
+            return .failure(FieldError(field: "", reason: "not JSON: \(error)"))
+        }
+    }
+
+    func describe(_ r: Result<CloudEvent<LeadActivity>, FieldError>) -> String {
+        switch r {
+        case .success(let e): "ok \(e.id) \(e.source) \(e.time) \(e.subject) \(e.dataschema) \(e.data)"
+        case .failure(let f): "error \(f.field): \(f.reason)"
+        }
+    }
+
+    @Test("accepts and rejects exactly what JSONDecoder does, with the same values and field errors")
+    func sameAsFoundation() throws {
+        let valid = #"{"specversion":"1.0","id":"e-1","source":"web","type":"funnel.lead.activity.v1","time":"2026-11-23T10:00:00Z","subject":"lead-1","datacontenttype":"application/json","dataschema":"https://funnel.dev/schemas/funnel.lead.activity.v1.json","data":{"lead_id":"lead-1","type":"page_view","url":"https:\/\/x.example\/a?b=\"c\"","occurred_at":"2026-11-23T10:00:00Z","source":null,"attributes":{"duration_seconds":"130","ü":"✓"},"extra":[1,{"a":true}]}}"#
+        var cases = [valid,
+                     valid.replacingOccurrences(of: #""source":null,"#, with: ""),
+                     valid.replacingOccurrences(of: #""page_view""#, with: #""page_visit""#),
+                     valid.replacingOccurrences(of: #""130""#, with: "130"),
+                     valid.replacingOccurrences(of: #""lead_id":"lead-1""#, with: #""lead_id":"lead-2""#),
+                     valid.replacingOccurrences(of: #""id":"e-1","#, with: #""id":"e-1","id":"e-2","#),
+                     valid.replacingOccurrences(of: #""url":"#, with: #""url":\u0041"#),
+                     valid.replacingOccurrences(of: "lead-1", with: "lead-\\u00e9"),
+                     String(valid.dropLast()), valid + " ", "[]", "{}", "", "nul"]
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../schemas/examples")
+        for dir in [examples, examples.appendingPathComponent("invalid")] {
+            for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.contains("activity") {
+                cases.append(try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8))
+            }
+        }
+        #expect(cases.count > 16)
+        var fast = 0
+        for text in cases {
+            let bytes = Array(text.utf8)
+            #expect(describe(EventDecoder.decode(LeadActivity.self, from: bytes, expectedType: TopicCatalog.activity)) == describe(reference(bytes)), "\(text)")
+            if bytes.withUnsafeBytes({ FastJSON.activityEvent($0) }) != nil { fast += 1 }
+        }
+        #expect(fast >= 4) // the direct parser really handled the well-formed ones
+    }
+}

@@ -1,0 +1,190 @@
+/// A small JSON parser for the hot path: behavioural events (`funnel.lead.activity.v1`) are
+/// the bulk of the scorer's input. It handles well-formed input only; anything unusual
+/// (a duplicate key, a type the payload does not expect, invalid JSON) returns nil and the
+/// caller falls back to `JSONDecoder`, which produces the precise field error. So both paths
+/// accept exactly the same events.
+enum FastJSON {
+    indirect enum Value {
+        case string(String)
+        case number(Double)
+        case bool(Bool)
+        case null
+        case object([(String, Value)])
+        case array([Value])
+
+        subscript(key: String) -> Value? {
+            guard case .object(let fields) = self else { return nil }
+            return fields.first { $0.0 == key }?.1
+        }
+        var string: String? { if case .string(let s) = self { s } else { nil } }
+    }
+
+    static func parse(_ bytes: UnsafeRawBufferPointer) -> Value? {
+        var parser = Parser(bytes: bytes.bindMemory(to: UInt8.self))
+        guard let value = parser.value(depth: 0) else { return nil }
+        parser.skipSpace()
+        return parser.index == parser.bytes.count ? value : nil
+    }
+
+    private struct Parser {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+
+        mutating func skipSpace() {
+            while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 { index += 1 }
+        }
+
+        mutating func value(depth: Int) -> Value? {
+            guard depth < 32 else { return nil }
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            switch bytes[index] {
+            case UInt8(ascii: "{"):
+                index += 1
+                var fields: [(String, Value)] = []
+                skipSpace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(fields) }
+                while true {
+                    skipSpace()
+                    guard let key = string() else { return nil }
+                    if fields.contains(where: { $0.0 == key }) { return nil } // let JSONDecoder decide
+                    skipSpace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                    index += 1
+                    guard let v = value(depth: depth + 1) else { return nil }
+                    fields.append((key, v))
+                    skipSpace()
+                    guard index < bytes.count else { return nil }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(fields) }
+                    return nil
+                }
+            case UInt8(ascii: "["):
+                index += 1
+                var items: [Value] = []
+                skipSpace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+                while true {
+                    guard let v = value(depth: depth + 1) else { return nil }
+                    items.append(v)
+                    skipSpace()
+                    guard index < bytes.count else { return nil }
+                    if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                    if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+                    return nil
+                }
+            case UInt8(ascii: "\""):
+                return string().map(Value.string)
+            case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
+            case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
+            case UInt8(ascii: "n"): return literal("null") ? .null : nil
+            default:
+                return number()
+            }
+        }
+
+        mutating func literal(_ word: StaticString) -> Bool {
+            let n = word.utf8CodeUnitCount
+            guard index + n <= bytes.count else { return false }
+            for i in 0..<n where bytes[index + i] != word.utf8Start[i] { return false }
+            index += n
+            return true
+        }
+
+        mutating func number() -> Value? {
+            let start = index
+            while index < bytes.count, let c = Optional(bytes[index]),
+                  (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+                index += 1
+            }
+            guard index > start else { return nil }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+            return Double(text).map(Value.number)
+        }
+
+        /// A string without escapes is sliced directly; escapes other than the simple ones
+        /// (and any control character) make it give up.
+        mutating func string() -> String? {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            index += 1
+            let start = index
+            var plain = true
+            while index < bytes.count {
+                let c = bytes[index]
+                if c == UInt8(ascii: "\"") {
+                    let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    index += 1
+                    if plain { return String(validating: slice, as: UTF8.self) }
+                    return unescape(slice)
+                }
+                if c < 0x20 { return nil }
+                if c == UInt8(ascii: "\\") { plain = false; index += 2; continue }
+                index += 1
+            }
+            return nil
+        }
+
+        func unescape(_ slice: UnsafeBufferPointer<UInt8>) -> String? {
+            var out: [UInt8] = []
+            out.reserveCapacity(slice.count)
+            var i = 0
+            while i < slice.count {
+                let c = slice[i]
+                guard c == UInt8(ascii: "\\") else { out.append(c); i += 1; continue }
+                guard i + 1 < slice.count else { return nil }
+                switch slice[i + 1] {
+                case UInt8(ascii: "\""): out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C)
+                case UInt8(ascii: "/"): out.append(0x2F)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                default: return nil // \u escapes: JSONDecoder handles surrogates and the rest
+                }
+                i += 2
+            }
+            return String(validating: out, as: UTF8.self)
+        }
+    }
+}
+
+extension FastJSON {
+    /// `CloudEvent<LeadActivity>` from well-formed JSON, or nil (then use `JSONDecoder`).
+    static func activityEvent(_ bytes: UnsafeRawBufferPointer) -> CloudEvent<LeadActivity>? {
+        guard let root = parse(bytes), case .object = root,
+              let specversion = root["specversion"]?.string, let id = root["id"]?.string, let source = root["source"]?.string,
+              let type = root["type"]?.string, let time = root["time"]?.string, let subject = root["subject"]?.string,
+              let contentType = root["datacontenttype"]?.string, let schema = root["dataschema"]?.string,
+              let data = root["data"], case .object = data,
+              let leadID = data["lead_id"]?.string, let typeName = data["type"]?.string, let activityType = ActivityType(rawValue: typeName),
+              let occurredAt = data["occurred_at"]?.string,
+              let url = optionalString(data["url"]), let activitySource = optionalString(data["source"]) else { return nil }
+        var attributes: [String: String]?
+        switch data["attributes"] {
+        case nil, .null?: attributes = nil
+        case .object(let fields)?:
+            var map: [String: String] = [:]
+            for (k, v) in fields { guard let s = v.string else { return nil }; map[k] = s }
+            attributes = map
+        default: return nil
+        }
+        var event = CloudEvent(id: id, source: source, type: type, time: time, subject: subject,
+                               data: LeadActivity(leadID: leadID, type: activityType, url: url, occurredAt: occurredAt,
+                                                  source: activitySource, attributes: attributes))
+        event.specversion = specversion
+        event.datacontenttype = contentType
+        event.dataschema = schema
+        return event
+    }
+
+    /// `.some(nil)` for absent or null, `.some(value)` for a string, nil for another type.
+    private static func optionalString(_ value: Value?) -> String?? {
+        switch value {
+        case nil, .null?: return .some(nil)
+        case .string(let s)?: return .some(s)
+        default: return nil
+        }
+    }
+}
