@@ -63,6 +63,8 @@ public enum ActivityType: String, Codable, Sendable, CaseIterable {
     case webinarAttended = "webinar_attended", emailOpen = "email_open", emailClick = "email_click"
     case emailReply = "email_reply", formSubmit = "form_submit", careersPageView = "careers_page_view"
     case unsubscribe, emailSent = "email_sent"
+    /// Appended last: the scorer's state stores activity types by their position here.
+    case emailBounced = "email_bounced"
 }
 
 /// `funnel.lead.activity.v1`

@@ -281,7 +281,9 @@ struct FastDecodeTests {
 
     func describe(_ r: Result<CloudEvent<LeadActivity>, FieldError>) -> String {
         switch r {
-        case .success(let e): "ok \(e.id) \(e.source) \(e.time) \(e.subject) \(e.dataschema) \(e.data)"
+        case .success(let e):
+            "ok \(e.id) \(e.source) \(e.time) \(e.subject) \(e.dataschema) \(e.data.leadID) \(e.data.type) \(e.data.url ?? "-") "
+                + "\(e.data.occurredAt) \(e.data.source ?? "-") \((e.data.attributes ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })"
         case .failure(let f): "error \(f.field): \(f.reason)"
         }
     }
