@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // librdkafka's C API. Only FunnelKafka (and the C baseline used by the benchmark) import it.
@@ -73,9 +74,10 @@ let package = Package(
                 "FunnelRuntime", "FunnelKafka", "FunnelDomain", "CKafkaBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .executableTarget(name: "funnel-ingest", dependencies: ["FunnelRuntime"]),
+        .executableTarget(name: "funnel-ingest", dependencies: ["FunnelRuntime", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime"]),
         .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime"]),
         .executableTarget(name: "funnel-route", dependencies: ["FunnelRuntime"]),

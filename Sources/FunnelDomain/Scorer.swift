@@ -186,10 +186,31 @@ public struct Scorer: @unchecked Sendable {
     private static func matches(value: String?, values: Set<String>?, regex: NSRegularExpression?) -> Bool {
         guard let value else { return false }
         if let values { return values.contains(value.lowercased()) }
-        if let regex { return regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil }
+        if let regex { return RegexCache.matches(regex, value) }
         return false
     }
 
     /// Points are reported to two decimals (decay makes long fractions).
     static func round(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+}
+
+/// Regex results by (pattern, value): profile values repeat (titles, domains) and a regex
+/// match costs microseconds, a lookup a fraction of one. Bounded: cleared when it grows large.
+enum RegexCache {
+    private struct Key: Hashable { let pattern: ObjectIdentifier; let value: String }
+    nonisolated(unsafe) private static var cache: [Key: Bool] = [:]
+    private static let lock = NSLock()
+
+    static func matches(_ regex: NSRegularExpression, _ value: String) -> Bool {
+        let key = Key(pattern: ObjectIdentifier(regex), value: value)
+        lock.lock()
+        if let known = cache[key] { lock.unlock(); return known }
+        lock.unlock()
+        let result = regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
+        lock.lock()
+        if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
+        cache[key] = result
+        lock.unlock()
+        return result
+    }
 }

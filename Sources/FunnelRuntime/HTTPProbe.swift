@@ -16,24 +16,32 @@ public enum HTTPProbe {
 
     /// GET `path` on 127.0.0.1:`port`; returns the status and the body.
     public static func get(port: Int, path: String) async throws -> (status: Int, body: String) {
-        try await request(port: port, head: "GET \(path) HTTP/1.1", body: nil)
+        let r = try await request(port: port, head: "GET \(path) HTTP/1.1", body: nil)
+        return (r.status, r.body)
     }
 
-    /// POST a JSON body; returns the status and the body.
-    public static func post(port: Int, path: String, json: Data) async throws -> (status: Int, body: String) {
-        try await request(port: port, head: "POST \(path) HTTP/1.1", body: json)
+    /// POST a JSON body (with extra request headers, e.g. `Authorization`); returns the status and the body.
+    public static func post(port: Int, path: String, json: Data, headers: [String: String] = [:]) async throws -> (status: Int, body: String) {
+        let r = try await request(port: port, head: "POST \(path) HTTP/1.1", headers: headers, body: json)
+        return (r.status, r.body)
     }
 
-    private static func request(port: Int, head: String, body: Data?) async throws -> (status: Int, body: String) {
+    /// Any request (`HTTPProbe.request(port:method:path:…)`); returns the status, the response headers (names lower-cased) and the body.
+    public static func request(port: Int, method: String, path: String, headers: [String: String] = [:],
+                            json: Data? = nil) async throws -> (status: Int, headers: [String: String], body: String) {
+        try await request(port: port, head: "\(method) \(path) HTTP/1.1", headers: headers, body: json)
+    }
+
+    private static func request(port: Int, head: String, headers: [String: String] = [:], body: Data?) async throws -> (status: Int, headers: [String: String], body: String) {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
-                do { continuation.resume(returning: try exchange(port: port, head: head, body: body)) }
+                do { continuation.resume(returning: try exchange(port: port, head: head, headers: headers, body: body)) }
                 catch { continuation.resume(throwing: error) }
             }
         }
     }
 
-    private static func exchange(port: Int, head: String, body: Data?) throws -> (status: Int, body: String) {
+    private static func exchange(port: Int, head: String, headers: [String: String], body: Data?) throws -> (status: Int, headers: [String: String], body: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
         defer { close(fd) }
@@ -41,6 +49,7 @@ public enum HTTPProbe {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         guard Network.connectLoopback(fd, port: port) else { throw Failure(description: "connect to 127.0.0.1:\(port): errno \(errno)") }
         var request = Data("\(head)\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n".utf8)
+        for (name, value) in headers { request.append(Data("\(name): \(value)\r\n".utf8)) }
         if let body {
             request.append(Data("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n".utf8))
         }
@@ -66,9 +75,15 @@ public enum HTTPProbe {
               let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
             throw Failure(description: "no HTTP response from 127.0.0.1:\(port)")
         }
-        var payload = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
-        if text.lowercased().contains("transfer-encoding: chunked") { payload = dechunk(payload) }
-        return (status, payload)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        var payload = parts.dropFirst().joined(separator: "\r\n\r\n")
+        var responseHeaders: [String: String] = [:]
+        for line in parts[0].split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            responseHeaders[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        if responseHeaders["transfer-encoding"]?.lowercased() == "chunked" { payload = dechunk(payload) }
+        return (status, responseHeaders, payload)
     }
 
     /// Decodes a chunked body (Hummingbird streams some responses).

@@ -12,11 +12,21 @@ public final class LocalPipeline: Sendable {
     public let logDirectory: String
     /// HTTP port per service (ingest's is the public API).
     public let ports: [String: Int]
+    /// The dev API key (source `dev`, scope `admin`) created at start and given to funnel-ingest
+    /// through `FUNNEL_API_KEYS` (as its hash); clients send it as `Authorization: Bearer <key>`.
+    public let apiKey: String
+    private let apiKeyLine: String
     private let children = Locked<[String: ChildProcess]>([:])
 
     public var ingestURL: String { "http://127.0.0.1:\(ports["funnel-ingest"]!)" }
 
-    private init(broker: LocalBroker, binDirectory: String, logDirectory: String, ports: [String: Int]) {
+    /// `Authorization: Bearer <dev key>`, for requests to the ingest API.
+    public var authorization: [String: String] { ["Authorization": "Bearer \(apiKey)"] }
+
+    private init(broker: LocalBroker, binDirectory: String, logDirectory: String, ports: [String: Int],
+                 apiKey: (key: String, line: String)) {
+        self.apiKey = apiKey.key
+        self.apiKeyLine = apiKey.line
         self.broker = broker
         self.binDirectory = binDirectory
         self.logDirectory = logDirectory
@@ -33,7 +43,8 @@ public final class LocalPipeline: Sendable {
             try await TopicSetup.create(admin: admin, partitions: partitions)
             var ports: [String: Int] = [:]
             for service in services { ports[service] = try (service == "funnel-ingest" ? ingestPort : nil) ?? Network.freePort() }
-            let pipeline = LocalPipeline(broker: broker, binDirectory: binDirectory, logDirectory: logDirectory, ports: ports)
+            let key = try await createAPIKey(binDirectory: binDirectory, source: "dev", scopes: ["admin"], scratchDirectory: logDirectory)
+            let pipeline = LocalPipeline(broker: broker, binDirectory: binDirectory, logDirectory: logDirectory, ports: ports, apiKey: key)
             for service in services { try pipeline.startService(service, extraEnvironment: extraEnvironment) }
             try await pipeline.waitUntilReady()
             return pipeline
@@ -53,7 +64,29 @@ public final class LocalPipeline: Sendable {
         env["FUNNEL_CONFIG_DIR"] = ProjectPaths.configDirectory
         env["FUNNEL_SERVICE"] = service
         env["FUNNEL_PARENT_PID"] = String(getpid())
-        return env.merging(extra) { $1 }
+        env = env.merging(extra) { $1 }
+        if service == "funnel-ingest" { // the dev key beside any keys given by the caller
+            env["FUNNEL_API_KEYS"] = ([apiKeyLine] + (env["FUNNEL_API_KEYS"].map { [$0] } ?? [])).joined(separator: ";")
+        }
+        return env
+    }
+
+    /// A new API key from `funnel keys create --json` (the `funnel` executable in `binDirectory`):
+    /// the key and its `api-keys.txt` / `FUNNEL_API_KEYS` line (which holds only the key's hash).
+    public static func createAPIKey(binDirectory: String, source: String, scopes: [String],
+                                    scratchDirectory: String) async throws -> (key: String, line: String) {
+        let output = scratchDirectory + "/.key-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: output) } // it holds the key
+        let child = try ChildProcess(name: "funnel keys create", executable: binDirectory + "/funnel",
+                                     arguments: ["keys", "create", "--source", source, "--json"] + scopes.flatMap { ["--scope", $0] },
+                                     outputPath: output)
+        let status = await child.waitUntilExit()
+        let data = FileManager.default.contents(atPath: output) ?? Data()
+        guard status == 0, let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let key = object["key"] as? String, let line = object["line"] as? String else {
+            throw ConfigError("`\(binDirectory)/funnel keys create` failed (status \(status)): \(String(decoding: data.prefix(500), as: UTF8.self))")
+        }
+        return (key, line)
     }
 
     /// Starts (or restarts) one service; its output goes to `<logDirectory>/<service>.log`.

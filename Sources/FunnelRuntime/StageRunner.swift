@@ -131,8 +131,25 @@ public final class StageRunner: Service, @unchecked Sendable {
         health.setReady(true)
         logger.info("stage started", metadata: ["topics": "\(topics)", "group": "\(groupID)"])
 
+        // The loop runs in its own task, cancelled on graceful shutdown. (Not
+        // `cancelOnGracefulShutdown()` on the sequence: that merges it with the shutdown signal
+        // and hands every message across tasks — a thread hop per message.)
+        let loop = Task { try await consume(consumer, processor: processor, tracker: tracker, labels: labels) }
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler { try await loop.value } onGracefulShutdown: { loop.cancel() }
+        } onCancel: { loop.cancel() }
+        health.setReady(false)
+        logger.info("stage stopping: flushing outputs and leaving the group")
+        try? await producer.flush(timeout: .seconds(10))
+        await consumer.close()
+    }
+
+    /// Consume → process → produce until the consumer closes or the task is cancelled.
+    private func consume(_ consumer: KafkaConsumer, processor: any StageProcessor, tracker: OffsetTracker,
+                         labels: [String: String]) async throws {
         var consumed: [String: MetricsRegistry.Counter] = [:]
-        for try await message in consumer.messages.cancelOnGracefulShutdown() {
+        for try await message in consumer.messages {
+            if Task.isCancelled { break } // stop within the batch already taken
             let started = ContinuousClock.now
             if let counter = consumed[message.topic] { counter.increment() } else {
                 let counter = metrics.counter("funnel_consumed_total", help: "Messages consumed.", labels: labels.merging(["topic": message.topic]) { $1 })
@@ -163,10 +180,6 @@ public final class StageRunner: Service, @unchecked Sendable {
             metrics.observe("funnel_processing_seconds", help: "Time to process one input.", labels: labels,
                             (ContinuousClock.now - started).seconds)
         }
-        health.setReady(false)
-        logger.info("stage stopping: flushing outputs and leaving the group")
-        try? await producer.flush(timeout: .seconds(10))
-        await consumer.close()
     }
 
     private enum Caller { case delivery }

@@ -2,32 +2,80 @@ import Foundation
 import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
+import HTTPTypes
 import Hummingbird
 
 /// The three public endpoints. Each accepts one object or an array, validates every item,
 /// produces one event per item and answers 202 only when Kafka acknowledged all of them.
 struct IngestRoutes: Sendable {
     let context: ServiceContext
+    let keys: APIKeyStore
     static let maxBody = 5 * 1024 * 1024
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("v1/leads") { request, _ in
-            await handle(request, as: LeadRequest.self, topic: TopicCatalog.captured) { $0.captured(now: $1).map { ($0.leadID, $0) } }
+            await handle(request, as: LeadRequest.self, topic: TopicCatalog.captured, scope: .leadsWrite) { $0.captured(now: $1).map { ($0.leadID, $0) } }
         }
         router.post("v1/activities") { request, _ in
-            await handle(request, as: ActivityRequest.self, topic: TopicCatalog.activity) { $0.activity(now: $1).map { ($0.leadID, $0) } }
+            await handle(request, as: ActivityRequest.self, topic: TopicCatalog.activity, scope: .activitiesWrite) { $0.activity(now: $1).map { ($0.leadID, $0) } }
         }
         router.post("v1/outcomes") { request, _ in
-            await handle(request, as: OutcomeRequest.self, topic: TopicCatalog.outcome) { $0.outcomeEvent(now: $1).map { ($0.leadID, $0) } }
+            await handle(request, as: OutcomeRequest.self, topic: TopicCatalog.outcome, scope: .outcomesWrite) { $0.outcomeEvent(now: $1).map { ($0.leadID, $0) } }
         }
     }
 
+    static let apiKeyHeader = HTTPField.Name("X-API-Key")!
+    static let realm = "Bearer realm=\"funnel-ingest\""
+
+    enum Authentication { case success(APIKeyEntry), failure(Response) }
+
+    /// The key's entry, or the 401/403 reply. The key is never logged or echoed.
+    private func authenticate(_ request: Request, scope: Scope, labels: [String: String]) -> Authentication {
+        func reject(_ status: HTTPResponse.Status, reason: String, metricReason: String, challenge: String) -> Authentication {
+            context.metrics.increment("funnel_http_auth_rejected_total", help: "Requests rejected by authentication (401) or authorisation (403).",
+                                      labels: labels.merging(["reason": metricReason, "status": String(status.code)]) { $1 })
+            var response = reply(status, errors: [FieldError(field: "authorization", reason: reason)])
+            response.headers[.wwwAuthenticate] = challenge
+            return .failure(response)
+        }
+        let presented: String
+        if let authorization = request.headers[.authorization] {
+            let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                return reject(.unauthorized, reason: "Authorization must be `Bearer <API key>`", metricReason: "malformed_header",
+                              challenge: Self.realm + ", error=\"invalid_request\"")
+            }
+            presented = parts[1].trimmingCharacters(in: .whitespaces)
+        } else if let header = request.headers[Self.apiKeyHeader] {
+            presented = header.trimmingCharacters(in: .whitespaces)
+        } else {
+            return reject(.unauthorized, reason: "missing API key (send `Authorization: Bearer <key>` or `X-API-Key: <key>`)",
+                          metricReason: "missing_key", challenge: Self.realm)
+        }
+        guard !presented.isEmpty, let entry = keys.entry(forKey: presented) else {
+            return reject(.unauthorized, reason: "unknown API key", metricReason: "unknown_key",
+                          challenge: Self.realm + ", error=\"invalid_token\"")
+        }
+        guard entry.allows(scope) else {
+            return reject(.forbidden, reason: "API key of source \"\(entry.source)\" lacks scope \(scope.rawValue)", metricReason: "missing_scope",
+                          challenge: Self.realm + ", error=\"insufficient_scope\", scope=\"\(scope.rawValue)\"")
+        }
+        return .success(entry)
+    }
+
     private func handle<Item: Decodable, Payload: Codable & Sendable>(
-        _ request: Request, as: Item.Type, topic: String,
+        _ request: Request, as: Item.Type, topic: String, scope: Scope,
         _ convert: (Item, String) -> Result<(String, Payload), FieldErrors>
     ) async -> Response {
         let labels = ["endpoint": topic]
         context.metrics.increment("funnel_http_requests_total", help: "Ingest requests.", labels: labels)
+        let key: APIKeyEntry
+        switch authenticate(request, scope: scope, labels: labels) {
+        case .success(let entry): key = entry
+        case .failure(let response): return response
+        }
+        // The key's source is recorded on every event as the CloudEvent `source` (a URI-reference).
+        let eventSource = "funnel-ingest/" + key.source
         let body: ByteBuffer
         do { body = try await request.body.collect(upTo: Self.maxBody) } catch {
             return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "body larger than \(Self.maxBody) bytes")])
@@ -53,7 +101,7 @@ struct IngestRoutes: Sendable {
                 errors += itemErrors.errors.map { FieldError(field: (isArray ? "[\(index)]." : "") + $0.field, reason: $0.reason) }
             case .success(let (leadID, payload)):
                 let eventID = UUID().uuidString.lowercased()
-                let event = CloudEvent(id: eventID, source: "funnel-ingest", type: topic, time: now, subject: leadID, data: payload)
+                let event = CloudEvent(id: eventID, source: eventSource, type: topic, time: now, subject: leadID, data: payload)
                 messages.append(ProducerMessage(topic: topic, key: leadID, value: EventCoding.encode(event)))
                 results.append(["lead_id": leadID, "event_id": eventID])
             }

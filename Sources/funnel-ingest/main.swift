@@ -3,7 +3,16 @@ import FunnelRuntime
 /// funnel-ingest: the public HTTP entry. Validates, assigns lead ids, and replies 202 only
 /// after Kafka acknowledged every event of the request.
 await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080) { context, router in
-    IngestRoutes(context: context).register(on: router)
+    let keys = try APIKeyStore.load(configDirectory: context.environment.configDirectory, environment: context.environment.raw)
+    if keys.entries.isEmpty {
+        context.logger.warning("no API keys configured: every API request gets 401", metadata: [
+            "file": "\(context.environment.configDirectory)/\(APIKeyStore.fileName)", "env": "\(APIKeyStore.environmentVariable)"])
+    } else {
+        // Sources and scopes only: never a key or a hash.
+        context.logger.info("API keys loaded", metadata: ["keys": "\(keys.entries.count)",
+            "sources": "\(Set(keys.entries.map(\.source)).sorted().joined(separator: ","))"])
+    }
+    IngestRoutes(context: context, keys: keys).register(on: router)
     context.health.setReady(true)
     return []
 }

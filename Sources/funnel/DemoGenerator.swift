@@ -10,6 +10,7 @@ struct DemoGenerator {
     let board: StageBoard
     let rate: Double
     private var port: Int { pipeline.ports["funnel-ingest"]! }
+    private var auth: [String: String] { pipeline.authorization }
 
     static let firstNames = ["Ada", "Grace", "Alan", "Barbara", "Edsger", "Frances", "Ken", "Radia", "Linus", "Margaret", "Tim", "Hedy"]
     static let lastNames = ["Lovelace", "Hopper", "Turing", "Liskov", "Dijkstra", "Allen", "Thompson", "Perlman", "Torvalds", "Hamilton"]
@@ -43,9 +44,9 @@ struct DemoGenerator {
             // Malformed records go one per request (a batch is accepted or rejected as a whole for now).
             let malformed = leads.filter { ($0["email"] as? String).map { !$0.contains("@") || $0.hasSuffix("@example.com") } ?? true }
             let good = leads.filter { ($0["email"] as? String).map { $0.contains("@") && !$0.hasSuffix("@example.com") } ?? false }
-            for bad in malformed { _ = try? await HTTPProbe.post(port: port, path: "/v1/leads", json: JSONSerialization.data(withJSONObject: bad)) }
-            if !good.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/leads", json: JSONSerialization.data(withJSONObject: good)) }
-            if !activities.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/activities", json: JSONSerialization.data(withJSONObject: activities)) }
+            for bad in malformed { _ = try? await HTTPProbe.post(port: port, path: "/v1/leads", json: JSONSerialization.data(withJSONObject: bad), headers: auth) }
+            if !good.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/leads", json: JSONSerialization.data(withJSONObject: good), headers: auth) }
+            if !activities.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/activities", json: JSONSerialization.data(withJSONObject: activities), headers: auth) }
 
             // Sales works the new MQLs: accepted → meeting → proposal → won / lost.
             outcomesDue += board.newMQLs.withLock { l -> [String] in defer { l.removeAll() }; return l }.map { ($0, 0) }
@@ -61,7 +62,7 @@ struct DemoGenerator {
                 }
             }
             outcomesDue = next
-            if !outcomes.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/outcomes", json: JSONSerialization.data(withJSONObject: outcomes)) }
+            if !outcomes.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/outcomes", json: JSONSerialization.data(withJSONObject: outcomes), headers: auth) }
             try? await Task.sleep(until: due) // keeps the rate whatever the requests took
         }
     }

@@ -41,6 +41,9 @@ struct Dev: AsyncParsableCommand {
           ingest:  \(pipeline.ingestURL)/v1/leads   (also /v1/activities, /v1/outcomes)
           metrics: \(LocalPipeline.services.map { "\($0) :\(pipeline.ports[$0]!)" }.joined(separator: ", "))
           watch:   any Kafka client on topic \(TopicCatalog.stageChanged)
+          API key: \(pipeline.apiKey)   (source "dev", scope admin; a new one every run)
+          try it:  curl -i -H 'Authorization: Bearer \(pipeline.apiKey)' -H 'Content-Type: application/json' \\
+                     -d '{"email":"ada@acme-software.example","job_title":"CTO","country":"GB"}' \(pipeline.ingestURL)/v1/leads
 
         """)
         let board = StageBoard()

@@ -92,7 +92,7 @@ func leadID(_ email: String) -> String { EventID.lead(forContact: email) }
 
 func post(_ pipeline: LocalPipeline, _ path: String, _ object: Any) async throws -> (status: Int, body: String) {
     try await HTTPProbe.post(port: pipeline.ports["funnel-ingest"]!, path: path,
-                             json: JSONSerialization.data(withJSONObject: object))
+                             json: JSONSerialization.data(withJSONObject: object), headers: pipeline.authorization)
 }
 
 @Suite("The pipeline end to end: five processes, a real broker", .serialized, .timeLimit(.minutes(6)))
