@@ -58,5 +58,5 @@ public enum EventCoding {
     }
 
     /// `JSONEncoder` is thread-safe once configured; one instance avoids its set-up per event.
-    nonisolated(unsafe) private static let shared = encoder()
+    private static let shared = encoder()
 }

@@ -60,7 +60,7 @@ public enum EventDecoder {
     }
 
     /// Configured once; decoding does not mutate it.
-    nonisolated(unsafe) private static let sharedDecoder = EventCoding.decoder()
+    private static let sharedDecoder = EventCoding.decoder()
 
     /// A `DecodingError` as a field path and a reason.
     public static func fieldError(_ error: DecodingError) -> FieldError {

@@ -49,9 +49,11 @@ public enum HTTPProbe {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         guard Network.connectLoopback(fd, port: port) else { throw Failure(description: "connect to 127.0.0.1:\(port): errno \(errno)") }
         var request = Data("\(head)\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n".utf8)
-        for (name, value) in headers { request.append(Data("\(name): \(value)\r\n".utf8)) }
+        for (name, value) in headers where !value.isEmpty { request.append(Data("\(name): \(value)\r\n".utf8)) }
         if let body {
-            request.append(Data("Content-Type: application/json\r\nContent-Length: \(body.count)\r\n".utf8))
+            // JSON unless the caller names a content type ("" sends none).
+            if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { request.append(Data("Content-Type: application/json\r\n".utf8)) }
+            request.append(Data("Content-Length: \(body.count)\r\n".utf8))
         }
         request.append(Data("\r\n".utf8))
         if let body { request.append(body) }

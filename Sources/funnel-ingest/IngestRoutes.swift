@@ -25,6 +25,23 @@ struct IngestRoutes: Sendable {
     }
 
     static let apiKeyHeader = HTTPField.Name("X-API-Key")!
+    static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
+
+    /// The `Idempotency-Key` header, validated: 1–255 visible ASCII characters.
+    static func idempotencyKey(_ request: Request) -> Result<String?, FieldError> {
+        guard let value = request.headers[idempotencyHeader] else { return .success(nil) }
+        guard (1...255).contains(value.utf8.count), value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            return .failure(FieldError(field: "Idempotency-Key", reason: "must be 1 to 255 visible ASCII characters"))
+        }
+        return .success(value)
+    }
+
+    /// `application/json`, optionally with parameters (`; charset=utf-8`).
+    static func isJSON(_ request: Request) -> Bool {
+        guard let type = request.headers[.contentType] else { return false }
+        let media = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return media == "application/json"
+    }
     static let realm = "Bearer realm=\"funnel-ingest\""
 
     enum Authentication { case success(APIKeyEntry), failure(Response) }
@@ -76,6 +93,17 @@ struct IngestRoutes: Sendable {
         }
         // The key's source is recorded on every event as the CloudEvent `source` (a URI-reference).
         let eventSource = "funnel-ingest/" + key.source
+        guard Self.isJSON(request) else {
+            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
+            return reply(.unsupportedMediaType, errors: [FieldError(field: "Content-Type", reason: "must be application/json")])
+        }
+        let idempotencyKey: String?
+        switch Self.idempotencyKey(request) {
+        case .success(let value): idempotencyKey = value
+        case .failure(let error):
+            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
+            return reply(.badRequest, errors: [error])
+        }
         let body: ByteBuffer
         do { body = try await request.body.collect(upTo: Self.maxBody) } catch {
             return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "body larger than \(Self.maxBody) bytes")])
@@ -100,7 +128,10 @@ struct IngestRoutes: Sendable {
             case .failure(let itemErrors):
                 errors += itemErrors.errors.map { FieldError(field: (isArray ? "[\(index)]." : "") + $0.field, reason: $0.reason) }
             case .success(let (leadID, payload)):
-                let eventID = UUID().uuidString.lowercased()
+                // With an Idempotency-Key, a retry of the request yields the same event ids (per
+                // API key source), so downstream de-duplication drops the second copy.
+                let eventID = idempotencyKey.map { EventID.derive("ingest", key.source, $0, topic, String(index)) }
+                    ?? UUID().uuidString.lowercased()
                 let event = CloudEvent(id: eventID, source: eventSource, type: topic, time: now, subject: leadID, data: payload)
                 messages.append(ProducerMessage(topic: topic, key: leadID, value: EventCoding.encode(event)))
                 results.append(["lead_id": leadID, "event_id": eventID])

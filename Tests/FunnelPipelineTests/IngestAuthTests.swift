@@ -211,6 +211,40 @@ struct IngestAuthTests {
         #expect(try await fixture.event(on: TopicCatalog.outcome, lead: id)["source"] as? String == "funnel-ingest/crm-sync")
     }
 
+    @Test("the same Idempotency-Key (per key source) yields the same event ids; another key or none yields new ones")
+    func idempotency() async throws {
+        let email = "idem-\(UUID().uuidString.prefix(8).lowercased())@umbrella.example"
+        let body: [[String: Any]] = [["email": email, "type": "pricing_page_view"], ["email": email, "type": "demo_request"]]
+        func ids(_ r: Reply) throws -> [String] {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: [[String: String]]])
+            return (object["results"] ?? []).compactMap { $0["event_id"] }
+        }
+        let key = "retry-\(UUID().uuidString)"
+        let first = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin).merging(["Idempotency-Key": key]) { $1 })
+        let retry = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin).merging(["Idempotency-Key": key]) { $1 })
+        let other = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin).merging(["Idempotency-Key": key + "-2"]) { $1 })
+        let otherSource = try await fixture.post("/v1/activities", body, headers: bearer(fixture.outcomes).merging(["Idempotency-Key": key]) { $1 })
+        let none = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin))
+        #expect([first, retry, other, otherSource, none].allSatisfy { $0.status == 202 })
+        #expect(try ids(first).count == 2 && Set(try ids(first)).count == 2)
+        #expect(try ids(retry) == ids(first))
+        #expect(Set(try ids(other)).isDisjoint(with: try ids(first)))
+        #expect(Set(try ids(otherSource)).isDisjoint(with: try ids(first)))
+        #expect(Set(try ids(none)).isDisjoint(with: try ids(first)))
+
+        let bad = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin).merging(["Idempotency-Key": "has space"]) { $1 })
+        #expect(bad.status == 400 && bad.errors == [["field": "Idempotency-Key", "reason": "must be 1 to 255 visible ASCII characters"]])
+    }
+
+    @Test("a body that is not declared as JSON: 415 naming Content-Type", arguments: ["text/plain", "application/x-www-form-urlencoded", ""])
+    func contentType(_ type: String) async throws {
+        let r = try await fixture.post("/v1/leads", aLead, headers: bearer(fixture.admin).merging(["Content-Type": type]) { $1 })
+        #expect(r.status == 415)
+        #expect(r.errors == [["field": "Content-Type", "reason": "must be application/json"]])
+        let charset = try await fixture.post("/v1/leads", aLead, headers: bearer(fixture.admin).merging(["Content-Type": "application/json; charset=utf-8"]) { $1 })
+        #expect(charset.status == 202)
+    }
+
     @Test("rejections are counted by reason and status; keys never reach the log")
     func metricsAndLogs() async throws {
         _ = try await fixture.post("/v1/leads", aLead, headers: [:])
