@@ -10,6 +10,7 @@ import Hummingbird
 struct IngestRoutes: Sendable {
     let context: ServiceContext
     let keys: APIKeyStore
+    let limiter: RateLimiter
     static let maxBody = 5 * 1024 * 1024
 
     func register(on router: Router<BasicRequestContext>) {
@@ -90,6 +91,12 @@ struct IngestRoutes: Sendable {
         switch authenticate(request, scope: scope, labels: labels) {
         case .success(let entry): key = entry
         case .failure(let response): return response
+        }
+        if let wait = limiter.take(key.source) {
+            context.metrics.increment("funnel_http_rate_limited_total", help: "Requests rejected by the per-source rate limit (429).", labels: labels)
+            var response = reply(.tooManyRequests, errors: [FieldError(field: "", reason: "rate limit of \(limiter.rate) requests/s for source \"\(key.source)\" exceeded")])
+            response.headers[.retryAfter] = String(Int(wait.rounded(.up)))
+            return response
         }
         // The key's source is recorded on every event as the CloudEvent `source` (a URI-reference).
         let eventSource = "funnel-ingest/" + key.source

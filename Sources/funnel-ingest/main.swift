@@ -12,7 +12,9 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080) { context, ro
         context.logger.info("API keys loaded", metadata: ["keys": "\(keys.entries.count)",
             "sources": "\(Set(keys.entries.map(\.source)).sorted().joined(separator: ","))"])
     }
-    IngestRoutes(context: context, keys: keys).register(on: router)
+    let limiter = try RateLimiter.fromEnvironment(context.environment.raw)
+    context.logger.info("rate limit per API key source", metadata: ["per_second": "\(limiter.rate)", "burst": "\(limiter.burst)"])
+    IngestRoutes(context: context, keys: keys, limiter: limiter).register(on: router)
     context.health.setReady(true)
     return []
 }

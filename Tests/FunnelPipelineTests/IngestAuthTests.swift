@@ -245,6 +245,33 @@ struct IngestAuthTests {
         #expect(charset.status == 202)
     }
 
+    @Test("beyond the per-source burst: 429 with Retry-After; other sources are not affected")
+    func rateLimit() async throws {
+        // A second ingest with a burst of 3 and one new token per 20 s: the 4th request is over the limit.
+        let port = try Network.freePort()
+        let dir = (fixture.logPath as NSString).deletingLastPathComponent
+        let limited = try IngestAuthFixture.startIngest(configDirectory: dir, port: port, brokers: fixture.broker.bootstrap,
+                                                        extra: ["FUNNEL_RATE_LIMIT": "0.05", "FUNNEL_RATE_BURST": "3"], logPath: dir + "/limited.log")
+        defer { Task { _ = await limited.terminate() } }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !(await HTTPProbe.isReady(port: port)) {
+            guard limited.isRunning, ContinuousClock.now < deadline else { throw ConfigError("limited ingest did not start; see \(dir)/limited.log") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        func post(_ key: String, _ path: String = "/v1/leads", _ body: [String: Any]? = nil) async throws -> Reply {
+            let r = try await HTTPProbe.request(port: port, method: "POST", path: path, headers: bearer(key),
+                                                json: JSONSerialization.data(withJSONObject: body ?? aLead))
+            return Reply(status: r.status, headers: r.headers, body: r.body)
+        }
+        for _ in 0..<3 { #expect(try await post(fixture.leadsOnly).status == 202) }
+        let over = try await post(fixture.leadsOnly)
+        #expect(over.status == 429)
+        #expect(over.errors == [["field": "", "reason": "rate limit of 0.05 requests/s for source \"webform\" exceeded"]])
+        #expect(Int(over.headers.first { $0.key.lowercased() == "retry-after" }?.value ?? "") ?? 0 >= 1)
+        // Another source has its own bucket.
+        #expect(try await post(fixture.outcomes, "/v1/activities", ["email": "x@initech.example", "type": "page_view"]).status == 202)
+    }
+
     @Test("rejections are counted by reason and status; keys never reach the log")
     func metricsAndLogs() async throws {
         _ = try await fixture.post("/v1/leads", aLead, headers: [:])
