@@ -11,6 +11,8 @@ struct IngestRoutes: Sendable {
     let context: ServiceContext
     let keys: APIKeyStore
     let limiter: RateLimiter
+    /// Items per array request (`FUNNEL_MAX_BATCH`, default 1000); more is a 413.
+    var maxBatch: Int { context.environment.raw["FUNNEL_MAX_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1000 }
     static let maxBody = 5 * 1024 * 1024
 
     func register(on router: Router<BasicRequestContext>) {
@@ -117,23 +119,33 @@ struct IngestRoutes: Sendable {
         }
         let data = Data(buffer: body)
         let isArray = data.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "[")
-        let items: [Item]
+        // Array items are decoded one by one: a badly typed item is rejected, the others go on.
+        let items: [Result<Item, FieldError>]
         do {
-            items = isArray ? try JSONDecoder().decode([Item].self, from: data) : [try JSONDecoder().decode(Item.self, from: data)]
+            items = isArray ? try JSONDecoder().decode([Lenient<Item>].self, from: data).map(\.result)
+                            : [.success(try JSONDecoder().decode(Item.self, from: data))]
         } catch let error as DecodingError {
             return reply(.badRequest, errors: [EventDecoder.fieldError(error)])
         } catch {
             return reply(.badRequest, errors: [FieldError(field: "", reason: "not valid JSON")])
         }
         if items.isEmpty { return reply(.badRequest, errors: [FieldError(field: "", reason: "empty array")]) }
+        if items.count > maxBatch {
+            return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "at most \(maxBatch) items per request, got \(items.count)")])
+        }
         let now = Timestamp.format(Date())
         var messages: [ProducerMessage] = []
-        var results: [[String: String]] = []
+        // Per item: accepted (lead and event id) or rejected (field and reason). In an array the
+        // good items are accepted even when others are rejected.
+        var results: [[String: Any]] = []
         var errors: [FieldError] = []
-        for (index, item) in items.enumerated() {
-            switch convert(item, now) {
+        for (index, decoded) in items.enumerated() {
+            let converted = decoded.mapError { FieldErrors([$0]) }.flatMap { convert($0, now) }
+            switch converted {
             case .failure(let itemErrors):
                 errors += itemErrors.errors.map { FieldError(field: (isArray ? "[\(index)]." : "") + $0.field, reason: $0.reason) }
+                results.append(["index": index, "status": "rejected",
+                                "errors": itemErrors.errors.map { ["field": $0.field, "reason": $0.reason] }])
             case .success(let (leadID, payload)):
                 // With an Idempotency-Key, a retry of the request yields the same event ids (per
                 // API key source), so downstream de-duplication drops the second copy.
@@ -141,12 +153,18 @@ struct IngestRoutes: Sendable {
                     ?? UUID().uuidString.lowercased()
                 let event = CloudEvent(id: eventID, source: eventSource, type: topic, time: now, subject: leadID, data: payload)
                 messages.append(ProducerMessage(topic: topic, key: leadID, value: EventCoding.encode(event)))
-                results.append(["lead_id": leadID, "event_id": eventID])
+                results.append(["index": index, "status": "accepted", "lead_id": leadID, "event_id": eventID])
             }
         }
-        guard errors.isEmpty else {
+        guard !messages.isEmpty else {
             context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
-            return reply(.badRequest, errors: errors)
+            var body: [String: Any] = ["errors": errors.map { ["field": $0.field, "reason": $0.reason] }]
+            if isArray { body["results"] = results }
+            return json(.badRequest, body)
+        }
+        if !errors.isEmpty {
+            context.metrics.increment("funnel_http_items_rejected_total", help: "Items of array requests rejected while others were accepted.",
+                                      labels: labels, by: Double(errors.count))
         }
         do {
             let delivered = try await context.producer.sendAndAwait(messages)
@@ -160,15 +178,31 @@ struct IngestRoutes: Sendable {
             return response
         }
         context.metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["topic": topic], by: Double(messages.count))
-        return json(.accepted, ["results": results])
+        if isArray { return json(.accepted, ["results": results]) }
+        return json(.accepted, ["results": results.map { $0.filter { $0.key == "lead_id" || $0.key == "event_id" } }])
     }
 
     private func reply(_ status: HTTPResponse.Status, errors: [FieldError]) -> Response {
         json(status, ["errors": errors.map { ["field": $0.field, "reason": $0.reason] }])
     }
 
-    private func json(_ status: HTTPResponse.Status, _ object: [String: [[String: String]]]) -> Response {
+    private func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}
+
+/// An array element that records its decoding error instead of failing the whole array.
+struct Lenient<Item: Decodable>: Decodable {
+    let result: Result<Item, FieldError>
+    init(from decoder: Decoder) throws {
+        do { result = .success(try Item(from: decoder)) } catch let error as DecodingError {
+            // The path without the element's own index: the results carry the index.
+            let full = EventDecoder.fieldError(error)
+            let index = decoder.codingPath.last.flatMap(\.intValue).map { "[\($0)]" } ?? ""
+            var field = full.field.hasPrefix(index) ? String(full.field.dropFirst(index.count)) : full.field
+            if field.hasPrefix(".") { field.removeFirst() }
+            result = .failure(FieldError(field: field, reason: full.reason))
+        }
     }
 }

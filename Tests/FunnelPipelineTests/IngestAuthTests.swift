@@ -112,6 +112,11 @@ struct Reply {
     let status: Int
     let headers: [String: String]
     let body: String
+    /// The per-item `results` of a reply.
+    func results() throws -> [[String: Any]] {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        return try #require(object["results"] as? [[String: Any]])
+    }
     var errors: [[String: String]] {
         ((try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any])?["errors"] as? [[String: String]] ?? []
     }
@@ -215,10 +220,7 @@ struct IngestAuthTests {
     func idempotency() async throws {
         let email = "idem-\(UUID().uuidString.prefix(8).lowercased())@umbrella.example"
         let body: [[String: Any]] = [["email": email, "type": "pricing_page_view"], ["email": email, "type": "demo_request"]]
-        func ids(_ r: Reply) throws -> [String] {
-            let object = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: [[String: String]]])
-            return (object["results"] ?? []).compactMap { $0["event_id"] }
-        }
+        func ids(_ r: Reply) throws -> [String] { try r.results().compactMap { $0["event_id"] as? String } }
         let key = "retry-\(UUID().uuidString)"
         let first = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin).merging(["Idempotency-Key": key]) { $1 })
         let retry = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin).merging(["Idempotency-Key": key]) { $1 })
@@ -234,6 +236,29 @@ struct IngestAuthTests {
 
         let bad = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin).merging(["Idempotency-Key": "has space"]) { $1 })
         #expect(bad.status == 400 && bad.errors == [["field": "Idempotency-Key", "reason": "must be 1 to 255 visible ASCII characters"]])
+    }
+
+    @Test("an array with bad items: the good ones are accepted and produced, each bad one rejected with its field; all bad: 400; too many: 413")
+    func partialBatch() async throws {
+        let good = "batch-\(UUID().uuidString.prefix(8).lowercased())@soylent.example"
+        let items: [[String: Any]] = [["email": good, "country": "FR"], ["email": "not-an-address"], ["email": "b-\(good)", "employees": "many"]]
+        let r = try await fixture.post("/v1/leads", items, headers: bearer(fixture.admin))
+        #expect(r.status == 202, "\(r.body)")
+        let results = try r.results()
+        #expect(results.map { $0["status"] as? String } == ["accepted", "rejected", "rejected"])
+        #expect(results.map { $0["index"] as? Int } == [0, 1, 2])
+        #expect(results[0]["lead_id"] as? String == EventID.lead(forContact: good) && results[0]["event_id"] is String)
+        #expect((results[1]["errors"] as? [[String: String]])?.first?["field"] == "email")
+        #expect((results[2]["errors"] as? [[String: String]])?.first?["field"] == "employees")
+        #expect(try await fixture.event(on: TopicCatalog.captured, lead: EventID.lead(forContact: good))["id"] as? String == results[0]["event_id"] as? String)
+
+        let allBad = try await fixture.post("/v1/leads", [["email": "x"], ["country": "Narnia"]], headers: bearer(fixture.admin))
+        #expect(allBad.status == 400)
+        #expect(allBad.errors.map { $0["field"] } == ["[0].email", "[1].email", "[1].country"]) // [1] lacks a contact and has a bad country
+        #expect(try allBad.results().map { $0["status"] as? String } == ["rejected", "rejected"])
+
+        let tooMany = try await fixture.post("/v1/leads", Array(repeating: ["email": good], count: 1001), headers: bearer(fixture.admin))
+        #expect(tooMany.status == 413 && tooMany.errors == [["field": "", "reason": "at most 1000 items per request, got 1001"]])
     }
 
     @Test("a body that is not declared as JSON: 415 naming Content-Type", arguments: ["text/plain", "application/x-www-form-urlencoded", ""])
