@@ -52,6 +52,29 @@ public struct LeadCaptured: Validatable, Equatable {
         if let country, !Check.isCountryCode(country) { errors.append(FieldError(field: "country", reason: "must be an ISO 3166-1 alpha-2 code")) }
         if let employees, employees < 0 { errors.append(FieldError(field: "employees", reason: "must be >= 0")) }
         if !Check.isTimestamp(capturedAt) { errors.append(FieldError(field: "captured_at", reason: "must be an RFC 3339 date-time")) }
+        let limits: [(String, String?, Int)] = [
+            ("lead_id", leadID, 128), ("email", email, 254), ("first_name", firstName, 100), ("last_name", lastName, 100),
+            ("job_title", jobTitle, 200), ("company", company, 200), ("company_domain", companyDomain, 253),
+            ("industry", industry, 100), ("phone", phone, 32), ("source", source, 100), ("campaign", campaign, 100),
+        ]
+        for (field, value, max) in limits where (value?.unicodeScalars.count ?? 0) > max { // as JSON Schema's maxLength counts
+            errors.append(FieldError(field: field, reason: "must be at most \(max) characters"))
+        }
+        errors += Check.attributes(attributes)
+        return errors
+    }
+}
+
+extension Check {
+    /// Free-form attributes: at most 50, keys up to 64 characters, values up to 1000.
+    static func attributes(_ attributes: [String: String]?) -> [FieldError] {
+        guard let attributes else { return [] }
+        var errors: [FieldError] = []
+        if attributes.count > 50 { errors.append(FieldError(field: "attributes", reason: "must have at most 50 entries")) }
+        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
+            if key.isEmpty || key.unicodeScalars.count > 64 { errors.append(FieldError(field: "attributes", reason: "keys must be 1 to 64 characters")); break }
+            if value.unicodeScalars.count > 1000 { errors.append(FieldError(field: "attributes.\(key)", reason: "must be at most 1000 characters")) }
+        }
         return errors
     }
 }
@@ -90,6 +113,10 @@ public struct LeadActivity: Validatable, Equatable {
         var errors: [FieldError] = []
         if leadID.isEmpty { errors.append(FieldError(field: "lead_id", reason: "must not be empty")) }
         if !Check.isTimestamp(occurredAt) { errors.append(FieldError(field: "occurred_at", reason: "must be an RFC 3339 date-time")) }
+        if leadID.unicodeScalars.count > 128 { errors.append(FieldError(field: "lead_id", reason: "must be at most 128 characters")) }
+        if let url, url.unicodeScalars.count > 2048 { errors.append(FieldError(field: "url", reason: "must be at most 2048 characters")) }
+        if let source, source.unicodeScalars.count > 100 { errors.append(FieldError(field: "source", reason: "must be at most 100 characters")) }
+        errors += Check.attributes(attributes)
         return errors
     }
 }

@@ -197,12 +197,13 @@ public struct Scorer: @unchecked Sendable {
 /// Regex results by (pattern, value): profile values repeat (titles, domains) and a regex
 /// match costs microseconds, a lookup a fraction of one. Bounded: cleared when it grows large.
 enum RegexCache {
-    private struct Key: Hashable { let pattern: ObjectIdentifier; let value: String }
+    /// By pattern text, not object identity: a freed regex's address can be reused by another.
+    private struct Key: Hashable { let pattern: String; let value: String }
     nonisolated(unsafe) private static var cache: [Key: Bool] = [:]
     private static let lock = NSLock()
 
     static func matches(_ regex: NSRegularExpression, _ value: String) -> Bool {
-        let key = Key(pattern: ObjectIdentifier(regex), value: value)
+        let key = Key(pattern: regex.pattern, value: value)
         lock.lock()
         if let known = cache[key] { lock.unlock(); return known }
         lock.unlock()

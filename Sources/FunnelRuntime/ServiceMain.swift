@@ -33,8 +33,10 @@ public struct ServiceContext: Sendable {
 
 public enum ServiceMain {
     /// Runs a process: `build` returns its services and router (health routes already added).
+    /// - Parameter producerDefaults: librdkafka properties for this process's producer unless
+    ///   set in the environment (e.g. the ingest's short delivery timeout).
     public static func run(
-        service: String, defaultPort: Int,
+        service: String, defaultPort: Int, producerDefaults: [String: String] = [:],
         build: (ServiceContext, Router<BasicRequestContext>) throws -> [any Service]
     ) async {
         JSONLogHandler.bootstrap(service: service)
@@ -45,7 +47,9 @@ public enum ServiceMain {
                                            "http_port": "\(environment.httpPort)", "config_dir": "\(environment.configDirectory)"])
         do {
             try LibrdkafkaVersion.check()
-            let producer = try KafkaProducer(configuration: environment.kafka, logger: logger)
+            var producerConfiguration = environment.kafka
+            for (key, value) in producerDefaults where producerConfiguration[key] == nil { producerConfiguration[key] = value }
+            let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
             let context = ServiceContext(environment: environment, logger: logger, producer: producer,
                                          metrics: MetricsRegistry(), health: HealthState())
             let router = HTTPService.router(health: context.health, metrics: context.metrics)

@@ -2,7 +2,9 @@ import FunnelRuntime
 
 /// funnel-ingest: the public HTTP entry. Validates, assigns lead ids, and replies 202 only
 /// after Kafka acknowledged every event of the request.
-await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080) { context, router in
+/// A request waits for Kafka's acknowledgement: without one within 10 s (librdkafka's default is
+/// 300 s) the client gets 503 + Retry-After and retries. `KAFKA_MESSAGE_TIMEOUT_MS` overrides it.
+await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefaults: ["message.timeout.ms": "10000"]) { context, router in
     let keys = try APIKeyStore.load(configDirectory: context.environment.configDirectory, environment: context.environment.raw)
     if keys.entries.isEmpty {
         context.logger.warning("no API keys configured: every API request gets 401", metadata: [
