@@ -9,7 +9,7 @@ struct LeadRequest: Decodable {
     var jobTitle: String?
     var company: String?
     var companyDomain: String?
-    var employees: Int?
+    var employees: WholeNumber?
     var industry: String?
     var country: String?
     var phone: String?
@@ -31,7 +31,7 @@ struct LeadRequest: Decodable {
         let lead = LeadCaptured(
             leadID: contact.isEmpty ? "" : EventID.lead(forContact: contact), email: email, firstName: firstName,
             lastName: lastName, jobTitle: jobTitle, company: company, companyDomain: companyDomain?.lowercased(),
-            employees: employees, industry: industry, country: country?.uppercased(), phone: phone, source: source,
+            employees: employees?.value, industry: industry, country: country?.uppercased(), phone: phone, source: source,
             campaign: campaign, consent: consent, attributes: attributes, capturedAt: now)
         // The same checks consumers apply to the captured event (one definition: LeadCaptured.validate).
         var errors = lead.validate().filter { $0.field != "lead_id" } // the lead id comes from the contact:
@@ -63,8 +63,10 @@ struct ActivityRequest: Decodable {
             if let occurredAt, !Check.isTimestamp(occurredAt) {
                 return .failure(FieldErrors([FieldError(field: "occurred_at", reason: "must be an RFC 3339 date-time")]))
             }
-            return .success(LeadActivity(leadID: lead, type: type, url: url, occurredAt: occurredAt ?? now,
-                                         source: "funnel-ingest", attributes: attributes))
+            let value = LeadActivity(leadID: lead, type: type, url: url, occurredAt: occurredAt ?? now,
+                                     source: "funnel-ingest", attributes: attributes)
+            let errors = value.validate() // the same checks consumers apply (lengths, attributes)
+            return errors.isEmpty ? .success(value) : .failure(FieldErrors(errors))
         }
     }
 }
@@ -101,4 +103,17 @@ func resolveLead(email: String?, leadID: String?) -> Result<String, FieldError> 
     guard let email = Normalise.email(email) else { return .failure(FieldError(field: "lead_id", reason: "lead_id or email is required")) }
     guard Check.isEmail(email) else { return .failure(FieldError(field: "email", reason: "is not an e-mail address")) }
     return .success(EventID.lead(forContact: email))
+}
+
+/// An integer that may arrive as `120` or `120.0`; `1.5` is rejected naming the field (JSONDecoder
+/// on Linux reports a fraction for an `Int` as "not valid JSON", without the field).
+struct WholeNumber: Decodable {
+    let value: Int
+    init(from decoder: Decoder) throws {
+        let number = try decoder.singleValueContainer().decode(Double.self)
+        guard number == number.rounded(), abs(number) < 1e15 else {
+            throw DecodingError.typeMismatch(Int.self, .init(codingPath: decoder.codingPath, debugDescription: "not an integer"))
+        }
+        value = Int(number)
+    }
 }

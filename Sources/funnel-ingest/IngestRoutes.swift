@@ -143,7 +143,7 @@ struct IngestRoutes: Sendable {
             let converted = decoded.mapError { FieldErrors([$0]) }.flatMap { convert($0, now) }
             switch converted {
             case .failure(let itemErrors):
-                errors += itemErrors.errors.map { FieldError(field: (isArray ? "[\(index)]." : "") + $0.field, reason: $0.reason) }
+                errors += itemErrors.errors.map { FieldError(field: (isArray ? "[\(index)]" + ($0.field.isEmpty ? "" : ".") : "") + $0.field, reason: $0.reason) }
                 results.append(["index": index, "status": "rejected",
                                 "errors": itemErrors.errors.map { ["field": $0.field, "reason": $0.reason] }])
             case .success(let (leadID, payload)):
