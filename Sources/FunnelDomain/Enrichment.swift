@@ -73,6 +73,41 @@ public enum Normalise {
         return t
     }
 
+    /// A phone number in E.164 (`+4930123456`) when it has an international prefix (`+`, `00`)
+    /// or `country` is known (a national trunk `0` is dropped); otherwise its digits as given.
+    /// Separators (space, `-`, `.`, `/`, parentheses) are removed. `.failure` when it is not a
+    /// phone number: letters, or a digit count outside what E.164 allows.
+    public static func phone(_ value: String?, country: String?) -> Result<String, FieldError>? {
+        guard let t = text(value) else { return nil }
+        let invalid = FieldError(field: "phone", reason: "is not a phone number (international: + and 8 to 15 digits)")
+        var compact = t.filter { !" -./()\u{00A0}".contains($0) }
+        if compact.hasPrefix("00") { compact = "+" + compact.dropFirst(2) }
+        let international = compact.hasPrefix("+")
+        let digits = international ? String(compact.dropFirst()) : compact
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return .failure(invalid) }
+        if international {
+            return (8...15).contains(digits.count) && !digits.hasPrefix("0") ? .success("+" + digits) : .failure(invalid)
+        }
+        if let code = country.flatMap({ callingCodes[$0.uppercased()] }) {
+            let national = digits.hasPrefix("0") ? String(digits.dropFirst()) : digits
+            let full = code + national
+            return (8...15).contains(full.count) && national.count >= 4 ? .success("+" + full) : .failure(invalid)
+        }
+        return (6...15).contains(digits.count) ? .success(digits) : .failure(invalid)
+    }
+
+    /// Country calling codes (ITU-T E.164) for the countries Funnel knows regions of.
+    static let callingCodes: [String: String] = [
+        "US": "1", "CA": "1", "GB": "44", "IE": "353", "DE": "49", "AT": "43", "CH": "41", "FR": "33", "BE": "32",
+        "NL": "31", "LU": "352", "ES": "34", "PT": "351", "IT": "39", "MT": "356", "GR": "30", "CY": "357",
+        "DK": "45", "SE": "46", "NO": "47", "FI": "358", "IS": "354", "EE": "372", "LV": "371", "LT": "370",
+        "PL": "48", "CZ": "420", "SK": "421", "HU": "36", "SI": "386", "HR": "385", "RO": "40", "BG": "359",
+        "UA": "380", "TR": "90", "IL": "972", "AE": "971", "SA": "966", "ZA": "27", "EG": "20", "NG": "234",
+        "KE": "254", "MA": "212", "MX": "52", "BR": "55", "AR": "54", "CL": "56", "CO": "57", "PE": "51",
+        "UY": "598", "AU": "61", "NZ": "64", "JP": "81", "KR": "82", "CN": "86", "HK": "852", "TW": "886",
+        "SG": "65", "IN": "91", "ID": "62", "MY": "60", "TH": "66", "VN": "84", "PH": "63",
+    ]
+
     /// Trims and capitalises the first letter of each word ("ada LOVELACE" → "Ada Lovelace").
     public static func name(_ value: String?) -> String? {
         guard let t = text(value) else { return nil }

@@ -26,8 +26,14 @@ struct LeadRequest: Decodable {
     /// The captured event's payload, or the field errors (paths relative to the item).
     func captured(now: String) -> Result<LeadCaptured, FieldErrors> {
         let email = Normalise.email(self.email)
-        let phone = Normalise.text(self.phone)
-        let contact = email ?? phone.map { $0.filter { $0.isNumber || $0 == "+" } } ?? ""
+        var phoneError: FieldError?
+        var phone: String?
+        switch Normalise.phone(self.phone, country: country) {
+        case .success(let normalised)?: phone = normalised
+        case .failure(let error)?: phoneError = error; phone = Normalise.text(self.phone)
+        case nil: phone = nil
+        }
+        let contact = phoneError == nil ? (email ?? phone ?? "") : (email ?? "")
         let lead = LeadCaptured(
             leadID: contact.isEmpty ? "" : EventID.lead(forContact: contact), email: email, firstName: firstName,
             lastName: lastName, jobTitle: jobTitle, company: company, companyDomain: companyDomain?.lowercased(),
@@ -35,7 +41,7 @@ struct LeadRequest: Decodable {
             campaign: campaign, consent: consent, attributes: attributes, capturedAt: now)
         // The same checks consumers apply to the captured event (one definition: LeadCaptured.validate).
         var errors = lead.validate().filter { $0.field != "lead_id" } // the lead id comes from the contact:
-        if contact.isEmpty, phone != nil { errors.append(FieldError(field: "phone", reason: "must contain digits")) }
+        if let phoneError { errors.append(phoneError) }
         return errors.isEmpty ? .success(lead) : .failure(FieldErrors(errors))
     }
 }

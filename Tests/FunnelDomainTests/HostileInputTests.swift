@@ -75,3 +75,28 @@ struct HostileInputTests {
         }
     }
 }
+
+@Suite("Phone numbers: E.164 where a country is known")
+struct PhoneTests {
+    @Test("normalised", arguments: [
+        ("+49 30 1234567", nil, "+49301234567"), ("0049 (30) 123-4567", nil, "+49301234567"),
+        ("030 1234567", "DE", "+49301234567"), ("(415) 555-0100", "US", "+14155550100"),
+        ("020 7946 0958", "gb", "+442079460958"), ("5550100123", nil, "5550100123"),
+    ] as [(String, String?, String)])
+    func normalised(_ c: (String, String?, String)) {
+        let value = try? Normalise.phone(c.0, country: c.1)?.get()
+        #expect(value == c.2)
+    }
+
+    @Test("rejected", arguments: [("call me", nil), ("+12", nil), ("+0123456789", nil), ("12-34", nil), ("+1234567890123456", nil), ("0", "DE")] as [(String, String?)])
+    func rejected(_ c: (String, String?)) {
+        guard case .failure(let error)? = Normalise.phone(c.0, country: c.1) else { Issue.record("accepted \(c.0)"); return }
+        #expect(error.field == "phone")
+    }
+
+    @Test("absent or blank is not an error")
+    func absent() {
+        #expect(Normalise.phone(nil, country: "DE") == nil)
+        #expect(Normalise.phone("   ", country: "DE") == nil)
+    }
+}
