@@ -66,7 +66,7 @@ public struct KafkaConfiguration: Sendable, Equatable {
     }()
 
     /// Merges `defaults` under the explicit properties (explicit settings win).
-    func withDefaults(_ defaults: [String: String]) -> KafkaConfiguration {
+    public func withDefaults(_ defaults: [String: String]) -> KafkaConfiguration {
         var copy = self
         copy.properties = defaults.merging(properties) { _, explicit in explicit }
         return copy

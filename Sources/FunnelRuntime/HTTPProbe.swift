@@ -21,6 +21,18 @@ public enum HTTPProbe {
     }
 
     /// POST a JSON body (with extra request headers, e.g. `Authorization`); returns the status and the body.
+    /// Waits until `process` answers `/readyz` on `port` with 200; throws if it exits first or
+    /// `timeout` passes, pointing at its `log`.
+    public static func waitUntilReady(port: Int, process: ChildProcess, log: String, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !(await isReady(port: port)) {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw ConfigError("\(process.name) did not become ready; see \(log)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     public static func post(port: Int, path: String, json: Data, headers: [String: String] = [:]) async throws -> (status: Int, body: String) {
         let r = try await request(port: port, head: "POST \(path) HTTP/1.1", headers: headers, body: json)
         return (r.status, r.body)

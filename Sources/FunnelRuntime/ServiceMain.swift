@@ -47,9 +47,7 @@ public enum ServiceMain {
                                            "http_port": "\(environment.httpPort)", "config_dir": "\(environment.configDirectory)"])
         do {
             try LibrdkafkaVersion.check()
-            var producerConfiguration = environment.kafka
-            for (key, value) in producerDefaults where producerConfiguration[key] == nil { producerConfiguration[key] = value }
-            let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+            let producer = try KafkaProducer(configuration: environment.kafka.withDefaults(producerDefaults), logger: logger)
             let context = ServiceContext(environment: environment, logger: logger, producer: producer,
                                          metrics: MetricsRegistry(), health: HealthState())
             let router = HTTPService.router(health: context.health, metrics: context.metrics)

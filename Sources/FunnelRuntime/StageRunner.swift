@@ -107,9 +107,7 @@ public final class StageRunner: Service, @unchecked Sendable {
         let producer = self.producer
         let trackerBox = Locked<OffsetTracker?>(nil)
         let processor = makeProcessor()
-        var kafka = environment.kafka
-        for (key, value) in consumerProperties { kafka[key] = kafka[key] ?? value }
-        let consumer = try KafkaConsumer(configuration: kafka, groupID: groupID, topics: topics, logger: logger) { event, _ in
+        let consumer = try KafkaConsumer(configuration: environment.kafka.withDefaults(consumerProperties), groupID: groupID, topics: topics, logger: logger) { event, _ in
             switch event {
             case .revoked(let partitions):
                 // Deliver what is in flight (twice: outputs, then the writes their delivery
@@ -169,7 +167,7 @@ public final class StageRunner: Service, @unchecked Sendable {
             if result.skipped { continue }
             let ticket = tracker.begin(message, outputs: result.messages.count + result.afterDelivery.count)
             let release = AfterDelivery(remaining: result.messages.count, messages: result.afterDelivery) { [self] later in
-                for output in later { try? send(output, ticket: ticket, tracker: tracker, labels: labels, from: .delivery) }
+                for output in later { try? send(output, ticket: ticket, tracker: tracker, labels: labels) }
             }
             for output in result.messages {
                 try await producer.send(output) { [self] outcome in
@@ -182,11 +180,9 @@ public final class StageRunner: Service, @unchecked Sendable {
         }
     }
 
-    private enum Caller { case delivery }
-
     /// Enqueues from a delivery callback (never waits there: on a full queue a task sends it).
     private func send(_ output: ProducerMessage, ticket: OffsetTracker.Ticket, tracker: OffsetTracker,
-                      labels: [String: String], from: Caller) throws {
+                      labels: [String: String]) throws {
         let onDelivery: @Sendable (Result<DeliveryReport, KafkaError>) -> Void = { [self] outcome in
             _ = report(outcome, output, ticket: ticket, tracker: tracker, labels: labels)
         }

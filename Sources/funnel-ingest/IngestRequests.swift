@@ -66,13 +66,9 @@ struct ActivityRequest: Decodable {
             if type == .emailSent {
                 return .failure(FieldErrors([FieldError(field: "type", reason: "email_sent is recorded by funnel-followup, not accepted over HTTP")]))
             }
-            if let occurredAt, !Check.isTimestamp(occurredAt) {
-                return .failure(FieldErrors([FieldError(field: "occurred_at", reason: "must be an RFC 3339 date-time")]))
-            }
-            let value = LeadActivity(leadID: lead, type: type, url: url, occurredAt: occurredAt ?? now,
-                                     source: "funnel-ingest", attributes: attributes)
-            let errors = value.validate() // the same checks consumers apply (lengths, attributes)
-            return errors.isEmpty ? .success(value) : .failure(FieldErrors(errors))
+            // The same checks consumers apply (occurred_at, lengths, attributes).
+            return LeadActivity(leadID: lead, type: type, url: url, occurredAt: occurredAt ?? now,
+                                source: "funnel-ingest", attributes: attributes).validated()
         }
     }
 }
@@ -95,11 +91,17 @@ struct OutcomeRequest: Decodable {
         switch resolveLead(email: email, leadID: leadID) {
         case .failure(let e): return .failure(FieldErrors([e]))
         case .success(let lead):
-            let value = LeadOutcome(leadID: lead, outcome: outcome, reason: reason, amount: amount,
-                                    currency: currency?.uppercased(), occurredAt: occurredAt ?? now)
-            let errors = value.validate()
-            return errors.isEmpty ? .success(value) : .failure(FieldErrors(errors))
+            return LeadOutcome(leadID: lead, outcome: outcome, reason: reason, amount: amount,
+                               currency: currency?.uppercased(), occurredAt: occurredAt ?? now).validated()
         }
+    }
+}
+
+extension Validatable {
+    /// The payload, or every field error the checks consumers apply find in it.
+    func validated() -> Result<Self, FieldErrors> {
+        let errors = validate()
+        return errors.isEmpty ? .success(self) : .failure(FieldErrors(errors))
     }
 }
 

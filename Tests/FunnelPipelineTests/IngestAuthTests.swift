@@ -39,11 +39,7 @@ final class IngestAuthFixture: Sendable {
             let port = try Network.freePort()
             let ingest = try startIngest(configDirectory: dir, port: port, brokers: broker.bootstrap,
                                          extra: ["FUNNEL_API_KEYS": adminKey.line], logPath: dir + "/funnel-ingest.log")
-            let deadline = ContinuousClock.now + .seconds(60)
-            while !(await HTTPProbe.isReady(port: port)) {
-                guard ingest.isRunning, ContinuousClock.now < deadline else { throw ConfigError("funnel-ingest did not start; see \(dir)/funnel-ingest.log") }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            try await HTTPProbe.waitUntilReady(port: port, process: ingest, log: dir + "/funnel-ingest.log")
             return IngestAuthFixture(broker: broker, ingest: ingest, port: port, logPath: dir + "/funnel-ingest.log",
                                      admin: adminKey.key, leadsOnly: leads.key, outcomes: crm.key)
         } catch {
@@ -278,11 +274,7 @@ struct IngestAuthTests {
         let limited = try IngestAuthFixture.startIngest(configDirectory: dir, port: port, brokers: fixture.broker.bootstrap,
                                                         extra: ["FUNNEL_RATE_LIMIT": "0.05", "FUNNEL_RATE_BURST": "3"], logPath: dir + "/limited.log")
         defer { Task { _ = await limited.terminate() } }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !(await HTTPProbe.isReady(port: port)) {
-            guard limited.isRunning, ContinuousClock.now < deadline else { throw ConfigError("limited ingest did not start; see \(dir)/limited.log") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await HTTPProbe.waitUntilReady(port: port, process: limited, log: dir + "/limited.log")
         func post(_ key: String, _ path: String = "/v1/leads", _ body: [String: Any]? = nil) async throws -> Reply {
             let r = try await HTTPProbe.request(port: port, method: "POST", path: path, headers: bearer(key),
                                                 json: JSONSerialization.data(withJSONObject: body ?? aLead))

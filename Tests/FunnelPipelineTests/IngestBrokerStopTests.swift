@@ -22,11 +22,7 @@ struct IngestBrokerStopTests {
             ingest = try IngestAuthFixture.startIngest(configDirectory: ProjectPaths.configDirectory, port: port, brokers: broker.bootstrap,
                                                        extra: ["FUNNEL_API_KEYS": key.line, "KAFKA_MESSAGE_TIMEOUT_MS": "3000"],
                                                        logPath: dir + "/funnel-ingest.log")
-            let deadline = ContinuousClock.now + .seconds(60)
-            while !(await HTTPProbe.isReady(port: port)) {
-                guard ingest!.isRunning, ContinuousClock.now < deadline else { throw ConfigError("ingest did not start; see \(dir)") }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            try await HTTPProbe.waitUntilReady(port: port, process: ingest!, log: dir + "/funnel-ingest.log")
             let headers = ["Authorization": "Bearer \(key.key)"]
             func send(_ n: Int, tag: String) async throws -> [(status: Int, retryAfter: String?, eventID: String?)] {
                 try await withThrowingTaskGroup(of: (Int, String?, String?).self) { group in

@@ -353,13 +353,7 @@ extension ScoreScalingTests {
                                            environment: environment, outputPath: logs + "/\(name).log")
             let replica = Replica(name: name, port: port, process: process)
             replicas.withLock { $0.append(replica) }
-            let deadline = ContinuousClock.now + .seconds(60)
-            while !(await HTTPProbe.isReady(port: port)) {
-                guard process.isRunning, ContinuousClock.now < deadline else {
-                    throw ConfigError("\(name) did not become ready; see \(logs)/\(name).log")
-                }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            try await HTTPProbe.waitUntilReady(port: port, process: process, log: logs + "/\(name).log")
             return replica
         }
 
