@@ -56,7 +56,7 @@ let package = Package(
             linkerSettings: runtimeLibraryPath
         ),
         // The domain: stages, topic catalogue, scoring and routing rules. Pure Swift, no I/O.
-        .target(name: "FunnelDomain", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "FunnelDomain", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]),
         // What every process shares: configuration, logging, the local broker, service lifecycle.
         .target(
             name: "FunnelRuntime",
@@ -77,7 +77,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .executableTarget(name: "funnel-ingest", dependencies: ["FunnelRuntime", .product(name: "Crypto", package: "swift-crypto")]),
+        .executableTarget(name: "funnel-ingest", dependencies: [
+            "FunnelRuntime", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+        ]),
         .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime"]),
         .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime"]),
         .executableTarget(name: "funnel-route", dependencies: ["FunnelRuntime"]),

@@ -166,7 +166,11 @@ FUNNEL_SERVICES = ["topics"] + PIPELINE
 REQUIRED_ENV = ["KAFKA_BROKERS", "FUNNEL_HTTP_PORT", "FUNNEL_CONFIG_DIR", "FUNNEL_SERVICE"]
 # Every variable a Funnel process may be given: the brief's names, plus FUNNEL_SERVICE
 # (this file's label) and FUNNEL_LOG_LEVEL (read by the JSON log handler).
-KNOWN_FUNNEL_ENV = {"FUNNEL_HTTP_PORT", "FUNNEL_CONFIG_DIR", "FUNNEL_SERVICE", "FUNNEL_LOG_LEVEL"}
+KNOWN_FUNNEL_ENV = {"FUNNEL_HTTP_PORT", "FUNNEL_CONFIG_DIR", "FUNNEL_SERVICE", "FUNNEL_LOG_LEVEL",
+                    # funnel-ingest
+                    "FUNNEL_API_KEYS", "FUNNEL_RATE_LIMIT", "FUNNEL_RATE_BURST", "FUNNEL_MAX_BATCH",
+                    "FUNNEL_MAX_IMPORT_BYTES", "FUNNEL_TRACKING_SECRET", "FUNNEL_TRACKING_SECRET_FILE",
+                    "FUNNEL_TRACKING_SECRET_PREVIOUS"}
 IMAGE = "funnel:local"
 BUILD = {"context": ".", "dockerfile": dockerfile_path}
 

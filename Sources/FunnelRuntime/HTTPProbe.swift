@@ -53,6 +53,56 @@ public enum HTTPProbe {
         }
     }
 
+    /// Streams the file at `path` as the body of a POST to `host`:`port` (plain HTTP), calling
+    /// `progress` with the bytes sent so far; returns the status, headers and body of the reply.
+    /// Memory stays bounded whatever the file's size.
+    public static func upload(host: String, port: Int, path: String, headers: [String: String], file: String,
+                              progress: @escaping @Sendable (Int64) -> Void) async throws -> (status: Int, headers: [String: String], body: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    guard let handle = FileHandle(forReadingAtPath: file) else { throw Failure(description: "cannot read \(file)") }
+                    defer { try? handle.close() }
+                    let size = try handle.seekToEnd()
+                    try handle.seek(toOffset: 0)
+                    let fd = try Network.connectTCP(host: host, port: port)
+                    defer { close(fd) }
+                    var timeout = timeval(tv_sec: 300, tv_usec: 0)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                    var head = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\nContent-Length: \(size)\r\n"
+                    for (name, value) in headers where !value.isEmpty { head += "\(name): \(value)\r\n" }
+                    var sent: Int64 = 0
+                    if try sendAll(fd, Data((head + "\r\n").utf8)) {
+                        // The server may answer early (a 4xx after the header) and close: then the
+                        // rest is not sent and its reply is read.
+                        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                            guard try sendAll(fd, chunk) else { break }
+                            sent += Int64(chunk.count)
+                            progress(sent)
+                        }
+                    }
+                    continuation.resume(returning: try readResponse(fd, from: "\(host):\(port)"))
+                } catch { continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    /// Sends all of `data`; false when the peer closed the connection (EPIPE/ECONNRESET).
+    private static func sendAll(_ fd: Int32, _ data: Data) throws -> Bool {
+        try data.withUnsafeBytes { raw in
+            var sent = 0
+            while sent < raw.count {
+                let n = send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                if n <= 0 {
+                    if errno == EPIPE || errno == ECONNRESET { return false }
+                    throw Failure(description: "send: \(String(cString: strerror(errno)))")
+                }
+                sent += n
+            }
+            return true
+        }
+    }
+
     private static func exchange(port: Int, head: String, headers: [String: String], body: Data?) throws -> (status: Int, headers: [String: String], body: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
@@ -69,14 +119,12 @@ public enum HTTPProbe {
         }
         request.append(Data("\r\n".utf8))
         if let body { request.append(body) }
-        try request.withUnsafeBytes { raw in
-            var sent = 0
-            while sent < raw.count {
-                let n = send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
-                guard n > 0 else { throw Failure(description: "send: errno \(errno)") }
-                sent += n
-            }
-        }
+        guard try sendAll(fd, request) else { throw Failure(description: "send: connection closed by 127.0.0.1:\(port)") }
+        return try readResponse(fd, from: "127.0.0.1:\(port)")
+    }
+
+    /// Reads a whole HTTP/1.1 response (the server closes the connection after it).
+    private static func readResponse(_ fd: Int32, from peer: String) throws -> (status: Int, headers: [String: String], body: String) {
         var response = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -87,7 +135,7 @@ public enum HTTPProbe {
         let text = String(decoding: response, as: UTF8.self)
         guard let statusLine = text.split(separator: "\r\n", maxSplits: 1).first,
               let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
-            throw Failure(description: "no HTTP response from 127.0.0.1:\(port)")
+            throw Failure(description: "no HTTP response from \(peer)")
         }
         let parts = text.components(separatedBy: "\r\n\r\n")
         var payload = parts.dropFirst().joined(separator: "\r\n\r\n")

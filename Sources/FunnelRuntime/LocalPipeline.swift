@@ -16,6 +16,8 @@ public final class LocalPipeline: Sendable {
     /// through `FUNNEL_API_KEYS` (as its hash); clients send it as `Authorization: Bearer <key>`.
     public let apiKey: String
     private let apiKeyLine: String
+    /// Signs the tracking links of this run (`FUNNEL_TRACKING_SECRET` of ingest and follow-up).
+    public let trackingSecret = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: .min ... .max)) }.joined()
     private let children = Locked<[String: ChildProcess]>([:])
 
     public var ingestURL: String { "http://127.0.0.1:\(ports["funnel-ingest"]!)" }
@@ -68,6 +70,8 @@ public final class LocalPipeline: Sendable {
         if service == "funnel-ingest" { // the dev key beside any keys given by the caller
             env["FUNNEL_API_KEYS"] = ([apiKeyLine] + (env["FUNNEL_API_KEYS"].map { [$0] } ?? [])).joined(separator: ";")
         }
+        // Tracking links work in dev: a secret for this run unless one is given.
+        env["FUNNEL_TRACKING_SECRET"] = env["FUNNEL_TRACKING_SECRET"] ?? trackingSecret
         return env
     }
 

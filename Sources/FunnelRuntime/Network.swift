@@ -38,6 +38,31 @@ public enum Network {
         } == 0
     }
 
+    /// A TCP socket connected to `host`:`port` (a name or an address, IPv4 or IPv6).
+    public static func connectTCP(host: String, port: Int) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw ConfigError("cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(first) }
+        var next: UnsafeMutablePointer<addrinfo>? = first
+        var lastError: Int32 = 0
+        while let info = next {
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+            if fd >= 0 {
+                if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return fd }
+                lastError = errno
+                close(fd)
+            }
+            next = info.pointee.ai_next
+        }
+        throw ConfigError("cannot connect to \(host):\(port): \(String(cString: strerror(lastError)))")
+    }
+
     private static func loopback(port: Int) -> sockaddr_in {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)

@@ -117,6 +117,7 @@ func resolveLead(email: String?, leadID: String?) -> Result<String, FieldError> 
 /// on Linux reports a fraction for an `Int` as "not valid JSON", without the field).
 struct WholeNumber: Decodable {
     let value: Int
+    init(value: Int) { self.value = value }
     init(from decoder: Decoder) throws {
         let number = try decoder.singleValueContainer().decode(Double.self)
         guard number == number.rounded(), abs(number) < 1e15 else {

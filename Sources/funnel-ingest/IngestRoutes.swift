@@ -25,6 +25,9 @@ struct IngestRoutes: Sendable {
         router.post("v1/outcomes") { request, _ in
             await handle(request, as: OutcomeRequest.self, topic: TopicCatalog.outcome, scope: .outcomesWrite) { $0.outcomeEvent(now: $1).map { ($0.leadID, $0) } }
         }
+        router.post("v1/imports") { request, _ in
+            await importCSV(request)
+        }
     }
 
     static let apiKeyHeader = HTTPField.Name("X-API-Key")!
@@ -40,10 +43,11 @@ struct IngestRoutes: Sendable {
     }
 
     /// `application/json`, optionally with parameters (`; charset=utf-8`).
-    static func isJSON(_ request: Request) -> Bool {
-        guard let type = request.headers[.contentType] else { return false }
-        let media = type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        return media == "application/json"
+    static func isJSON(_ request: Request) -> Bool { mediaType(request) == "application/json" }
+
+    /// The request's media type, lower-cased, without parameters.
+    static func mediaType(_ request: Request) -> String? {
+        request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
     }
     static let realm = "Bearer realm=\"funnel-ingest\""
 
@@ -83,22 +87,33 @@ struct IngestRoutes: Sendable {
         return .success(entry)
     }
 
-    private func handle<Item: Decodable, Payload: Codable & Sendable>(
-        _ request: Request, as: Item.Type, topic: String, scope: Scope,
-        _ convert: (Item, String) -> Result<(String, Payload), FieldErrors>
-    ) async -> Response {
-        let labels = ["endpoint": topic]
+    /// Counts the request, then checks its key, scope and the source's rate limit: the key's
+    /// entry, or the 401/403/429 reply.
+    func admit(_ request: Request, scope: Scope, labels: [String: String]) -> Authentication {
         context.metrics.increment("funnel_http_requests_total", help: "Ingest requests.", labels: labels)
         let key: APIKeyEntry
         switch authenticate(request, scope: scope, labels: labels) {
         case .success(let entry): key = entry
-        case .failure(let response): return response
+        case .failure(let response): return .failure(response)
         }
         if let wait = limiter.take(key.source) {
             context.metrics.increment("funnel_http_rate_limited_total", help: "Requests rejected by the per-source rate limit (429).", labels: labels)
             var response = reply(.tooManyRequests, errors: [FieldError(field: "", reason: "rate limit of \(limiter.rate) requests/s for source \"\(key.source)\" exceeded")])
             response.headers[.retryAfter] = String(Int(wait.rounded(.up)))
-            return response
+            return .failure(response)
+        }
+        return .success(key)
+    }
+
+    private func handle<Item: Decodable, Payload: Codable & Sendable>(
+        _ request: Request, as: Item.Type, topic: String, scope: Scope,
+        _ convert: (Item, String) -> Result<(String, Payload), FieldErrors>
+    ) async -> Response {
+        let labels = ["endpoint": topic]
+        let key: APIKeyEntry
+        switch admit(request, scope: scope, labels: labels) {
+        case .success(let entry): key = entry
+        case .failure(let response): return response
         }
         // The key's source is recorded on every event as the CloudEvent `source` (a URI-reference).
         let eventSource = "funnel-ingest/" + key.source
@@ -167,10 +182,7 @@ struct IngestRoutes: Sendable {
                                       labels: labels, by: Double(errors.count))
         }
         do {
-            let delivered = try await context.producer.sendAndAwait(messages)
-            if let failure = delivered.first(where: { (try? $0.get()) == nil }), case .failure(let error) = failure {
-                throw error
-            }
+            try await Self.deliver(messages, context: context)
         } catch {
             context.logger.error("events not acknowledged", metadata: ["error": "\(error)"])
             var response = reply(.serviceUnavailable, errors: [FieldError(field: "", reason: "events not acknowledged by Kafka; retry")])
@@ -182,11 +194,28 @@ struct IngestRoutes: Sendable {
         return json(.accepted, ["results": results.map { $0.filter { $0.key == "lead_id" || $0.key == "event_id" } }])
     }
 
+    /// Sends `messages` and returns once Kafka acknowledged every one; throws the first failure.
+    static func deliver(_ messages: [ProducerMessage], context: ServiceContext) async throws {
+        let delivered = try await context.producer.sendAndAwait(messages)
+        if let failure = delivered.first(where: { (try? $0.get()) == nil }), case .failure(let error) = failure {
+            throw error
+        }
+    }
+
     private func reply(_ status: HTTPResponse.Status, errors: [FieldError]) -> Response {
+        Self.errorReply(status, errors)
+    }
+
+    /// The stable error shape of every rejection: `{"errors": [{"field", "reason"}]}`.
+    static func errorReply(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> Response {
         json(status, ["errors": errors.map { ["field": $0.field, "reason": $0.reason] }])
     }
 
     private func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        Self.json(status, object)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))
     }

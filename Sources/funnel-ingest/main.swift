@@ -17,6 +17,12 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefau
     let limiter = try RateLimiter.fromEnvironment(context.environment.raw)
     context.logger.info("rate limit per API key source", metadata: ["per_second": "\(limiter.rate)", "burst": "\(limiter.burst)"])
     IngestRoutes(context: context, keys: keys, limiter: limiter).register(on: router)
+    try OpenAPIDocument.register(on: router, context: context)
+    let signer = try TrackingRoutes.signer(environment: context.environment.raw)
+    if signer == nil {
+        context.logger.warning("no tracking secret (FUNNEL_TRACKING_SECRET): open, click and unsubscribe links answer 404")
+    }
+    TrackingRoutes(context: context, signer: signer).register(on: router)
     context.health.setReady(true)
     return []
 }

@@ -48,13 +48,21 @@ final class IngestAuthFixture: Sendable {
         }
     }
 
+    /// The tracking secret of the test processes.
+    static let trackingSecret = "test-tracking-secret-" + String(repeating: "0123456789", count: 3)
+
     static func startIngest(configDirectory: String, port: Int, brokers: String, extra: [String: String] = [:], logPath: String) throws -> ChildProcess {
+        // The project's configuration files, beside the test's own api-keys.txt.
+        for file in ["openapi.yaml"] where !FileManager.default.fileExists(atPath: configDirectory + "/" + file) {
+            try? FileManager.default.copyItem(atPath: ProjectPaths.configDirectory + "/" + file, toPath: configDirectory + "/" + file)
+        }
         var env = ProcessInfo.processInfo.environment
         env["FUNNEL_API_KEYS"] = nil
         env["KAFKA_BROKERS"] = brokers
         env["FUNNEL_HTTP_PORT"] = String(port)
         env["FUNNEL_CONFIG_DIR"] = configDirectory
         env["FUNNEL_PARENT_PID"] = String(getpid())
+        env["FUNNEL_TRACKING_SECRET"] = trackingSecret
         return try ChildProcess(name: "funnel-ingest", executable: binDirectory + "/funnel-ingest", arguments: [],
                                 environment: env.merging(extra) { $1 }, outputPath: logPath)
     }

@@ -67,6 +67,8 @@ struct IngestHostileTests {
         ("outcomes", "{\(ok),\"outcome\":\"won\",\"amount\":\"ten\"}", 400, "amount"),
         ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"EURO\"}", 400, "currency"),
         ("outcomes", #"{"outcome":"won"}"#, 400, "lead_id"),
+        ("leads", "[" + Array(repeating: "{\(ok)}", count: 1001).joined(separator: ",") + "]", 413, ""),
+        ("activities", "[" + Array(repeating: "{}", count: 1001).joined(separator: ",") + "]", 413, ""),
     ]
 
     @Test("each hostile request gets the exact status and names the field", arguments: cases.indices)
@@ -78,6 +80,109 @@ struct IngestHostileTests {
         #expect(reply.status == status, "\(endpoint) \(body.prefix(80)): \(reply.body.prefix(300))")
         #expect(reply.errors.contains { $0["field"] == field }, "\(endpoint) \(body.prefix(80)): \(reply.errors)")
         #expect(reply.errors.allSatisfy { !($0["reason"] ?? "").isEmpty })
+    }
+
+    /// CSV imports: (query, content type, body, status, a field the errors must name; nil: none).
+    static let importCases: [(String, String, String, Int, String?)] = [
+        ("", "text/csv", "", 400, ""),
+        ("", "text/csv", "email\n", 400, ""),
+        ("", "text/csv", "\n\n\n", 400, ""),
+        ("", "text/csv", "name,company\nAda,Acme\n", 400, "header"),
+        ("", "text/csv", "email,E-Mail\na@x.example,b@x.example\n", 400, "header"),
+        ("", "text/csv", "email\ra@x.example\r", 400, "header"),
+        ("", "text/csv", String(repeating: "c,", count: 600) + "email\na\n", 400, "header"),
+        ("?map=Nope:email", "text/csv", "email\na@x.example\n", 400, "map"),
+        ("?map=email:shoe_size", "text/csv", "email\na@x.example\n", 400, "map"),
+        ("?map=email", "text/csv", "email\na@x.example\n", 400, "map"),
+        ("?map=:email", "text/csv", "email\na@x.example\n", 400, "map"),
+        ("", "text/csv", "email\nnot-an-email\n", 400, "email"),
+        ("", "text/csv", "email\n<script>alert(1)</script>\n", 400, "email"),
+        ("", "text/csv", "email,employees\na@x.example,many\n", 400, "employees"),
+        ("", "text/csv", "email,employees\na@x.example,-3\n", 400, "employees"),
+        ("", "text/csv", "email,employees\na@x.example,2.5\n", 400, "employees"),
+        ("", "text/csv", "email,country\na@x.example,Germany\n", 400, "country"),
+        ("", "text/csv", "phone\nabc\n", 400, "phone"),
+        ("", "text/csv", "email,first_name\na@x.example,\(x(101))\n", 400, "first_name"),
+        ("", "text/csv", "email,job_title\na@x.example,\(x(201))\n", 400, "job_title"),
+        ("", "text/csv", "email,consent_email\na@x.example,maybe\n", 400, "consent_email"),
+        ("", "text/csv", "email,name\na@x.example\n", 400, "row"),
+        ("", "text/csv", "email,name\na@x.example,b,c\n", 400, "row"),
+        ("", "text/csv", "email\n\"unterminated@x.example\n", 400, "row"),
+        ("", "text/csv", "email,note\na@x.example,\(x(70_000))\n", 400, "row"),
+        ("", "text/csv", "email,attributes.note\na@x.example,\(x(1001))\n", 400, "attributes.note"),
+        ("", "text/csv", "email," + (0..<51).map { "attributes.k\($0)" }.joined(separator: ",") + "\na@x.example" + String(repeating: ",v", count: 51) + "\n", 400, "attributes"),
+        ("", "text/csv", "email\ngood@hostile.example\nbad\n", 200, "email"),
+        ("", "text/csv", "email,job_title\nformula@hostile.example,\"=HYPERLINK(\"\"http://evil.example\"\")\"\n", 200, nil),
+        ("", "text/csv", "email,company\nhtml@hostile.example,<b onmouseover=alert(1)>Acme</b>\n", 200, nil),
+        ("", "text/csv; charset=utf-8", "\u{FEFF}Email\nbom@hostile.example\n", 200, nil),
+        ("", "application/json", "email\na@x.example\n", 415, "Content-Type"),
+        ("", "", "email\na@x.example\n", 415, "Content-Type"),
+        ("", "text/plain", "email\na@x.example\n", 415, "Content-Type"),
+    ]
+
+    @Test("each hostile CSV import gets the exact status and names the field", arguments: importCases.indices)
+    func hostileImport(_ index: Int) async throws {
+        let (query, type, body, status, field) = Self.importCases[index]
+        let r = try await HTTPProbe.request(port: fixture.port, method: "POST", path: "/v1/imports\(query)",
+                                            headers: ["Authorization": "Bearer \(fixture.admin)", "Content-Type": type], json: Data(body.utf8))
+        let reply = Reply(status: r.status, headers: r.headers, body: r.body)
+        let report = (try? JSONSerialization.jsonObject(with: Data(r.body.utf8))) as? [String: Any] ?? [:]
+        let fields = (report["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String }
+        #expect(reply.status == status, "import \(query) \(body.prefix(60)): \(reply.body.prefix(300))")
+        if let field { #expect(fields.contains(field), "import \(body.prefix(60)): \(fields)") }
+        else if status == 200 { #expect(fields.isEmpty && report["accepted"] as? Int == 1, "stored as data: \(reply.body.prefix(300))") }
+        else { #expect(!fields.isEmpty) }
+    }
+
+    /// Tracking links: (method, path, form body, status, field).
+    static var trackingCases: [(String, String, String?, Int, String)] {
+        let signer = try! TrackingSigner(secrets: [IngestAuthFixture.trackingSecret])
+        let stranger = try! TrackingSigner(secrets: [x(40)])
+        let hour = Int64(Date().timeIntervalSince1970) + 3600
+        let open = try! signer.sign(TrackingToken(kind: .open, leadID: "lead-hostile", expires: hour))
+        let unsubscribe = try! signer.sign(TrackingToken(kind: .unsubscribe, leadID: "lead-hostile", expires: hour))
+        let expired = try! signer.sign(TrackingToken(kind: .click, leadID: "lead-hostile", expires: 1, url: "https://acme.example/"))
+        return [
+            ("GET", "/t/o/AAAA", nil, 404, "token"),
+            ("GET", "/t/o/a.b", nil, 404, "token"),
+            ("GET", "/t/c/%00.%00", nil, 404, "token"),
+            ("GET", "/t/c/" + x(5000), nil, 404, "token"),
+            ("GET", "/t/c/" + open, nil, 404, "token"),
+            ("GET", "/t/o/" + (try! stranger.sign(TrackingToken(kind: .open, leadID: "lead-hostile", expires: hour))), nil, 404, "token"),
+            ("GET", "/t/c/" + expired, nil, 410, "token"),
+            ("GET", "/u/" + open, nil, 404, "token"),
+            ("POST", "/u/" + open, "List-Unsubscribe=One-Click", 404, "token"),
+            ("POST", "/u/" + unsubscribe, "", 400, "List-Unsubscribe"),
+            ("POST", "/u/" + unsubscribe, "List-Unsubscribe=One-Click&List-Unsubscribe=No", 200, ""),
+            ("POST", "/u/" + unsubscribe, "List-Unsubscribe=%4Fne-Click", 200, ""),
+            ("POST", "/u/" + unsubscribe, "List-Unsubscribe=one-click", 400, "List-Unsubscribe"),
+        ]
+    }
+
+    @Test("each hostile tracking request gets the exact status and names the field", arguments: 0..<13)
+    func hostileTracking(_ index: Int) async throws {
+        let (method, path, body, status, field) = Self.trackingCases[index]
+        let r = try await HTTPProbe.request(port: fixture.port, method: method, path: path,
+                                            headers: body == nil ? [:] : ["Content-Type": "application/x-www-form-urlencoded"],
+                                            json: body.map { Data($0.utf8) })
+        let reply = Reply(status: r.status, headers: r.headers, body: r.body)
+        #expect(reply.status == status, "\(method) \(path.prefix(40)): \(reply.body.prefix(200))")
+        if status >= 400 { #expect(reply.errors.contains { $0["field"] == field }, "\(reply.errors)") }
+        #expect(reply.headers["location"] == nil, "never a redirect")
+    }
+
+    @Test("invalid UTF-8 in a CSV row: that row is rejected by line, the others are imported")
+    func invalidUTF8Import() async throws {
+        var body = Data("email,company\nutf8-ok@hostile.example,Acme\nutf8-bad@hostile.example,".utf8)
+        body += Data([0xC3, 0x28]) + Data("\n".utf8)
+        let r = try await HTTPProbe.request(port: fixture.port, method: "POST", path: "/v1/imports",
+                                            headers: ["Authorization": "Bearer \(fixture.admin)", "Content-Type": "text/csv"], json: body)
+        #expect(r.status == 200, "\(r.body)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+        #expect(report["accepted"] as? Int == 1)
+        let errors = try #require(report["errors"] as? [[String: Any]])
+        #expect(errors.count == 1 && errors[0]["line"] as? Int == 3 && errors[0]["field"] as? String == "row"
+                && errors[0]["reason"] as? String == "field 2 is not valid UTF-8", "\(errors)")
     }
 
     @Test("invalid UTF-8 in the body: 400, not a crash")

@@ -1,0 +1,155 @@
+import Crypto
+import Foundation
+
+/// What a link in a follow-up e-mail stands for: an open (the tracking pixel), a click on a
+/// link to `url`, or a one-click unsubscribe. Carried, signed, inside the link itself.
+public struct TrackingToken: Equatable, Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case open = "o", click = "c", unsubscribe = "u"
+    }
+
+    public var kind: Kind
+    public var leadID: String
+    /// Unix seconds after which the link answers 410 Gone.
+    public var expires: Int64
+    /// Where a click link redirects to (http or https); nil for the others.
+    public var url: String?
+    /// What sent the e-mail (e.g. `nurture-default/intro`); recorded on the activity.
+    public var campaign: String?
+
+    public init(kind: Kind, leadID: String, expires: Int64, url: String? = nil, campaign: String? = nil) {
+        self.kind = kind
+        self.leadID = leadID
+        self.expires = expires
+        self.url = url
+        self.campaign = campaign
+    }
+
+    /// The activity a valid token records.
+    public var activityType: ActivityType {
+        switch kind {
+        case .open: .emailOpen
+        case .click: .emailClick
+        case .unsubscribe: .unsubscribe
+        }
+    }
+}
+
+/// Signs and verifies tracking tokens with HMAC-SHA256, so a link cannot be forged or altered
+/// (a click link is not an open redirect: its target is inside the signature).
+///
+/// A token is `base64url(payload) "." base64url(mac)` where the payload is
+/// `v1 LF kind LF lead_id LF expires LF campaign LF url`. Several secrets may verify (key
+/// rotation: `FUNNEL_TRACKING_SECRET` signs, `FUNNEL_TRACKING_SECRET_PREVIOUS` still verifies).
+public struct TrackingSigner: Sendable {
+    public enum Verification: Equatable, Sendable {
+        case valid(TrackingToken)
+        /// Signed by us but past its expiry: 410.
+        case expired(TrackingToken)
+        /// Malformed, altered or signed with another secret: 404.
+        case forged
+    }
+
+    public enum SigningError: Error, Equatable, CustomStringConvertible {
+        case invalidField(String, String)
+        public var description: String {
+            switch self { case .invalidField(let field, let reason): "\(field): \(reason)" }
+        }
+    }
+
+    /// The shortest secret accepted, in bytes.
+    public static let minimumSecretLength = 32
+
+    /// The secrets' bytes (SymmetricKey is not Sendable; a key is made per use).
+    private let secrets: [Data]
+
+    /// - Parameter secrets: the signing secret first, then older ones that still verify.
+    public init(secrets: [String]) throws(SigningError) {
+        guard !secrets.isEmpty else { throw .invalidField("secret", "none given") }
+        for secret in secrets where secret.utf8.count < Self.minimumSecretLength {
+            throw .invalidField("secret", "must be at least \(Self.minimumSecretLength) bytes (e.g. `openssl rand -hex 32`)")
+        }
+        self.secrets = secrets.map { Data($0.utf8) }
+    }
+
+    /// The token text for a link.
+    public func sign(_ token: TrackingToken) throws(SigningError) -> String {
+        for (field, value) in [("lead_id", token.leadID), ("campaign", token.campaign ?? ""), ("url", token.url ?? "")]
+        where value.contains(where: { $0.isNewline }) {
+            throw .invalidField(field, "must not contain a line break")
+        }
+        if token.leadID.isEmpty { throw .invalidField("lead_id", "is required") }
+        if token.kind == .click {
+            guard let url = token.url, let scheme = URLComponents(string: url)?.scheme?.lowercased(),
+                  scheme == "http" || scheme == "https", URLComponents(string: url)?.host?.isEmpty == false else {
+                throw .invalidField("url", "a click link needs an absolute http(s) URL")
+            }
+        } else if token.url != nil {
+            throw .invalidField("url", "only click links carry a URL")
+        }
+        let payload = Data(["v1", token.kind.rawValue, token.leadID, String(token.expires), token.campaign ?? "", token.url ?? ""]
+            .joined(separator: "\n").utf8)
+        let mac = Data(HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: secrets[0])))
+        return Self.base64url(payload) + "." + Self.base64url(mac)
+    }
+
+    /// Checks a token's signature and expiry at `now` (Unix seconds).
+    public func verify(_ text: Substring, now: Int64) -> Verification {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard text.utf8.count <= 4096, parts.count == 2,
+              let payload = Self.unbase64url(parts[0]), let mac = Self.unbase64url(parts[1]),
+              secrets.contains(where: { HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: SymmetricKey(data: $0)) }) else {
+            return .forged
+        }
+        let fields = String(decoding: payload, as: UTF8.self).split(separator: "\n", maxSplits: 5, omittingEmptySubsequences: false)
+        guard fields.count == 6, fields[0] == "v1", let kind = TrackingToken.Kind(rawValue: String(fields[1])),
+              let expires = Int64(fields[3]), !fields[2].isEmpty else {
+            return .forged
+        }
+        let token = TrackingToken(kind: kind, leadID: String(fields[2]), expires: expires,
+                                  url: fields[5].isEmpty ? nil : String(fields[5]),
+                                  campaign: fields[4].isEmpty ? nil : String(fields[4]))
+        return now > expires ? .expired(token) : .valid(token)
+    }
+
+    static func base64url(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func unbase64url(_ text: Substring) -> Data? {
+        guard text.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })
+        else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        return Data(base64Encoded: base64)
+    }
+}
+
+/// The links a follow-up e-mail carries, pointing at funnel-ingest's public base URL.
+public struct TrackingLinks: Sendable {
+    public let baseURL: String
+    public let signer: TrackingSigner
+
+    public init(baseURL: String, signer: TrackingSigner) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.signer = signer
+    }
+
+    /// The 1×1 open pixel: `GET /t/o/{token}`.
+    public func openPixel(leadID: String, campaign: String?, expires: Int64) throws(TrackingSigner.SigningError) -> String {
+        baseURL + "/t/o/" + (try signer.sign(TrackingToken(kind: .open, leadID: leadID, expires: expires, campaign: campaign)))
+    }
+
+    /// A tracked link to `url`: `GET /t/c/{token}` redirects there.
+    public func click(leadID: String, url: String, campaign: String?, expires: Int64) throws(TrackingSigner.SigningError) -> String {
+        baseURL + "/t/c/" + (try signer.sign(TrackingToken(kind: .click, leadID: leadID, expires: expires, url: url, campaign: campaign)))
+    }
+
+    /// The one-click unsubscribe URL and the two headers RFC 8058 asks for.
+    public func unsubscribe(leadID: String, campaign: String?, expires: Int64) throws(TrackingSigner.SigningError)
+        -> (url: String, headers: [(name: String, value: String)]) {
+        let url = baseURL + "/u/" + (try signer.sign(TrackingToken(kind: .unsubscribe, leadID: leadID, expires: expires, campaign: campaign)))
+        return (url, [("List-Unsubscribe", "<\(url)>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")])
+    }
+}
