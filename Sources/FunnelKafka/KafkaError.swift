@@ -21,6 +21,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
         case closed
         /// A timeout elapsed.
         case timeout
+        /// The message is larger than `message.max.bytes` (or the broker's limit): not retriable.
+        case messageTooLarge
         /// Anything else reported by librdkafka.
         case other
     }
@@ -72,6 +74,7 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible, Equatable {
              RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION, RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
              RD_KAFKA_RESP_ERR_NOT_COORDINATOR, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
             kind = .other; retriable = true
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE: kind = .messageTooLarge
         case RD_KAFKA_RESP_ERR__DESTROY: kind = .closed
         default: kind = .other
         }

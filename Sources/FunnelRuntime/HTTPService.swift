@@ -5,14 +5,15 @@ import Logging
 /// The HTTP side of every process: `/healthz`, `/readyz`, `/metrics`, plus routes a process adds.
 public enum HTTPService {
     /// A router with the health and metrics endpoints.
+    /// A `text/plain` reply.
+    static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
     public static func router(health: HealthState, metrics: MetricsRegistry) -> Router<BasicRequestContext> {
         let router = Router()
-        router.get("healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
-        router.get("readyz") { _, _ in
-            health.isReady
-                ? Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
-                : Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "not ready\n")))
-        }
+        router.get("healthz") { _, _ in text(.ok, "ok\n") }
+        router.get("readyz") { _, _ in health.isReady ? text(.ok, "ready\n") : text(.serviceUnavailable, "not ready\n") }
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))

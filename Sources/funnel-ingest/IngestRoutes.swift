@@ -183,6 +183,9 @@ struct IngestRoutes: Sendable {
         }
         do {
             try await Self.deliver(messages, context: context)
+        } catch let error as KafkaError where error.kind == .messageTooLarge {
+            // A client error, not an outage: retrying cannot help.
+            return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "an event is larger than Kafka accepts; shorten the fields")])
         } catch {
             context.logger.error("events not acknowledged", metadata: ["error": "\(error)"])
             var response = reply(.serviceUnavailable, errors: [FieldError(field: "", reason: "events not acknowledged by Kafka; retry")])

@@ -67,6 +67,11 @@ struct IngestHostileTests {
         ("outcomes", "{\(ok),\"outcome\":\"won\",\"amount\":\"ten\"}", 400, "amount"),
         ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"EURO\"}", 400, "currency"),
         ("outcomes", #"{"outcome":"won"}"#, 400, "lead_id"),
+        ("outcomes", "{\"lead_id\":\"\(x(129))\",\"outcome\":\"lost\"}", 400, "lead_id"),
+        ("outcomes", "{\(ok),\"outcome\":\"lost\",\"reason\":\"\(x(1001))\"}", 400, "reason"),
+        ("outcomes", "{\(ok),\"outcome\":\"lost\",\"reason\":\"\(x(1_500_000))\"}", 400, "reason"),
+        ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"€€€\"}", 400, "currency"),
+        ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"ßab\"}", 400, "currency"),
         ("leads", "[" + Array(repeating: "{\(ok)}", count: 1001).joined(separator: ",") + "]", 413, ""),
         ("activities", "[" + Array(repeating: "{}", count: 1001).joined(separator: ",") + "]", 413, ""),
     ]
