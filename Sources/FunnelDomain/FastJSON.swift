@@ -7,7 +7,7 @@ public protocol FastJSONEncodable {
 
 /// Appends JSON tokens to a byte buffer. The caller writes keys in sorted order.
 public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
+    public internal(set) var bytes: [UInt8] = []
     private var needsComma = [false]
 
     public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
@@ -25,6 +25,9 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
         bytes.append(UInt8(ascii: ":"))
     }
+
+    /// After a key written by hand: the value that follows needs no comma.
+    mutating func markKeyWritten() { needsComma[needsComma.count - 1] = false }
 
     /// Before a value: a comma inside arrays after the first element.
     private mutating func value() {
@@ -141,6 +144,77 @@ extension LeadScored: FastJSONEncodable {
         }
         w.field("source", source)
         w.field("total", total)
+        w.endObject()
+    }
+}
+
+extension JSONWriter {
+    /// A string map with its keys in byte order (as `JSONEncoder`'s `.sortedKeys` writes them).
+    public mutating func field(_ name: StaticString, _ map: [String: String]?) {
+        guard let map else { return }
+        key(name)
+        beginObject()
+        for (k, v) in map.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            dynamicKey(k)
+            string(v)
+        }
+        endObject()
+    }
+
+    /// A key that is not a literal (dictionary keys), escaped like a string.
+    mutating func dynamicKey(_ name: String) {
+        string(name)
+        bytes.append(UInt8(ascii: ":"))
+        markKeyWritten()
+    }
+}
+
+// The ingest's events: written on every HTTP request and CSV row.
+extension LeadCaptured: FastJSONEncodable {
+    public func writeJSON(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("attributes", attributes)
+        w.field("campaign", campaign)
+        w.field("captured_at", capturedAt)
+        w.field("company", company)
+        w.field("company_domain", companyDomain)
+        if let consent { w.field("consent") { w in w.beginObject(); w.field("email", consent.email); w.endObject() } }
+        w.field("country", country)
+        w.field("email", email)
+        w.field("employees", employees)
+        w.field("first_name", firstName)
+        w.field("industry", industry)
+        w.field("job_title", jobTitle)
+        w.field("last_name", lastName)
+        w.field("lead_id", leadID)
+        w.field("phone", phone)
+        w.field("source", source)
+        w.endObject()
+    }
+}
+
+extension LeadActivity: FastJSONEncodable {
+    public func writeJSON(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("attributes", attributes)
+        w.field("lead_id", leadID)
+        w.field("occurred_at", occurredAt)
+        w.field("source", source)
+        w.field("type", type.rawValue)
+        w.field("url", url)
+        w.endObject()
+    }
+}
+
+extension LeadOutcome: FastJSONEncodable {
+    public func writeJSON(to w: inout JSONWriter) {
+        w.beginObject()
+        if let amount { w.field("amount", amount) }
+        w.field("currency", currency)
+        w.field("lead_id", leadID)
+        w.field("occurred_at", occurredAt)
+        w.field("outcome", outcome.rawValue)
+        w.field("reason", reason)
         w.endObject()
     }
 }

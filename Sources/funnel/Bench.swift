@@ -7,7 +7,7 @@ import FunnelRuntime
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (they print numbers; they are not tests).",
-        subcommands: [KafkaBench.self, ScoreBench.self])
+        subcommands: [KafkaBench.self, ScoreBench.self, IngestBench.self])
 }
 
 /// `funnel bench kafka`: the wrapper's produce and consume→produce relay rates beside bare

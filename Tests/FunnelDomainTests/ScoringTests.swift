@@ -316,3 +316,39 @@ struct FastDecodeTests {
         #expect(fast >= 4) // the direct parser really handled the well-formed ones
     }
 }
+
+@Suite("Fast JSON of the ingest's events")
+struct FastJSONIngestTests {
+    static func same<P: Codable & Sendable & FastJSONEncodable>(_ payload: P, type: String) -> (String, String) {
+        let event = CloudEvent(id: "id-1", source: "funnel-ingest/web", type: type, time: "2026-11-23T12:00:00.000Z", subject: "lead-1", data: payload)
+        return (String(decoding: EventCoding.encode(event), as: UTF8.self), String(decoding: EventCoding.foundationEncode(event), as: UTF8.self))
+    }
+
+    @Test("captured, activity and outcome events: byte-identical to JSONEncoder (escapes, unicode, attribute order, absent fields)")
+    func sameBytes() {
+        let attributes = ["b": "2", "a": "\"1\"/\n", "é": "x", "Z": "", "aa": "✓", "a b": "\u{1}"]
+        let leads = [
+            LeadCaptured(leadID: "lead-1", email: "ada@acme.example", firstName: "Ada \"The\" <b>", lastName: "Lovelace\\", jobTitle: "CTO/Founder",
+                         company: "Acme ✓", companyDomain: "acme.example", employees: 120, industry: "software", country: "GB",
+                         phone: "+441234", source: "web", campaign: "c\u{7f}", consent: .init(email: false), attributes: attributes,
+                         capturedAt: "2026-11-23T12:00:00.000Z"),
+            LeadCaptured(leadID: "lead-2", phone: "+4930123", capturedAt: "2026-11-23T12:00:00Z"),
+        ]
+        for lead in leads {
+            let (fast, slow) = Self.same(lead, type: TopicCatalog.captured)
+            #expect(fast == slow)
+        }
+        for activity in [LeadActivity(leadID: "l", type: .pricingPageView, url: "https://a.example/p?x=1&y=/", occurredAt: "2026-11-23T12:00:00Z",
+                                      source: "funnel-ingest", attributes: attributes),
+                         LeadActivity(leadID: "l", type: .unsubscribe, occurredAt: "2026-11-23T12:00:00Z")] {
+            let (fast, slow) = Self.same(activity, type: TopicCatalog.activity)
+            #expect(fast == slow)
+        }
+        for outcome in [LeadOutcome(leadID: "l", outcome: .won, reason: "budget\tok", amount: 24000, currency: "EUR", occurredAt: "2026-11-23T12:00:00Z"),
+                        LeadOutcome(leadID: "l", outcome: .lost, amount: 0.1, occurredAt: "2026-11-23T12:00:00Z"),
+                        LeadOutcome(leadID: "l", outcome: .meeting, occurredAt: "2026-11-23T12:00:00Z")] {
+            let (fast, slow) = Self.same(outcome, type: TopicCatalog.outcome)
+            #expect(fast == slow)
+        }
+    }
+}
