@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // librdkafka's C API. Only FunnelKafka (and the C baseline used by the benchmark) import it.
@@ -79,6 +80,7 @@ let package = Package(
         ),
         .executableTarget(name: "funnel-ingest", dependencies: [
             "FunnelRuntime", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime"]),
         .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime"]),
