@@ -70,16 +70,16 @@ extension IngestRoutes {
         case .success(let value): idempotencyKey = value
         case .failure(let error): return reject(.badRequest, error)
         }
-        let query = request.uri.queryParameters
+        let query = Self.formQuery(request.uri.query ?? "")
         var overrides: [String: String] = [:]
-        for pair in (query.get("map") ?? "").split(separator: ",") {
+        for pair in (query["map"] ?? "").split(separator: ",") {
             let parts = pair.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, !parts[0].isEmpty else {
                 return reject(.badRequest, FieldError(field: "map", reason: "must be COLUMN:field pairs separated by commas, got \"\(pair)\""))
             }
             overrides[parts[0]] = parts[1]
         }
-        let defaults = (source: query.get("source"), campaign: query.get("campaign"))
+        let defaults = (source: query["source"], campaign: query["campaign"])
 
         var report = ImportReport()
         var reader = CSVReader()
@@ -156,6 +156,8 @@ extension IngestRoutes {
             if let failure { return await finish(.badRequest, failure) }
             try await send()
             while !inFlight.isEmpty { try await settleOldest() }
+        } catch let error as KafkaError where error.kind == .messageTooLarge {
+            return await finish(.contentTooLarge, FieldError(field: "", reason: "an event is larger than Kafka accepts after \(report.accepted) accepted rows; shorten the fields"))
         } catch {
             context.logger.error("import stopped: events not acknowledged", metadata: ["error": "\(error)", "accepted": "\(report.accepted)"])
             return await finish(.serviceUnavailable, FieldError(field: "", reason: "events not acknowledged by Kafka after \(report.accepted) accepted rows; retry with the same Idempotency-Key"))
@@ -164,6 +166,17 @@ extension IngestRoutes {
         if report.rows == 0 { return await finish(.badRequest, FieldError(field: "", reason: "no rows after the header")) }
         context.metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["topic": TopicCatalog.captured], by: Double(report.accepted))
         return await finish(report.accepted == 0 ? .badRequest : .ok)
+    }
+
+    /// Query parameters as HTML forms send them: `+` is a space, `%XX` a byte (the first value of a name wins).
+    static func formQuery(_ query: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                .map { $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
+            if values[parts[0]] == nil { values[parts[0]] = parts.count > 1 ? parts[1] : "" }
+        }
+        return values
     }
 
     /// One row as a lead, validated like a `POST /v1/leads` item.

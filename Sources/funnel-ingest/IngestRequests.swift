@@ -87,12 +87,17 @@ struct OutcomeRequest: Decodable {
         case email, leadID = "lead_id", outcome, reason, amount, currency, occurredAt = "occurred_at"
     }
 
+    /// Upper-cases ASCII letters only, so "ßa" stays invalid instead of becoming "SSA".
+    static func upperASCII(_ text: String) -> String {
+        String(decoding: text.utf8.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }, as: UTF8.self)
+    }
+
     func outcomeEvent(now: String) -> Result<LeadOutcome, FieldErrors> {
         switch resolveLead(email: email, leadID: leadID) {
         case .failure(let e): return .failure(FieldErrors([e]))
         case .success(let lead):
             return LeadOutcome(leadID: lead, outcome: outcome, reason: reason, amount: amount,
-                               currency: currency?.uppercased(), occurredAt: occurredAt ?? now).validated()
+                               currency: currency.map(Self.upperASCII), occurredAt: occurredAt ?? now).validated()
         }
     }
 }

@@ -72,6 +72,8 @@ struct IngestHostileTests {
         ("outcomes", "{\(ok),\"outcome\":\"lost\",\"reason\":\"\(x(1_500_000))\"}", 400, "reason"),
         ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"€€€\"}", 400, "currency"),
         ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"ßab\"}", 400, "currency"),
+        ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"ßa\"}", 400, "currency"),
+        ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"ﬃ\"}", 400, "currency"),
         ("leads", "[" + Array(repeating: "{\(ok)}", count: 1001).joined(separator: ",") + "]", 413, ""),
         ("activities", "[" + Array(repeating: "{}", count: 1001).joined(separator: ",") + "]", 413, ""),
     ]

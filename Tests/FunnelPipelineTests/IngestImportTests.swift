@@ -65,7 +65,8 @@ struct IngestImportTests {
         let csv = "Work address,Plan,Notes\neve-\(tag)@initech.example,gold,skip me\n"
         var ids: [String] = []
         for _ in 0..<2 {
-            let (reply, report) = try await importCSV(csv, query: "?map=Work%20address:email,Plan:attributes.plan,Notes:-",
+            // `+` is a space, as forms and most clients send it.
+            let (reply, report) = try await importCSV(csv, query: "?map=Work+address:email,Plan:attributes.plan,Notes:-",
                                                       headers: ["Idempotency-Key": "import-\(tag)"])
             #expect(reply.status == 200, "\(reply.body)")
             #expect(report["accepted"] as? Int == 1)
