@@ -43,6 +43,7 @@ struct KafkaBench: AsyncParsableCommand {
 
         guard ["all", "swift-relay", "c-relay"].contains(only) else { throw ValidationError("--only takes all, swift-relay or c-relay") }
         var best = (cProduce: 0.0, swiftProduce: 0.0, cRelay: 0.0, swiftRelay: 0.0)
+        var relayCPU = (c: Double.infinity, swift: Double.infinity)
         for round in 1...rounds {
             let id = UUID().uuidString.prefix(6)
             let topics = ["c-produce", "swift-produce", "c-relay-in", "swift-relay-in", "c-relay-out", "swift-relay-out"].map { "bench-\(id)-\($0)" }
@@ -61,11 +62,24 @@ struct KafkaBench: AsyncParsableCommand {
                 _ = try baseline { funnel_baseline_produce(bootstrap, input, Int64(messages), Int32(size), $0, $1) }
             }
             let runSwift = only != "c-relay", runC = only != "swift-relay"
-            if swiftFirst && runSwift { swiftRelay = try await swiftRelayRate(config, from: topics[3], to: topics[5], group: "bench-\(id)-swift") }
-            if runC { cRelay = try baseline { funnel_baseline_relay(bootstrap, topics[2], topics[4], "bench-\(id)-c", Int64(messages), $0, $1) } }
-            if !swiftFirst && runSwift { swiftRelay = try await swiftRelayRate(config, from: topics[3], to: topics[5], group: "bench-\(id)-swift") }
-            print(String(format: "round %d (%@ first): produce C %.0f / Swift %.0f msgs/s; relay C %.0f / Swift %.0f msgs/s",
-                         round, swiftFirst ? "Swift" : "C", cProduce, swiftProduce, cRelay, swiftRelay))
+            // CPU of this process (both relays run in it, with their librdkafka threads) per
+            // message relayed: steadier than the rates when other load shares the machine.
+            var cpu = (c: 0.0, swift: 0.0)
+            func relaySwift() async throws {
+                let before = CPU.own()
+                swiftRelay = try await swiftRelayRate(config, from: topics[3], to: topics[5], group: "bench-\(id)-swift")
+                cpu.swift = (CPU.own() - before) / Double(messages) * 1e6
+            }
+            if swiftFirst && runSwift { try await relaySwift() }
+            if runC {
+                let before = CPU.own()
+                cRelay = try baseline { funnel_baseline_relay(bootstrap, topics[2], topics[4], "bench-\(id)-c", Int64(messages), $0, $1) }
+                cpu.c = (CPU.own() - before) / Double(messages) * 1e6
+            }
+            if !swiftFirst && runSwift { try await relaySwift() }
+            print(String(format: "round %d (%@ first): produce C %.0f / Swift %.0f msgs/s; relay C %.0f / Swift %.0f msgs/s, CPU C %.2f / Swift %.2f µs per message",
+                         round, swiftFirst ? "Swift" : "C", cProduce, swiftProduce, cRelay, swiftRelay, cpu.c, cpu.swift))
+            relayCPU = (min(relayCPU.c, cpu.c > 0 ? cpu.c : .infinity), min(relayCPU.swift, cpu.swift > 0 ? cpu.swift : .infinity))
             best = (max(best.cProduce, cProduce), max(best.swiftProduce, swiftProduce),
                     max(best.cRelay, cRelay), max(best.swiftRelay, swiftRelay))
         }
@@ -73,6 +87,8 @@ struct KafkaBench: AsyncParsableCommand {
         print("                      bare C (msgs/s)   Swift (msgs/s)   Swift / C")
         print(String(format: "produce            %15.0f %16.0f %10.0f %%", best.cProduce, best.swiftProduce, 100 * best.swiftProduce / best.cProduce))
         print(String(format: "consume→produce    %15.0f %16.0f %10.0f %%", best.cRelay, best.swiftRelay, 100 * best.swiftRelay / best.cRelay))
+        print(String(format: "relay CPU µs/msg   %15.2f %16.2f %10.0f %%  (lowest of the rounds; C / Swift as a share)",
+                     relayCPU.c, relayCPU.swift, 100 * relayCPU.c / relayCPU.swift))
         if let broker { await broker.stop() }
     }
 
