@@ -120,6 +120,39 @@ public enum Check {
 
     /// A practical e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
     public static func isEmail(_ text: String) -> Bool {
+        if let ascii = isASCIIEmail(text) { return ascii }
+        return isEmailByCharacters(text)
+    }
+
+    /// `isEmail` on bytes for ASCII text (nearly every address): the same rules without
+    /// Unicode character properties, which cost more than the rest of validating a lead.
+    /// nil when the text is not ASCII.
+    static func isASCIIEmail(_ text: String) -> Bool? {
+        var at = -1, count = 0, labelLength = 0, labels = 0, lastLabelLetters = true
+        for byte in text.utf8 {
+            guard byte < 0x80 else { return nil }
+            if byte == 0x20 || (0x09...0x0D).contains(byte) { return false }
+            if byte == UInt8(ascii: "@") {
+                guard at < 0 else { return false }
+                at = count
+            } else if at >= 0 {
+                if byte == UInt8(ascii: ".") {
+                    guard labelLength > 0 && labelLength <= 63 else { return false }
+                    labels += 1
+                    labelLength = 0
+                    lastLabelLetters = true
+                } else {
+                    labelLength += 1
+                    lastLabelLetters = lastLabelLetters && ((0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte))
+                }
+            }
+            count += 1
+        }
+        guard count <= 254, at > 0, at <= 64 else { return false }
+        return labels >= 1 && labelLength >= 2 && labelLength <= 63 && lastLabelLetters
+    }
+
+    static func isEmailByCharacters(_ text: String) -> Bool {
         guard text.count <= 254, !text.contains(where: { $0.isWhitespace }) else { return false }
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }

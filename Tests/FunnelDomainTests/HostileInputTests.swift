@@ -100,3 +100,24 @@ struct PhoneTests {
         #expect(Normalise.phone("   ", country: "DE") == nil)
     }
 }
+
+@Suite("E-mail check: the ASCII fast path agrees with the character rules")
+struct EmailCheckTests {
+    @Test("fixed cases and 200,000 generated strings from e-mail-like pieces")
+    func agree() {
+        let fixed = ["a@b.co", "a@b.c", "@b.co", "a@.co", "a@b..co", "a@b.co.", "a@@b.co", "a b@c.co", "a@b.c1", "a@b.CO",
+                     "\t@b.co", "a@b.co\r\n", String(repeating: "x", count: 64) + "@b.co", String(repeating: "x", count: 65) + "@b.co",
+                     "x@" + String(repeating: "d", count: 63) + ".co", "x@" + String(repeating: "d", count: 64) + ".co",
+                     "x@" + String(repeating: "d.", count: 125) + "co", "a@b.co\u{0B}", "a\u{1F}@b.co"]
+        for text in fixed {
+            #expect(Check.isASCIIEmail(text) == Check.isEmailByCharacters(text), "\(text.debugDescription)")
+        }
+        var rng = SystemRandomNumberGenerator()
+        let pieces = ["a", "Z", "9", ".", "@", " ", "-", "_", "+", "\t", "co", "example", "..", "@@", "\r\n", "x1"]
+        for _ in 0..<200_000 {
+            let text = (0..<Int.random(in: 0...8, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            #expect(Check.isASCIIEmail(text) == Check.isEmailByCharacters(text), "\(text.debugDescription)")
+        }
+        #expect(Check.isASCIIEmail("ädä@b.co") == nil, "not ASCII: the character rules decide")
+    }
+}
