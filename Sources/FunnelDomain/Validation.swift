@@ -210,15 +210,12 @@ public enum Timestamp {
         return plain.date(from: text)
     }
 
-    private static let formatter: Mutex<ISO8601DateFormatter> = {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return Mutex(formatter)
-    }()
-
-    /// `2026-11-23T18:09:30.123Z`
+    /// `2026-11-23T18:09:30.123Z` (UTC, milliseconds truncated). Written by hand: the ICU
+    /// formatter behind `ISO8601DateFormatter` cost more than validating a lead.
     public static func format(_ date: Date) -> String {
-        formatter.withLock { $0.string(from: date) }
+        // Via whole microseconds, so that 0.999 s (998.99… ms in binary) stays 999 ms.
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        return format(milliseconds: micros >= 0 ? micros / 1000 : (micros - 999) / 1000)
     }
 }
 

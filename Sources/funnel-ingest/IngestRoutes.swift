@@ -53,6 +53,14 @@ struct IngestRoutes: Sendable {
 
     enum Authentication { case success(APIKeyEntry), failure(Response) }
 
+    /// Without surrounding spaces and tabs (a key is ASCII; Foundation's trimming showed in profiles).
+    static func trimSpaces(_ text: Substring) -> String {
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+        let bytes = text.utf8
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(text[first...last])
+    }
+
     /// The key's entry, or the 401/403 reply. The key is never logged or echoed.
     private func authenticate(_ request: Request, scope: Scope, labels: [String: String]) -> Authentication {
         func reject(_ status: HTTPResponse.Status, reason: String, metricReason: String, challenge: String) -> Authentication {
@@ -69,9 +77,9 @@ struct IngestRoutes: Sendable {
                 return reject(.unauthorized, reason: "Authorization must be `Bearer <API key>`", metricReason: "malformed_header",
                               challenge: Self.realm + ", error=\"invalid_request\"")
             }
-            presented = parts[1].trimmingCharacters(in: .whitespaces)
+            presented = Self.trimSpaces(parts[1])
         } else if let header = request.headers[Self.apiKeyHeader] {
-            presented = header.trimmingCharacters(in: .whitespaces)
+            presented = Self.trimSpaces(Substring(header))
         } else {
             return reject(.unauthorized, reason: "missing API key (send `Authorization: Bearer <key>` or `X-API-Key: <key>`)",
                           metricReason: "missing_key", challenge: Self.realm)

@@ -121,3 +121,17 @@ struct EmailCheckTests {
         #expect(Check.isASCIIEmail("ädä@b.co") == nil, "not ASCII: the character rules decide")
     }
 }
+
+@Suite("Timestamp formatting")
+struct TimestampFormatTests {
+    @Test("the hand-written format equals ISO8601DateFormatter's (fractional seconds, UTC) and round-trips")
+    func sameAsFoundation() {
+        let reference = ISO8601DateFormatter()
+        reference.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for ms: Int64 in [0, 1, 999, 1_000, 951_782_400_000 /* 2000-02-29 */, 1_795_435_770_123, 4_102_444_799_999, 86_399_999] {
+            let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+            #expect(Timestamp.format(date) == reference.string(from: date), "\(ms)")
+            #expect(Timestamp.milliseconds(Timestamp.format(date)) == ms)
+        }
+    }
+}
