@@ -1,10 +1,10 @@
-/// A small JSON parser for the hot path: behavioural events (`funnel.lead.activity.v1`) are
-/// the bulk of the scorer's input. It handles well-formed input only; anything unusual
+/// A small JSON parser for the hot paths: behavioural events (`funnel.lead.activity.v1`) are
+/// the bulk of the scorer's input, and request bodies the bulk of the ingest's work. It handles well-formed input only; anything unusual
 /// (a duplicate key, a type the payload does not expect, invalid JSON) returns nil and the
 /// caller falls back to `JSONDecoder`, which produces the precise field error. So both paths
 /// accept exactly the same events.
-enum FastJSON {
-    indirect enum Value {
+public enum FastJSON {
+    public indirect enum Value: Sendable {
         case string(String)
         case number(Double)
         case bool(Bool)
@@ -12,14 +12,17 @@ enum FastJSON {
         case object([(String, Value)])
         case array([Value])
 
-        subscript(key: String) -> Value? {
+        public subscript(key: String) -> Value? {
             guard case .object(let fields) = self else { return nil }
             return fields.first { $0.0 == key }?.1
         }
-        var string: String? { if case .string(let s) = self { s } else { nil } }
+        public var string: String? { if case .string(let s) = self { s } else { nil } }
     }
 
-    static func parse(_ bytes: UnsafeRawBufferPointer) -> Value? {
+    /// The value of well-formed JSON (strict grammar, UTF-8 checked), or nil for anything
+    /// else, including what this parser leaves to `JSONDecoder` (duplicate keys, `\u` escapes,
+    /// nesting deeper than 32).
+    public static func parse(_ bytes: UnsafeRawBufferPointer) -> Value? {
         var parser = Parser(bytes: bytes.bindMemory(to: UInt8.self))
         guard let value = parser.value(depth: 0) else { return nil }
         parser.skipSpace()
@@ -97,9 +100,26 @@ enum FastJSON {
                   (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
                 index += 1
             }
-            guard index > start else { return nil }
+            guard index > start, Self.isJSONNumber(UnsafeBufferPointer(rebasing: bytes[start..<index])) else { return nil }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             return Double(text).map(Value.number)
+        }
+
+        /// JSON's number grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?` (Double alone
+        /// would take `01`, `+1` or `1.`).
+        static func isJSONNumber(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+            var i = 0
+            func digits() -> Int { let start = i; while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }; return i - start }
+            if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
+            guard i < b.count else { return false }
+            if b[i] == 0x30 { i += 1 } else if digits() == 0 { return false }
+            if i < b.count, b[i] == UInt8(ascii: ".") { i += 1; guard digits() > 0 else { return false } }
+            if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+                i += 1
+                if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+                guard digits() > 0 else { return false }
+            }
+            return i == b.count
         }
 
         /// A string without escapes is sliced directly; escapes other than the simple ones
@@ -161,15 +181,7 @@ extension FastJSON {
               let leadID = data["lead_id"]?.string, let typeName = data["type"]?.string, let activityType = ActivityType(rawValue: typeName),
               let occurredAt = data["occurred_at"]?.string,
               let url = optionalString(data["url"]), let activitySource = optionalString(data["source"]) else { return nil }
-        var attributes: [String: String]?
-        switch data["attributes"] {
-        case nil, .null?: attributes = nil
-        case .object(let fields)?:
-            var map: [String: String] = [:]
-            for (k, v) in fields { guard let s = v.string else { return nil }; map[k] = s }
-            attributes = map
-        default: return nil
-        }
+        guard let attributes = optionalStringMap(data["attributes"]) else { return nil }
         var event = CloudEvent(id: id, source: source, type: type, time: time, subject: subject,
                                data: LeadActivity(leadID: leadID, type: activityType, url: url, occurredAt: occurredAt,
                                                   source: activitySource, attributes: attributes))
@@ -179,8 +191,20 @@ extension FastJSON {
         return event
     }
 
+    /// `.some(nil)` for absent or null, `.some(map)` for an object of strings, nil otherwise.
+    public static func optionalStringMap(_ value: Value?) -> [String: String]?? {
+        switch value {
+        case nil, .null?: return .some(nil)
+        case .object(let fields)?:
+            var map: [String: String] = [:]
+            for (k, v) in fields { guard let s = v.string else { return nil }; map[k] = s }
+            return .some(map)
+        default: return nil
+        }
+    }
+
     /// `.some(nil)` for absent or null, `.some(value)` for a string, nil for another type.
-    private static func optionalString(_ value: Value?) -> String?? {
+    public static func optionalString(_ value: Value?) -> String?? {
         switch value {
         case nil, .null?: return .some(nil)
         case .string(let s)?: return .some(s)

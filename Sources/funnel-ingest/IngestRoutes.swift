@@ -144,13 +144,17 @@ struct IngestRoutes: Sendable {
         let isArray = data.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "[")
         // Array items are decoded one by one: a badly typed item is rejected, the others go on.
         let items: [Result<Item, FieldError>]
-        do {
-            items = isArray ? try JSONDecoder().decode([Lenient<Item>].self, from: data).map(\.result)
-                            : [.success(try JSONDecoder().decode(Item.self, from: data))]
-        } catch let error as DecodingError {
-            return reply(.badRequest, errors: [EventDecoder.fieldError(error)])
-        } catch {
-            return reply(.badRequest, errors: [FieldError(field: "", reason: "not valid JSON")])
+        if let fast = Self.fastItems(body, as: Item.self) {
+            items = fast
+        } else {
+            do {
+                items = isArray ? try JSONDecoder().decode([Lenient<Item>].self, from: data).map(\.result)
+                                : [.success(try JSONDecoder().decode(Item.self, from: data))]
+            } catch let error as DecodingError {
+                return reply(.badRequest, errors: [EventDecoder.fieldError(error)])
+            } catch {
+                return reply(.badRequest, errors: [FieldError(field: "", reason: "not valid JSON")])
+            }
         }
         if items.isEmpty { return reply(.badRequest, errors: [FieldError(field: "", reason: "empty array")]) }
         if items.count > maxBatch {
@@ -199,6 +203,25 @@ struct IngestRoutes: Sendable {
         }
         context.metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["topic": topic], by: Double(messages.count))
         return Self.reply(.accepted, errors: nil, results: results, indexed: isArray)
+    }
+
+    /// The items through `FastJSON` when every one of them reads that way (leads and
+    /// activities), else nil and `JSONDecoder` decodes the body (with its precise errors).
+    static func fastItems<Item>(_ body: ByteBuffer, as: Item.Type) -> [Result<Item, FieldError>]? {
+        guard let fastType = Item.self as? FastDecodable.Type,
+              let root = body.withUnsafeReadableBytes({ FastJSON.parse($0) }) else { return nil }
+        var items: [Result<Item, FieldError>] = []
+        if case .array(let values) = root {
+            items.reserveCapacity(values.count)
+            for value in values {
+                guard let item = fastType.init(fast: value) as? Item else { return nil }
+                items.append(.success(item))
+            }
+        } else {
+            guard let item = fastType.init(fast: root) as? Item else { return nil }
+            items.append(.success(item))
+        }
+        return items
     }
 
     /// Sends `messages` and returns once Kafka acknowledged every one; throws the first failure.

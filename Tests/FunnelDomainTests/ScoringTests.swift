@@ -352,3 +352,24 @@ struct FastJSONIngestTests {
         }
     }
 }
+
+@Suite("FastJSON parser: strict where JSONDecoder is strict")
+struct FastJSONParserTests {
+    static func parse(_ text: String) -> FastJSON.Value? {
+        Array(text.utf8).withUnsafeBytes { FastJSON.parse($0) }
+    }
+
+    @Test("numbers follow JSON's grammar; what it leaves to JSONDecoder gives nil")
+    func strict() {
+        for good in ["0", "-0", "12", "-0.5e+3", "1E9", "[1,2.5]", "{\"a\":-1}", " 7 "] {
+            #expect(Self.parse(good) != nil, "\(good)")
+        }
+        for bad in ["01", "+1", "1.", ".5", "1e", "-", "--1", "1e+", "0x1", "{\"a\":1,\"a\":2}", "\"\\u0041\"", "[1,]", "{\"a\"}", "nul", "1 2"] {
+            #expect(Self.parse(bad) == nil, "\(bad)")
+        }
+        if case .object(let fields)? = Self.parse(#"{"s":"a\"b\\/","n":null,"t":true}"#) {
+            #expect(fields.map(\.0) == ["s", "n", "t"])
+            #expect(fields[0].1.string == "a\"b\\/")
+        } else { Issue.record("object expected") }
+    }
+}
