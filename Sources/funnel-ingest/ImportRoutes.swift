@@ -115,7 +115,7 @@ extension IngestRoutes {
             case .failure(let errors):
                 for error in errors.errors { report.reject(line: record.line, field: error.field, reason: error.reason) }
             case .success(let lead):
-                let eventID = idempotencyKey.map { EventID.derive("import", key.source, $0, String(record.line)) } ?? UUID().uuidString.lowercased()
+                let eventID = idempotencyKey.map { EventID.derive("import", key.source, $0, String(record.line)) } ?? EventID.random()
                 let event = CloudEvent(id: eventID, source: eventSource, type: TopicCatalog.captured, time: now, subject: lead.leadID, data: lead)
                 batch.append(ProducerMessage(topic: TopicCatalog.captured, key: lead.leadID, value: EventCoding.encode(event)))
             }

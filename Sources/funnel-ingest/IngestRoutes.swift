@@ -47,7 +47,7 @@ struct IngestRoutes: Sendable {
 
     /// The request's media type, lower-cased, without parameters.
     static func mediaType(_ request: Request) -> String? {
-        request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first.map { trimSpaces($0).lowercased() }
     }
     static let realm = "Bearer realm=\"funnel-ingest\""
 
@@ -176,7 +176,7 @@ struct IngestRoutes: Sendable {
                 // With an Idempotency-Key, a retry of the request yields the same event ids (per
                 // API key source), so downstream de-duplication drops the second copy.
                 let eventID = idempotencyKey.map { EventID.derive("ingest", key.source, $0, topic, String(index)) }
-                    ?? UUID().uuidString.lowercased()
+                    ?? EventID.random()
                 let event = CloudEvent(id: eventID, source: eventSource, type: topic, time: now, subject: leadID, data: payload)
                 messages.append(ProducerMessage(topic: topic, key: leadID, value: EventCoding.encode(event)))
                 results.append(.accepted(index: index, leadID: leadID, eventID: eventID))

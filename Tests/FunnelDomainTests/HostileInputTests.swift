@@ -135,3 +135,20 @@ struct TimestampFormatTests {
         }
     }
 }
+
+@Suite("Random event ids")
+struct RandomEventIDTests {
+    @Test("version-4 UUID text: 36 characters, lower-case hex, version and variant set, and distinct")
+    func shape() {
+        var seen = Set<String>()
+        for _ in 0..<10_000 {
+            let id = EventID.random()
+            let uuid = UUID(uuidString: id)
+            #expect(uuid != nil && uuid!.uuidString.lowercased() == id, "\(id)")
+            let chars = Array(id)
+            #expect(chars.count == 36 && chars[14] == "4" && "89ab".contains(chars[19]), "\(id)")
+            seen.insert(id)
+        }
+        #expect(seen.count == 10_000)
+    }
+}
