@@ -61,8 +61,9 @@ public struct CSVReader: Sendable {
             switch byte {
             case 0x2C: endField()
             case 0x0A:
+                let quoted = fieldQuoted
                 endField()
-                try endRecord(emit)
+                try endRecord(emit, lastFieldQuoted: quoted)
             case 0x0D: break // CR of CRLF (a lone CR is dropped)
             case 0x22 where field.isEmpty && !fieldQuoted:
                 inQuotes = true
@@ -78,14 +79,18 @@ public struct CSVReader: Sendable {
         inQuotes = false
         quotePending = false
         if !field.isEmpty || !fields.isEmpty || fieldQuoted || error != nil {
+            let quoted = fieldQuoted
             endField()
-            try endRecord(emit)
+            try endRecord(emit, lastFieldQuoted: quoted)
         }
     }
 
     private mutating func append(_ byte: UInt8) {
         if field.count < Self.maxFieldBytes { field.append(byte) }
-        else if error == nil { error = "field \(fields.count + 1) is longer than \(Self.maxFieldBytes) bytes" }
+        else if error == nil {
+            error = "field \(fields.count + 1) is longer than \(Self.maxFieldBytes) bytes"
+                + (inQuotes ? " (a quoted field from line \(recordLine) on: is its closing quote missing?)" : "")
+        }
     }
 
     private mutating func endField() {
@@ -102,13 +107,13 @@ public struct CSVReader: Sendable {
         fieldQuoted = false
     }
 
-    private mutating func endRecord(_ emit: (Record) throws -> Void) rethrows {
+    private mutating func endRecord(_ emit: (Record) throws -> Void, lastFieldQuoted: Bool) rethrows {
         defer {
             fields.removeAll(keepingCapacity: true)
             error = nil
             recordLine = line
         }
-        let blank = fields.count == 1 && fields[0].isEmpty && error == nil
+        let blank = fields.count == 1 && fields[0].isEmpty && !lastFieldQuoted && error == nil // `""` is a row
         if !blank { try emit(Record(line: recordLine, fields: fields, error: error)) }
     }
 }

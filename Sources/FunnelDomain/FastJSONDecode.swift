@@ -50,7 +50,9 @@ public enum FastJSON {
                 while true {
                     skipSpace()
                     guard let key = string() else { return nil }
-                    if fields.contains(where: { $0.0 == key }) { return nil } // let JSONDecoder decide
+                    // Duplicates and very wide objects are left to JSONDecoder: the scan for a
+                    // duplicate stays small (a hostile body of 400k keys would make it quadratic).
+                    guard fields.count < 64, !fields.contains(where: { $0.0 == key }) else { return nil }
                     skipSpace()
                     guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
                     index += 1

@@ -45,16 +45,16 @@ public struct LeadImportColumns: Sendable, Equatable {
     ///   - header: the first record of the file.
     ///   - overrides: `column name → field` (or `attributes.NAME`, or `-` to ignore).
     public init(header: [String], overrides: [String: String] = [:]) throws(FieldError) {
+        let names = header.map { $0.trimmingCharacters(in: .whitespaces) }
         for (column, target) in overrides.sorted(by: { $0.key < $1.key }) {
-            guard header.contains(column) else { throw FieldError(field: "map", reason: "no column named \"\(column)\"") }
+            guard names.contains(column) else { throw FieldError(field: "map", reason: "no column named \"\(column)\"") }
             guard target == "-" || Self.fields.contains(target) || Self.attributeName(target) != nil else {
                 throw FieldError(field: "map", reason: "\"\(target)\" is not a lead field (\(Self.fields.joined(separator: ", ")), attributes.NAME or -)")
             }
         }
         var targets: [String?] = []
-        for name in header {
-            let trimmed = name.trimmingCharacters(in: .whitespaces)
-            if let target = overrides[name] { targets.append(target == "-" ? nil : target) }
+        for trimmed in names {
+            if let target = overrides[trimmed] { targets.append(target == "-" ? nil : target) }
             else if Self.attributeName(trimmed) != nil { targets.append(trimmed) }
             else { targets.append(Self.aliases[Self.squeeze(trimmed)]) }
         }

@@ -57,6 +57,9 @@ public struct TrackingSigner: Sendable {
         }
     }
 
+    /// The longest token text, in bytes.
+    public static let maximumTokenLength = 4096
+
     /// The shortest secret accepted, in bytes.
     public static let minimumSecretLength = 32
 
@@ -79,6 +82,10 @@ public struct TrackingSigner: Sendable {
             throw .invalidField(field, "must not contain a line break")
         }
         if token.leadID.isEmpty { throw .invalidField("lead_id", "is required") }
+        // What the recorded activity allows (LeadActivity.validate), so every signed link can be recorded.
+        if token.leadID.unicodeScalars.count > 128 { throw .invalidField("lead_id", "must be at most 128 characters") }
+        if let url = token.url, url.unicodeScalars.count > 2048 { throw .invalidField("url", "must be at most 2048 characters") }
+        if let campaign = token.campaign, campaign.unicodeScalars.count > 1000 { throw .invalidField("campaign", "must be at most 1000 characters") }
         if token.kind == .click {
             guard let url = token.url, let scheme = URLComponents(string: url)?.scheme?.lowercased(),
                   scheme == "http" || scheme == "https", URLComponents(string: url)?.host?.isEmpty == false else {
@@ -90,14 +97,19 @@ public struct TrackingSigner: Sendable {
         let payload = Data(["v1", token.kind.rawValue, token.leadID, String(token.expires), token.campaign ?? "", token.url ?? ""]
             .joined(separator: "\n").utf8)
         let mac = Data(HMAC<SHA256>.authenticationCode(for: payload, using: SymmetricKey(data: secrets[0])))
-        return Self.base64url(payload) + "." + Self.base64url(mac)
+        let text = Self.base64url(payload) + "." + Self.base64url(mac)
+        guard text.utf8.count <= Self.maximumTokenLength else { throw .invalidField("url", "the link would be longer than \(Self.maximumTokenLength) bytes") }
+        return text
     }
 
     /// Checks a token's signature and expiry at `now` (Unix seconds).
     public func verify(_ text: Substring, now: Int64) -> Verification {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard text.utf8.count <= 4096, parts.count == 2,
+        guard text.utf8.count <= Self.maximumTokenLength, parts.count == 2,
               let payload = Self.unbase64url(parts[0]), let mac = Self.unbase64url(parts[1]),
+              // One text per token: base64 ignores the unused bits of the last character, so
+              // only the canonical spelling is accepted (the event id derives from the text).
+              Self.base64url(payload) == parts[0], Self.base64url(mac) == parts[1],
               secrets.contains(where: { HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: payload, using: SymmetricKey(data: $0)) }) else {
             return .forged
         }

@@ -75,10 +75,15 @@ public enum HTTPProbe {
                     if try sendAll(fd, Data((head + "\r\n").utf8)) {
                         // The server may answer early (a 4xx after the header) and close: then the
                         // rest is not sent and its reply is read.
-                        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                            guard try sendAll(fd, chunk) else { break }
+                        // Exactly Content-Length bytes, even if the file changes meanwhile.
+                        var peerClosed = false
+                        while sent < Int64(size), let chunk = try handle.read(upToCount: Int(min(1 << 20, Int64(size) - sent))), !chunk.isEmpty {
+                            guard try sendAll(fd, chunk) else { peerClosed = true; break }
                             sent += Int64(chunk.count)
                             progress(sent)
+                        }
+                        if !peerClosed && sent < Int64(size) {
+                            throw Failure(description: "\(file) shrank from \(size) to \(sent) bytes during the upload")
                         }
                     }
                     continuation.resume(returning: try readResponse(fd, from: "\(host):\(port)"))

@@ -31,8 +31,13 @@ extension IngestRoutes {
         var errors: [[String: Any]] = []
         var columns: LeadImportColumns?
 
-        mutating func reject(line: Int, field: String, reason: String) {
+        /// Records one row's errors: the row counts once, however many errors it has.
+        mutating func reject(line: Int, _ rowErrors: [FieldError]) {
             rejected += 1
+            for error in rowErrors { list(line: line, field: error.field, reason: error.reason) }
+        }
+
+        private mutating func list(line: Int, field: String, reason: String) {
             guard errors.count < IngestRoutes.importErrorsListed else { return }
             var entry: [String: Any] = ["line": line, "field": field, "reason": reason]
             if let columns, let index = columns.targets.firstIndex(where: { $0 == field }) { entry["column"] = columns.header[index] }
@@ -73,7 +78,9 @@ extension IngestRoutes {
         let query = Self.formQuery(request.uri.query ?? "")
         var overrides: [String: String] = [:]
         for pair in (query["map"] ?? "").split(separator: ",") {
-            let parts = pair.split(separator: ":", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+            // Split at the last colon: a column name may contain one ("Q1: Budget"), a field never does.
+            let colon = pair.lastIndex(of: ":")
+            let parts = colon.map { [pair[..<$0], pair[pair.index(after: $0)...]] }?.map { String($0).trimmingCharacters(in: .whitespaces) } ?? [String(pair)]
             guard parts.count == 2, !parts[0].isEmpty else {
                 return reject(.badRequest, FieldError(field: "map", reason: "must be COLUMN:field pairs separated by commas, got \"\(pair)\""))
             }
@@ -110,18 +117,22 @@ extension IngestRoutes {
                 return
             }
             report.rows += 1
-            if let error = record.error { report.reject(line: record.line, field: "row", reason: error); return }
+            if let error = record.error { report.reject(line: record.line, [FieldError(field: "row", reason: error)]); return }
             switch Self.lead(from: record.fields, columns: columns, defaults: defaults, now: now) {
             case .failure(let errors):
-                for error in errors.errors { report.reject(line: record.line, field: error.field, reason: error.reason) }
+                report.reject(line: record.line, errors.errors)
             case .success(let lead):
-                let eventID = idempotencyKey.map { EventID.derive("import", key.source, $0, String(record.line)) } ?? EventID.random()
+                // The row's content is part of the id: the same file re-sent gives the same ids, a
+                // different file under a reused key does not collide with it.
+                let eventID = idempotencyKey.map { EventID.derive(["import", key.source, $0, String(record.line)] + record.fields) } ?? EventID.random()
                 let event = CloudEvent(id: eventID, source: eventSource, type: TopicCatalog.captured, time: now, subject: lead.leadID, data: lead)
                 batch.append(ProducerMessage(topic: TopicCatalog.captured, key: lead.leadID, value: EventCoding.encode(event)))
             }
         }
         func finish(_ status: HTTPResponse.Status, _ error: FieldError? = nil) async -> Response {
-            for entry in inFlight { entry.task.cancel() }
+            // Batches already handed to Kafka settle (within the delivery timeout) and count if acknowledged.
+            for entry in inFlight where (try? await entry.task.value) != nil { report.accepted += entry.count }
+            inFlight.removeAll()
             context.metrics.increment("funnel_import_rows_total", help: "Imported CSV rows by result.", labels: ["result": "accepted"], by: Double(report.accepted))
             context.metrics.increment("funnel_import_rows_total", help: "Imported CSV rows by result.", labels: ["result": "rejected"], by: Double(report.rejected))
             var object = report.json
@@ -158,9 +169,15 @@ extension IngestRoutes {
             while !inFlight.isEmpty { try await settleOldest() }
         } catch let error as KafkaError where error.kind == .messageTooLarge {
             return await finish(.contentTooLarge, FieldError(field: "", reason: "an event is larger than Kafka accepts after \(report.accepted) accepted rows; shorten the fields"))
-        } catch {
+        } catch let error as KafkaError {
             context.logger.error("import stopped: events not acknowledged", metadata: ["error": "\(error)", "accepted": "\(report.accepted)"])
-            return await finish(.serviceUnavailable, FieldError(field: "", reason: "events not acknowledged by Kafka after \(report.accepted) accepted rows; retry with the same Idempotency-Key"))
+            let retry = idempotencyKey == nil ? "retrying sends every row again (send an Idempotency-Key to make a retry safe)"
+                                              : "retry with the same Idempotency-Key"
+            return await finish(.serviceUnavailable, FieldError(field: "", reason: "events not acknowledged by Kafka; \(retry)"))
+        } catch {
+            // The body stream failed: the client went away or sent a broken body.
+            context.logger.warning("import stopped: request body ended early", metadata: ["error": "\(error)", "accepted": "\(report.accepted)"])
+            return await finish(.badRequest, FieldError(field: "", reason: "the request body ended early"))
         }
         if report.columns == nil { return await finish(.badRequest, FieldError(field: "", reason: "empty file: a header line is required")) }
         if report.rows == 0 { return await finish(.badRequest, FieldError(field: "", reason: "no rows after the header")) }

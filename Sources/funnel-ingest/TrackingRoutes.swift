@@ -85,20 +85,25 @@ struct TrackingRoutes: Sendable {
         }
     }
 
-    /// Sends the token's activity; true once Kafka acknowledged it.
-    private func record(_ token: TrackingToken, text: String) async -> Bool {
+    /// The token's activity event, or nil (logged) if it does not validate.
+    private func event(_ token: TrackingToken, text: String) -> ProducerMessage? {
         let now = Timestamp.format(Date())
         let activity = LeadActivity(leadID: token.leadID, type: token.activityType, url: token.url, occurredAt: now,
                                     source: "funnel-ingest", attributes: token.campaign.map { ["campaign": $0] })
         guard activity.validate().isEmpty else {
             context.logger.error("signed tracking token yields an invalid activity", metadata: ["kind": "\(token.kind)"])
-            return false
+            return nil
         }
         let event = CloudEvent(id: EventID.derive("tracking", text), source: "funnel-ingest/tracking", type: TopicCatalog.activity,
                                time: now, subject: token.leadID, data: activity)
+        return ProducerMessage(topic: TopicCatalog.activity, key: token.leadID, value: EventCoding.encode(event))
+    }
+
+    /// Sends the token's activity; true once Kafka acknowledged it.
+    private func record(_ token: TrackingToken, text: String) async -> Bool {
+        guard let message = event(token, text: text) else { return false }
         do {
-            try await IngestRoutes.deliver([ProducerMessage(topic: TopicCatalog.activity, key: token.leadID, value: EventCoding.encode(event))],
-                                           context: context)
+            try await IngestRoutes.deliver([message], context: context)
             context.metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["topic": TopicCatalog.activity])
             return true
         } catch {
@@ -107,15 +112,34 @@ struct TrackingRoutes: Sendable {
         }
     }
 
-    /// Opens and clicks: the person always gets the pixel or reaches the target, even when Kafka
-    /// is down (the lost event is counted as `result="unrecorded"` and logged).
+    /// Opens and clicks answer at once, without waiting for Kafka: the person gets the pixel or
+    /// reaches the target even when Kafka is slow or down. The event's fate is counted when its
+    /// delivery report comes (`result="recorded"` or `"unrecorded"`, the latter also logged).
     private func track(_ text: String, kind: TrackingToken.Kind) async -> Response {
         let token: TrackingToken
         switch verify(text, kind: kind) {
         case .failure(let error): return error.response
         case .success(let valid): token = valid
         }
-        count(kind, await record(token, text: text) ? "recorded" : "unrecorded")
+        if let message = event(token, text: text) {
+            let context = self.context
+            let counted = self
+            do {
+                try context.producer.enqueue(message) { result in
+                    switch result {
+                    case .success: counted.count(kind, "recorded")
+                    case .failure(let error):
+                        counted.count(kind, "unrecorded")
+                        context.logger.error("tracking event not acknowledged", metadata: ["kind": "\(kind)", "error": "\(error)"])
+                    }
+                }
+            } catch {
+                count(kind, "unrecorded")
+                context.logger.error("tracking event not enqueued", metadata: ["kind": "\(kind)", "error": "\(error)"])
+            }
+        } else {
+            count(kind, "unrecorded")
+        }
         if kind == .click, let url = token.url {
             return Response(status: .found, headers: [.location: url, .cacheControl: "no-store"])
         }

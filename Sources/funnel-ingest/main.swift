@@ -9,8 +9,9 @@ import NIOPosix
 // Request handlers run on the HTTP event loops instead of hopping to Swift's global pool and
 // back for every request (nothing in this process blocks: Kafka calls that wait run on their
 // own threads). Must run on the main thread before anything else is scheduled.
-NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+let handlersOnEventLoops = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefaults: ["message.timeout.ms": "10000"]) { context, router in
+    if !handlersOnEventLoops { context.logger.warning("request handlers run on Swift's global pool (the NIO executor could not be installed)") }
     let keys = try APIKeyStore.load(configDirectory: context.environment.configDirectory, environment: context.environment.raw)
     if keys.entries.isEmpty {
         context.logger.warning("no API keys configured: every API request gets 401", metadata: [

@@ -52,6 +52,8 @@ struct Import: AsyncParsableCommand {
         var path = URLComponents()
         path.path = (components.path.hasSuffix("/") ? String(components.path.dropLast()) : components.path) + "/v1/imports"
         path.queryItems = query.isEmpty ? nil : query
+        // funnel-ingest reads `+` in a query as a space (as forms send it): a literal plus is %2B.
+        path.percentEncodedQuery = path.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
         let idempotency = try idempotencyKey ?? Self.contentKey(file: file, options: path.string ?? "")
 
         let progress = ProgressBar(total: size, label: (file as NSString).lastPathComponent)
@@ -61,13 +63,22 @@ struct Import: AsyncParsableCommand {
         while true {
             attempt += 1
             progress.restart()
-            reply = try await HTTPProbe.upload(host: host, port: components.port ?? 80, path: path.string ?? "/v1/imports",
-                                               headers: ["Content-Type": "text/csv", "Authorization": "Bearer \(key)", "Idempotency-Key": idempotency],
-                                               file: file, progress: { progress.update($0) })
-            progress.end()
-            guard reply.status == 503 || reply.status == 429, attempt <= retries else { break }
-            let wait = Int(reply.headers["retry-after"] ?? "") ?? 5
-            FileHandle.standardError.write(Data("funnel import: \(reply.status) from funnel-ingest; retrying in \(wait) s (attempt \(attempt + 1) of \(retries + 1), same Idempotency-Key)\n".utf8))
+            let wait: Int
+            do {
+                reply = try await HTTPProbe.upload(host: host, port: components.port ?? 80, path: path.string ?? "/v1/imports",
+                                                   headers: ["Content-Type": "text/csv", "Authorization": "Bearer \(key)", "Idempotency-Key": idempotency],
+                                                   file: file, progress: { progress.update($0) })
+                progress.end()
+                guard reply.status == 503 || reply.status == 429, attempt <= retries else { break }
+                wait = Int(reply.headers["retry-after"] ?? "") ?? 5
+                FileHandle.standardError.write(Data("funnel import: \(reply.status) from funnel-ingest; retrying in \(wait) s (attempt \(attempt + 1) of \(retries + 1), same Idempotency-Key)\n".utf8))
+            } catch {
+                // A refused or broken connection (an ingest restart, say): the same key makes a retry safe.
+                progress.end()
+                guard attempt <= retries else { throw error }
+                wait = min(30, 1 << attempt)
+                FileHandle.standardError.write(Data("funnel import: \(error); retrying in \(wait) s (attempt \(attempt + 1) of \(retries + 1), same Idempotency-Key)\n".utf8))
+            }
             try await Task.sleep(for: .seconds(wait))
         }
         let elapsed = (ContinuousClock.now - start).seconds

@@ -60,6 +60,9 @@ struct TrackingTokenTests {
             token.url = url
             #expect(throws: TrackingSigner.SigningError.invalidField("url", "a click link needs an absolute http(s) URL")) { try signer.sign(token) }
         }
+        var long = click
+        long.url = "https://acme.example/" + String(repeating: "x", count: 2100)
+        #expect(throws: TrackingSigner.SigningError.invalidField("url", "must be at most 2048 characters")) { try signer.sign(long) }
         var newline = click
         newline.campaign = "a\nb"
         #expect(throws: TrackingSigner.SigningError.invalidField("campaign", "must not contain a line break")) { try signer.sign(newline) }

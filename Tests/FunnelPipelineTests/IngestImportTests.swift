@@ -59,6 +59,16 @@ struct IngestImportTests {
         #expect(dee["job_title"] as? String == "Head of\nGrowth", "a quoted line break is data")
     }
 
+    @Test("a row with two bad fields counts once as rejected and lists both errors; a column name with a colon can be mapped")
+    func rowWithTwoErrors() async throws {
+        let tag = UUID().uuidString.prefix(6).lowercased()
+        let csv = "Q1: Mail,country\nbad,XXX\nq-\(tag)@acme.example,GB\n"
+        let (reply, report) = try await importCSV(csv, query: "?map=Q1:%20Mail:email")
+        #expect(reply.status == 200, "\(reply.body)")
+        #expect(report["rows"] as? Int == 2 && report["accepted"] as? Int == 1 && report["rejected"] as? Int == 1, "\(reply.body)")
+        #expect((report["errors"] as? [[String: Any]])?.compactMap { $0["field"] as? String } == ["email", "country"])
+    }
+
     @Test("the same file under the same Idempotency-Key yields the same event ids; map overrides rename columns")
     func idempotentReimport() async throws {
         let tag = UUID().uuidString.prefix(6).lowercased()
