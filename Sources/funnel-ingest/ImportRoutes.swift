@@ -185,15 +185,21 @@ extension IngestRoutes {
         return await finish(report.accepted == 0 ? .badRequest : .ok)
     }
 
-    /// Query parameters as HTML forms send them: `+` is a space, `%XX` a byte (the first value of a name wins).
+    /// Query parameters by name (the first value of a name wins).
     static func formQuery(_ query: String) -> [String: String] {
         var values: [String: String] = [:]
-        for pair in query.split(separator: "&") {
+        for (name, value) in formPairs(query) where values[name] == nil { values[name] = value }
+        return values
+    }
+
+    /// `application/x-www-form-urlencoded` pairs, as HTML forms send them (query strings and
+    /// form bodies): `+` is a space, `%XX` a byte; a name without `=` has the value "".
+    static func formPairs(_ text: String) -> [(name: String, value: String)] {
+        text.split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 .map { $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
-            if values[parts[0]] == nil { values[parts[0]] = parts.count > 1 ? parts[1] : "" }
+            return (parts[0], parts.count > 1 ? parts[1] : "")
         }
-        return values
     }
 
     /// One row as a lead, validated like a `POST /v1/leads` item.
@@ -206,22 +212,13 @@ extension IngestRoutes {
         case .success(let found): (values, attributes) = found
         }
         var request = LeadRequest()
-        request.email = values["email"]
-        request.firstName = values["first_name"]
-        request.lastName = values["last_name"]
-        request.jobTitle = values["job_title"]
-        request.company = values["company"]
-        request.companyDomain = values["company_domain"]
-        request.industry = values["industry"]
-        request.country = values["country"]
-        request.phone = values["phone"]
-        request.source = values["source"] ?? defaults.source
-        request.campaign = values["campaign"] ?? defaults.campaign
+        for (name, path) in LeadRequest.textFields { request[keyPath: path] = values[name] }
+        request.source = request.source ?? defaults.source
+        request.campaign = request.campaign ?? defaults.campaign
         request.attributes = attributes.isEmpty ? nil : attributes
         var errors: [FieldError] = []
         if let text = values["employees"] {
-            let number = Double(text.trimmingCharacters(in: .whitespaces))
-            if let number, number == number.rounded(), abs(number) < 1e15 { request.employees = WholeNumber(value: Int(number)) }
+            if let whole = Double(text.trimmingCharacters(in: .whitespaces)).flatMap(WholeNumber.init(exactly:)) { request.employees = whole }
             else { errors.append(FieldError(field: "employees", reason: "must be a whole number")) }
         }
         if let text = values["consent_email"] {

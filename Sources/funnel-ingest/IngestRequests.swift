@@ -23,6 +23,13 @@ struct LeadRequest: Decodable {
         case companyDomain = "company_domain", employees, industry, country, phone, source, campaign, consent, attributes
     }
 
+    /// The text fields by their public name: one table for the fast JSON reader and CSV import.
+    static let textFields: [String: WritableKeyPath<LeadRequest, String?> & Sendable] = [
+        "email": \.email, "first_name": \.firstName, "last_name": \.lastName, "job_title": \.jobTitle, "company": \.company,
+        "company_domain": \.companyDomain, "industry": \.industry, "country": \.country, "phone": \.phone,
+        "source": \.source, "campaign": \.campaign,
+    ]
+
     /// The captured event's payload, or the field errors (paths relative to the item).
     func captured(now: String) -> Result<LeadCaptured, FieldErrors> {
         let email = Normalise.email(self.email)
@@ -122,13 +129,17 @@ func resolveLead(email: String?, leadID: String?) -> Result<String, FieldError> 
 /// on Linux reports a fraction for an `Int` as "not valid JSON", without the field).
 struct WholeNumber: Decodable {
     let value: Int
-    init(value: Int) { self.value = value }
+    /// The number if it is whole (and below 10^15, exact in a Double); the one rule for JSON,
+    /// the fast reader and CSV cells.
+    init?(exactly number: Double) {
+        guard number == number.rounded(), abs(number) < 1e15 else { return nil }
+        value = Int(number)
+    }
     init(from decoder: Decoder) throws {
-        let number = try decoder.singleValueContainer().decode(Double.self)
-        guard number == number.rounded(), abs(number) < 1e15 else {
+        guard let whole = WholeNumber(exactly: try decoder.singleValueContainer().decode(Double.self)) else {
             throw DecodingError.typeMismatch(Int.self, .init(codingPath: decoder.codingPath, debugDescription: "not an integer"))
         }
-        value = Int(number)
+        self = whole
     }
 }
 
@@ -143,27 +154,16 @@ extension LeadRequest: FastDecodable {
     init?(fast value: FastJSON.Value) {
         guard case .object(let fields) = value else { return nil }
         for (key, field) in fields {
-            switch key {
-            case "email", "first_name", "last_name", "job_title", "company", "company_domain", "industry", "country",
-                 "phone", "source", "campaign":
+            if let path = Self.textFields[key] {
                 guard let text = FastJSON.optionalString(field) else { return nil }
-                switch key {
-                case "email": email = text
-                case "first_name": firstName = text
-                case "last_name": lastName = text
-                case "job_title": jobTitle = text
-                case "company": company = text
-                case "company_domain": companyDomain = text
-                case "industry": industry = text
-                case "country": country = text
-                case "phone": phone = text
-                case "source": source = text
-                default: campaign = text
-                }
+                self[keyPath: path] = text
+                continue
+            }
+            switch key {
             case "employees":
                 switch field {
                 case .null: employees = nil
-                case .number(let number) where number == number.rounded() && abs(number) < 1e15: employees = WholeNumber(value: Int(number))
+                case .number(let number): guard let whole = WholeNumber(exactly: number) else { return nil }; employees = whole
                 default: return nil
                 }
             case "consent":
@@ -184,25 +184,22 @@ extension LeadRequest: FastDecodable {
 }
 
 extension ActivityRequest: FastDecodable {
+    static let textFields: [String: WritableKeyPath<ActivityRequest, String?> & Sendable] = [
+        "email": \.email, "lead_id": \.leadID, "url": \.url, "occurred_at": \.occurredAt,
+    ]
+
     init?(fast value: FastJSON.Value) {
         guard case .object(let fields) = value, let typeName = value["type"]?.string,
               let type = ActivityType(rawValue: typeName) else { return nil }
         self.type = type
         for (key, field) in fields {
-            switch key {
-            case "email", "lead_id", "url", "occurred_at":
+            if let path = Self.textFields[key] {
                 guard let text = FastJSON.optionalString(field) else { return nil }
-                switch key {
-                case "email": email = text
-                case "lead_id": leadID = text
-                case "url": url = text
-                default: occurredAt = text
-                }
-            case "attributes":
+                self[keyPath: path] = text
+            } else if key == "attributes" {
                 guard let map = FastJSON.optionalStringMap(field) else { return nil }
                 attributes = map
-            default: continue
-            }
+            } // other fields are ignored, as JSONDecoder does
         }
     }
 }

@@ -47,7 +47,12 @@ struct IngestRoutes: Sendable {
 
     /// The request's media type, lower-cased, without parameters.
     static func mediaType(_ request: Request) -> String? {
-        request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first.map { trimSpaces($0).lowercased() }
+        request.headers[.contentType].flatMap(mediaType)
+    }
+
+    /// The media type of a `Content-Type` value, lower-cased, without parameters.
+    static func mediaType(_ contentType: String) -> String? {
+        contentType.split(separator: ";", maxSplits: 1).first.map { trimSpaces($0).lowercased() }
     }
     static let realm = "Bearer realm=\"funnel-ingest\""
 
@@ -140,13 +145,13 @@ struct IngestRoutes: Sendable {
         do { body = try await request.body.collect(upTo: Self.maxBody) } catch {
             return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "body larger than \(Self.maxBody) bytes")])
         }
-        let data = Data(buffer: body)
-        let isArray = data.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "[")
+        let isArray = body.readableBytesView.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "[")
         // Array items are decoded one by one: a badly typed item is rejected, the others go on.
         let items: [Result<Item, FieldError>]
         if let fast = Self.fastItems(body, as: Item.self) {
             items = fast
         } else {
+            let data = Data(buffer: body)
             do {
                 items = isArray ? try JSONDecoder().decode([Lenient<Item>].self, from: data).map(\.result)
                                 : [.success(try JSONDecoder().decode(Item.self, from: data))]
@@ -210,15 +215,12 @@ struct IngestRoutes: Sendable {
     static func fastItems<Item>(_ body: ByteBuffer, as: Item.Type) -> [Result<Item, FieldError>]? {
         guard let fastType = Item.self as? FastDecodable.Type,
               let root = body.withUnsafeReadableBytes({ FastJSON.parse($0) }) else { return nil }
+        let values: [FastJSON.Value]
+        if case .array(let all) = root { values = all } else { values = [root] }
         var items: [Result<Item, FieldError>] = []
-        if case .array(let values) = root {
-            items.reserveCapacity(values.count)
-            for value in values {
-                guard let item = fastType.init(fast: value) as? Item else { return nil }
-                items.append(.success(item))
-            }
-        } else {
-            guard let item = fastType.init(fast: root) as? Item else { return nil }
+        items.reserveCapacity(values.count)
+        for value in values {
+            guard let item = fastType.init(fast: value) as? Item else { return nil }
             items.append(.success(item))
         }
         return items
@@ -238,13 +240,10 @@ struct IngestRoutes: Sendable {
 
     /// The stable error shape of every rejection: `{"errors": [{"field", "reason"}]}`.
     static func errorReply(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> Response {
-        json(status, ["errors": errors.map { ["field": $0.field, "reason": $0.reason] }])
+        reply(status, errors: errors, results: nil, indexed: false)
     }
 
-    private func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
-        Self.json(status, object)
-    }
-
+    /// Any JSON object (the import report); the request path writes its replies with `reply`.
     static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: data)))

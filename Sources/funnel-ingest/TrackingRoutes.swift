@@ -159,7 +159,7 @@ struct TrackingRoutes: Sendable {
         do { body = try await request.body.collect(upTo: 64 * 1024) } catch {
             return IngestRoutes.errorReply(.contentTooLarge, [FieldError(field: "", reason: "body larger than 65536 bytes")])
         }
-        guard Self.isOneClick(body: String(buffer: body), contentType: request.headers[.contentType] ?? "") else {
+        guard Self.isOneClick(body: String(buffer: body), mediaType: IngestRoutes.mediaType(request)) else {
             count(.unsubscribe, "bad_request")
             return IngestRoutes.errorReply(.badRequest, [FieldError(field: "List-Unsubscribe",
                 reason: "POST a form with List-Unsubscribe=One-Click (RFC 8058)")])
@@ -175,13 +175,10 @@ struct TrackingRoutes: Sendable {
     }
 
     /// The form field `List-Unsubscribe=One-Click`, URL-encoded or multipart.
-    static func isOneClick(body: String, contentType: String) -> Bool {
-        switch contentType.split(separator: ";").first.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) ?? "" {
+    static func isOneClick(body: String, mediaType: String?) -> Bool {
+        switch mediaType {
         case "application/x-www-form-urlencoded":
-            return body.split(separator: "&").contains { pair in
-                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-                return parts.count == 2 && parts[0] == "List-Unsubscribe" && parts[1] == "One-Click"
-            }
+            return IngestRoutes.formPairs(body).contains { $0.name == "List-Unsubscribe" && $0.value == "One-Click" }
         case "multipart/form-data":
             let normalised = body.replacingOccurrences(of: "\r\n", with: "\n")
             return normalised.contains("name=\"List-Unsubscribe\"\n\nOne-Click\n")
