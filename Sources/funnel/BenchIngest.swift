@@ -1,6 +1,5 @@
 import ArgumentParser
 import CKafkaBaseline
-import CRdKafka
 import Foundation
 import FunnelDomain
 import FunnelKafka
@@ -96,8 +95,8 @@ struct IngestBench: AsyncParsableCommand {
         let cTopic = "bench-c-produce"
         _ = try await admin.createTopics([TopicSpecification(name: cTopic, partitions: partitions)])
         let capturedPartitions = try await admin.listTopics().first { $0.name == TopicCatalog.captured }?.partitions ?? partitions
-        let capturedCounter = try TopicCounter(bootstrap: broker.bootstrap, topic: TopicCatalog.captured, partitions: capturedPartitions)
-        let cCounter = try TopicCounter(bootstrap: broker.bootstrap, topic: cTopic, partitions: partitions)
+        let capturedCounter = TopicCounter(bootstrap: broker.bootstrap, topic: TopicCatalog.captured, partitions: capturedPartitions)
+        let cCounter = TopicCounter(bootstrap: broker.bootstrap, topic: cTopic, partitions: partitions)
 
         let key = try await LocalPipeline.createAPIKey(binDirectory: binDirectory, source: "bench", scopes: ["admin"], scratchDirectory: work)
         let port = try Network.freePort()
@@ -546,75 +545,26 @@ struct Scripts {
 
 // MARK: - Broker-side count and CPU
 
-/// Counts the records appended to a topic since the previous count by reading them (assign at
-/// the previous end, read to partition EOF): the broker's count, not the service's. Not the
-/// watermarks: Tansu 0.6's ListOffsets(latest) answers wrong high watermarks (it reported the
-/// same value for every partition of a topic, below the records that could be read back).
+/// Counts the records appended to a topic since the previous count by reading the topic to its
+/// end (`KafkaPartitionReader`: partition EOF in fetch responses): the broker's count, not the
+/// service's. Not the watermarks: Tansu 0.6's ListOffsets(latest) answers wrong high watermarks
+/// (it reported the same value for every partition of a topic, below the records that could be
+/// read back).
 final class TopicCounter {
-    let topic: String
-    private let rk: OpaquePointer
-    private let queue: OpaquePointer
-    private var next: [Int64]
+    private let configuration: KafkaConfiguration
+    private let partitions: [TopicPartition]
+    private var counted = 0
 
-    init(bootstrap: String, topic: String, partitions: Int) throws {
-        self.topic = topic
-        let conf = rd_kafka_conf_new()
-        var errstr = [CChar](repeating: 0, count: 512)
-        for (key, value) in [("bootstrap.servers", bootstrap), ("group.id", "funnel-bench-counter"), ("enable.partition.eof", "true"),
-                             ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false"), ("log_level", "3")] {
-            guard rd_kafka_conf_set(conf, key, value, &errstr, errstr.count) == RD_KAFKA_CONF_OK else {
-                throw ValidationError("librdkafka \(key): \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })")
-            }
-        }
-        guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errstr, errstr.count) else {
-            throw ValidationError("librdkafka: \(errstr.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })")
-        }
-        rd_kafka_poll_set_consumer(rk)
-        self.rk = rk
-        self.queue = rd_kafka_queue_get_consumer(rk)
-        self.next = Array(repeating: Int64(RD_KAFKA_OFFSET_BEGINNING), count: partitions)
-    }
-
-    deinit {
-        rd_kafka_queue_destroy(queue)
-        rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)) // never joined a group
+    init(bootstrap: String, topic: String, partitions: Int) {
+        configuration = KafkaConfiguration(brokers: bootstrap, properties: ["log_level": "3"])
+        self.partitions = (0..<partitions).map { TopicPartition(topic: topic, partition: Int32($0)) }
     }
 
     /// Records appended since the last call (blocking; a benchmark may block its thread).
     func countNew(timeout: Duration = .seconds(120)) throws -> Int {
-        let list = rd_kafka_topic_partition_list_new(Int32(next.count))!
-        for (partition, offset) in next.enumerated() {
-            rd_kafka_topic_partition_list_add(list, topic, Int32(partition)).pointee.offset = offset
-        }
-        let err = rd_kafka_assign(rk, list)
-        rd_kafka_topic_partition_list_destroy(list)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw ValidationError("assign \(topic): \(String(cString: rd_kafka_err2str(err)))") }
-        defer { _ = rd_kafka_assign(rk, nil) }
-        var pending = Set(next.indices)
-        var count = 0
-        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 1024)
-        let deadline = ContinuousClock.now + timeout
-        while !pending.isEmpty {
-            guard ContinuousClock.now < deadline else { throw ValidationError("counting \(topic) took over \(timeout)") }
-            let n = rd_kafka_consume_batch_queue(queue, 200, &buffer, buffer.count)
-            guard n > 0 else { continue }
-            for i in 0..<n {
-                let m = buffer[i]!.pointee
-                defer { rd_kafka_message_destroy(buffer[i]) }
-                let partition = Int(m.partition)
-                guard pending.contains(partition) else { continue } // past this read's end: the next count takes it
-                if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    next[partition] = m.offset // the end: where the next count starts
-                    pending.remove(partition)
-                } else if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                    count += 1
-                    next[partition] = m.offset + 1
-                } else if m.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || m.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART {
-                    throw ValidationError("counting \(topic): \(String(cString: rd_kafka_err2str(m.err)))")
-                }
-            }
-        }
-        return count
+        let total = try KafkaPartitionReader.readToEnd(configuration: configuration, partitions: partitions, timeout: timeout) { _ in }
+        defer { counted = total }
+        return total - counted
     }
 }
 
