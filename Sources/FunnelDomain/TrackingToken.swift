@@ -33,6 +33,12 @@ public struct TrackingToken: Equatable, Sendable {
         case .unsubscribe: .unsubscribe
         }
     }
+
+    /// The activity event a valid token records at `time` (the campaign as an attribute).
+    public func activity(at time: String) -> LeadActivity {
+        LeadActivity(leadID: leadID, type: activityType, url: url, occurredAt: time, source: "funnel-ingest",
+                     attributes: campaign.map { ["campaign": $0] })
+    }
 }
 
 /// Signs and verifies tracking tokens with HMAC-SHA256, so a link cannot be forged or altered
@@ -82,10 +88,10 @@ public struct TrackingSigner: Sendable {
             throw .invalidField(field, "must not contain a line break")
         }
         if token.leadID.isEmpty { throw .invalidField("lead_id", "is required") }
-        // What the recorded activity allows (LeadActivity.validate), so every signed link can be recorded.
-        if token.leadID.unicodeScalars.count > 128 { throw .invalidField("lead_id", "must be at most 128 characters") }
-        if let url = token.url, url.unicodeScalars.count > 2048 { throw .invalidField("url", "must be at most 2048 characters") }
-        if let campaign = token.campaign, campaign.unicodeScalars.count > 1000 { throw .invalidField("campaign", "must be at most 1000 characters") }
+        // The checks of the activity the link records (LeadActivity.validate), so every signed link can be recorded.
+        if let error = token.activity(at: "1970-01-01T00:00:00Z").validate().first {
+            throw .invalidField(error.field == "attributes.campaign" ? "campaign" : error.field, error.reason)
+        }
         if token.kind == .click {
             guard let url = token.url, let scheme = URLComponents(string: url)?.scheme?.lowercased(),
                   scheme == "http" || scheme == "https", URLComponents(string: url)?.host?.isEmpty == false else {

@@ -20,7 +20,6 @@ public enum HTTPProbe {
         return (r.status, r.body)
     }
 
-    /// POST a JSON body (with extra request headers, e.g. `Authorization`); returns the status and the body.
     /// Waits until `process` answers `/readyz` on `port` with 200; throws if it exits first or
     /// `timeout` passes, pointing at its `log`.
     public static func waitUntilReady(port: Int, process: ChildProcess, log: String, timeout: Duration = .seconds(60)) async throws {
@@ -33,6 +32,7 @@ public enum HTTPProbe {
         }
     }
 
+    /// POST a JSON body (with extra request headers, e.g. `Authorization`); returns the status and the body.
     public static func post(port: Int, path: String, json: Data, headers: [String: String] = [:]) async throws -> (status: Int, body: String) {
         let r = try await request(port: port, head: "POST \(path) HTTP/1.1", headers: headers, body: json)
         return (r.status, r.body)
@@ -73,9 +73,9 @@ public enum HTTPProbe {
                     for (name, value) in headers where !value.isEmpty { head += "\(name): \(value)\r\n" }
                     var sent: Int64 = 0
                     if try sendAll(fd, Data((head + "\r\n").utf8)) {
-                        // The server may answer early (a 4xx after the header) and close: then the
-                        // rest is not sent and its reply is read.
-                        // Exactly Content-Length bytes, even if the file changes meanwhile.
+                        // Exactly Content-Length bytes, even if the file changes meanwhile. The server
+                        // may answer early (a 4xx after the header) and close: then the rest is not
+                        // sent and its reply is read.
                         var peerClosed = false
                         while sent < Int64(size), let chunk = try handle.read(upToCount: Int(min(1 << 20, Int64(size) - sent))), !chunk.isEmpty {
                             guard try sendAll(fd, chunk) else { peerClosed = true; break }

@@ -88,8 +88,7 @@ struct TrackingRoutes: Sendable {
     /// The token's activity event, or nil (logged) if it does not validate.
     private func event(_ token: TrackingToken, text: String) -> ProducerMessage? {
         let now = Timestamp.format(Date())
-        let activity = LeadActivity(leadID: token.leadID, type: token.activityType, url: token.url, occurredAt: now,
-                                    source: "funnel-ingest", attributes: token.campaign.map { ["campaign": $0] })
+        let activity = token.activity(at: now)
         guard activity.validate().isEmpty else {
             context.logger.error("signed tracking token yields an invalid activity", metadata: ["kind": "\(token.kind)"])
             return nil
