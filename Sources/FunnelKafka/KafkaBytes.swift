@@ -7,13 +7,13 @@
 public struct KafkaBytes: Sendable, Hashable {
     enum Storage: Sendable {
         case array([UInt8])
-        case batch(BatchBuffer, offset: Int, count: Int)
+        case batch(ConsumedBatch, offset: Int, count: Int)
     }
     let storage: Storage
 
     public init(_ bytes: [UInt8]) { storage = .array(bytes) }
 
-    init(batch: BatchBuffer, offset: Int, count: Int) {
+    init(batch: ConsumedBatch, offset: Int, count: Int) {
         storage = .batch(batch, offset: offset, count: count)
     }
 
@@ -51,17 +51,4 @@ public struct KafkaBytes: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) {
         withUnsafeBytes { hasher.combine(bytes: $0) }
     }
-}
-
-/// One allocation holding the keys and values of a polled batch; immutable once filled.
-final class BatchBuffer: @unchecked Sendable {
-    let base: UnsafeMutableRawPointer
-    let capacity: Int
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        base = .allocate(byteCount: max(capacity, 1), alignment: 16)
-    }
-
-    deinit { base.deallocate() }
 }

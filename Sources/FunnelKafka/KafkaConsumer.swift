@@ -222,45 +222,25 @@ public final class KafkaConsumer: Sendable {
 
     /// Polls one batch (blocking, on `pollQueue`): returns at least one message, or `nil`
     /// once the consumer is closing or `cancelled` is set. Non-fatal errors are logged.
-    func pollBatch(cancelled: Flag) throws(KafkaError) -> [ConsumerMessage]? {
+    func pollBatch(cancelled: Flag) throws(KafkaError) -> ConsumedBatch? {
         let capacity = maxBatch
-        var buffer = [OpaquePointer?](repeating: nil, count: capacity)
-        var names: [OpaquePointer: String] = [:]
+        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: capacity)
         while !isClosing && !cancelled.isSet {
             if let rk = handle.unguarded { context.flushPendingOffsets(rk) }
-            let count = buffer.withUnsafeMutableBufferPointer { buf in
-                buf.baseAddress!.withMemoryRebound(to: UnsafeMutablePointer<rd_kafka_message_t>?.self, capacity: capacity) {
-                    rd_kafka_consume_batch_queue(queue.pointer, 100, $0, capacity)
-                }
-            }
+            let count = rd_kafka_consume_batch_queue(queue.pointer, 100, &buffer, capacity)
             if count <= 0 { continue }
-            defer { for i in 0..<count { rd_kafka_message_destroy(UnsafeMutablePointer(buffer[i]!)) } }
-            // One allocation for every key and value of the batch (see KafkaBytes).
-            var bytes = 0
-            for i in 0..<count {
-                let m = UnsafeMutablePointer<rd_kafka_message_t>(buffer[i]!).pointee
-                if m.err == RD_KAFKA_RESP_ERR_NO_ERROR { bytes += m.key_len + m.len }
-            }
-            let storage = BatchBuffer(capacity: bytes)
-            var used = 0
-            var messages: [ConsumerMessage] = []
-            messages.reserveCapacity(count)
-            var fatal: KafkaError?
-            for i in 0..<count {
-                let raw = UnsafeMutablePointer<rd_kafka_message_t>(buffer[i]!)
-                let m = raw.pointee
-                if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { continue }
-                    let error = KafkaError(code: m.err, context: "consume")
-                    if error.isFatal { fatal = error } else {
-                        logger.warning("consumer error", metadata: ["error": "\(error)"])
-                    }
-                    continue
+            let polled = try buffer.withUnsafeMutableBufferPointer { all throws(KafkaError) in
+                let messages = UnsafeMutableBufferPointer(rebasing: all[0..<count])
+                defer { for m in messages { rd_kafka_message_destroy(m) } }
+                return try ConsumedBatch.copy(messages) { raw throws(KafkaError) in
+                    let err = raw.pointee.err
+                    if err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return }
+                    let error = KafkaError(code: err, context: "consume")
+                    if error.isFatal { throw error }
+                    logger.warning("consumer error", metadata: ["error": "\(error)"])
                 }
-                messages.append(ConsumerMessage(raw, topicNames: &names, storage: storage, used: &used))
             }
-            if let fatal { throw fatal }
-            if !messages.isEmpty { return messages }
+            if let polled { return polled }
         }
         return nil
     }
@@ -268,49 +248,6 @@ public final class KafkaConsumer: Sendable {
 
 /// The consumer queue handle (`rd_kafka_queue_t`), used only on the poll queue.
 struct ConsumerQueue: @unchecked Sendable { let pointer: OpaquePointer }
-
-extension ConsumerMessage {
-    /// Copies a librdkafka message (the caller destroys it); key and value go into `storage` at `used`.
-    init(_ raw: UnsafeMutablePointer<rd_kafka_message_t>, topicNames: inout [OpaquePointer: String],
-         storage: BatchBuffer, used: inout Int) {
-        let m = raw.pointee
-        let rkt = m.rkt!
-        let topic: String
-        if let known = topicNames[rkt] { topic = known } else {
-            topic = String(cString: rd_kafka_topic_name(rkt))
-            topicNames[rkt] = topic
-        }
-        var headers: [KafkaHeader] = []
-        var hdrs: OpaquePointer? = nil
-        if rd_kafka_message_headers(raw, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
-            var index = 0
-            var name: UnsafePointer<CChar>? = nil
-            var value: UnsafeRawPointer? = nil
-            var size = 0
-            while rd_kafka_header_get_all(hdrs, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                headers.append(KafkaHeader(
-                    key: String(cString: name!),
-                    value: value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
-                index += 1
-            }
-        }
-        func copy(_ pointer: UnsafeMutableRawPointer?, _ count: Int) -> KafkaBytes? {
-            guard let pointer else { return nil }
-            (storage.base + used).copyMemory(from: pointer, byteCount: count)
-            defer { used += count }
-            return KafkaBytes(batch: storage, offset: used, count: count)
-        }
-        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        self.init(
-            topic: topic,
-            partition: m.partition,
-            offset: m.offset,
-            keyBytes: copy(m.key, m.key_len),
-            valueBytes: copy(m.payload, m.len),
-            headers: headers,
-            timestampMilliseconds: rd_kafka_message_timestamp(raw, &timestampType))
-    }
-}
 
 /// Holds the rebalance handler and performs (incremental) assign / unassign.
 final class ConsumerContext: ClientContext, @unchecked Sendable {

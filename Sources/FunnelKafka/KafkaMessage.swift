@@ -75,35 +75,44 @@ public struct DeliveryReport: Sendable, Hashable {
     public var offset: Int64
 }
 
-/// A consumed message. Its key and value live in the buffer its batch was copied into
-/// (see ``KafkaBytes``), so it outlives the poll; ``key`` and ``value`` copy them out.
+/// A consumed message: its batch and its place in it (see ``ConsumedBatch``). Its key and
+/// value stay in the buffer the batch was copied into, so it outlives the poll; ``key`` and
+/// ``value`` copy them out, ``keyBytes`` and ``valueBytes`` do not.
 public struct ConsumerMessage: Sendable {
-    public var topic: String
-    public var partition: Int32
-    public var offset: Int64
-    public var keyBytes: KafkaBytes?
-    public var valueBytes: KafkaBytes?
-    public var headers: [KafkaHeader]
-    /// Milliseconds since the epoch, or -1 if the broker sent none.
-    public var timestampMilliseconds: Int64
+    let batch: ConsumedBatch
+    let index: Int
+
+    init(batch: ConsumedBatch, index: Int) {
+        self.batch = batch
+        self.index = index
+    }
 
     /// A message built by hand (tests, replays); consumed messages come from ``KafkaConsumer``.
     public init(topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8]?,
                 headers: [KafkaHeader] = [], timestampMilliseconds: Int64 = -1) {
-        self.init(topic: topic, partition: partition, offset: offset,
-                  keyBytes: key.map(KafkaBytes.init), valueBytes: value.map(KafkaBytes.init),
-                  headers: headers, timestampMilliseconds: timestampMilliseconds)
+        self.init(batch: ConsumedBatch(topic: topic, partition: partition, offset: offset, key: key, value: value,
+                                       headers: headers, timestamp: timestampMilliseconds), index: 0)
     }
 
-    init(topic: String, partition: Int32, offset: Int64, keyBytes: KafkaBytes?, valueBytes: KafkaBytes?,
-         headers: [KafkaHeader], timestampMilliseconds: Int64) {
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.keyBytes = keyBytes
-        self.valueBytes = valueBytes
-        self.headers = headers
-        self.timestampMilliseconds = timestampMilliseconds
+    private var record: ConsumedBatch.Record { batch.records[index] }
+
+    public var topic: String { batch.topics[Int(record.topic)] }
+    public var partition: Int32 { record.partition }
+    public var offset: Int64 { record.offset }
+    /// Milliseconds since the epoch, or -1 if the broker sent none.
+    public var timestampMilliseconds: Int64 { record.timestamp }
+    public var headers: [KafkaHeader] { batch.headers.isEmpty ? [] : batch.headers[index] ?? [] }
+
+    /// The key, without copying it.
+    public var keyBytes: KafkaBytes? {
+        let r = record
+        return r.key < 0 ? nil : KafkaBytes(batch: batch, offset: r.key, count: r.keyCount)
+    }
+
+    /// The value, without copying it.
+    public var valueBytes: KafkaBytes? {
+        let r = record
+        return r.value < 0 ? nil : KafkaBytes(batch: batch, offset: r.value, count: r.valueCount)
     }
 
     public var topicPartition: TopicPartition { TopicPartition(topic: topic, partition: partition) }

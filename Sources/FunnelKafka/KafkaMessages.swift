@@ -15,20 +15,20 @@ public struct KafkaMessages: AsyncSequence, Sendable {
 
     public struct Iterator: AsyncIteratorProtocol {
         private let state: IterationState
-        private var batch: [ConsumerMessage] = []
+        private var batch: ConsumedBatch?
         private var index = 0
 
         init(consumer: KafkaConsumer) { state = IterationState(consumer: consumer) }
 
         public mutating func next() async throws -> ConsumerMessage? {
-            if index < batch.count {
+            if let batch, index < batch.count {
                 defer { index += 1 }
-                return batch[index]
+                return ConsumerMessage(batch: batch, index: index)
             }
             guard let fresh = try await state.poll() else { return nil }
             batch = fresh
             index = 1
-            return fresh[0]
+            return ConsumerMessage(batch: fresh, index: 0)
         }
     }
 }
@@ -40,11 +40,11 @@ final class IterationState: Sendable {
     init(consumer: KafkaConsumer) { self.consumer = consumer }
     deinit { consumer.closeInBackground() }
 
-    func poll() async throws -> [ConsumerMessage]? {
+    func poll() async throws -> ConsumedBatch? {
         let cancelled = Flag()
         let consumer = self.consumer
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[ConsumerMessage]?, Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ConsumedBatch?, Error>) in
                 consumer.pollQueue.async {
                     do { continuation.resume(returning: try consumer.pollBatch(cancelled: cancelled)) }
                     catch { continuation.resume(throwing: error) }

@@ -42,7 +42,9 @@ public enum KafkaPartitionReader {
         defer { rd_kafka_queue_destroy(queue) }
 
         var pending = Set(partitions)
-        var names: [OpaquePointer: String] = [:]
+        // Where each partition ended when its end was reached: later records were written
+        // meanwhile and are not part of this read (whatever their place in a polled batch).
+        var ends: [TopicPartition: Int64] = [:]
         var count = 0
         let deadline = ContinuousClock.now + timeout
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 1024)
@@ -52,28 +54,28 @@ public enum KafkaPartitionReader {
             }
             let n = rd_kafka_consume_batch_queue(queue, 200, &buffer, buffer.count)
             guard n > 0 else { continue }
-            for i in 0..<n {
-                let raw = buffer[i]!
-                defer { rd_kafka_message_destroy(raw) }
-                let m = raw.pointee
-                if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                    pending.remove(TopicPartition(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition))
-                    continue
-                }
-                if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            let batch = try buffer.withUnsafeMutableBufferPointer { all throws(KafkaError) in
+                let messages = UnsafeMutableBufferPointer(rebasing: all[0..<n])
+                defer { for m in messages { rd_kafka_message_destroy(m) } }
+                return try ConsumedBatch.copy(messages) { raw throws(KafkaError) in
+                    let m = raw.pointee
+                    if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        let tp = TopicPartition(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition)
+                        if pending.remove(tp) != nil { ends[tp] = m.offset }
+                        return
+                    }
                     let error = KafkaError(code: m.err, context: "read to end")
                     if error.isFatal || m.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || m.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART { throw error }
                     context.logger.warning("reader error", metadata: ["error": "\(error)"])
-                    continue
                 }
-                var used = 0
-                let storage = BatchBuffer(capacity: m.key_len + m.len)
-                let message = ConsumerMessage(raw, topicNames: &names, storage: storage, used: &used)
-                // Messages past an EOF already seen (written meanwhile) are not part of this read.
-                if pending.contains(message.topicPartition) {
-                    body(message)
-                    count += 1
-                }
+            }
+            guard let batch else { continue }
+            for index in 0..<batch.count {
+                let message = ConsumerMessage(batch: batch, index: index)
+                let tp = message.topicPartition
+                if let end = ends[tp] { if message.offset >= end { continue } } else if !pending.contains(tp) { continue }
+                body(message)
+                count += 1
             }
         }
         return count

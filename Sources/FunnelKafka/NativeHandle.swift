@@ -9,6 +9,8 @@ import Synchronization
 final class NativeHandle: @unchecked Sendable {
     private var pointer: OpaquePointer?
     private var lock = pthread_rwlock_t()
+    /// Set once `destroy` ran: lets hot paths ask "closed?" without taking the lock.
+    private let destroyed = Atomic<Bool>(false)
     let name: String
 
     init(_ pointer: OpaquePointer) {
@@ -31,11 +33,7 @@ final class NativeHandle: @unchecked Sendable {
     /// The raw pointer without the lock, for callbacks librdkafka itself invokes on a live handle.
     var unguarded: OpaquePointer? { pointer }
 
-    var isClosed: Bool {
-        pthread_rwlock_rdlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
-        return pointer == nil
-    }
+    var isClosed: Bool { destroyed.load(ordering: .acquiring) }
 
     /// Runs `teardown` (e.g. `rd_kafka_destroy`) exclusively, once.
     func destroy(_ teardown: (OpaquePointer) -> Void) {
@@ -43,6 +41,7 @@ final class NativeHandle: @unchecked Sendable {
         defer { pthread_rwlock_unlock(&lock) }
         guard let pointer else { return }
         self.pointer = nil
+        destroyed.store(true, ordering: .releasing)
         teardown(pointer)
     }
 
