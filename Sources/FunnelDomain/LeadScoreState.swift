@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One behavioural event as the scorer keeps it (16–24 bytes, model independent).
 public struct ActivityRecord: Sendable, Equatable {
     public var type: ActivityType
@@ -17,10 +19,27 @@ public struct ActivityRecord: Sendable, Equatable {
     }
 }
 
-/// Immutable holder of a lead's profile facts (see ``LeadScoreState/profile``).
+/// Immutable holder of a lead's profile facts (see ``LeadScoreState/profile``), with the
+/// results of a model's profile rules memoised (they depend on the profile alone, so they are
+/// evaluated once per profile, not at every activity).
 final class ProfileBox: Sendable {
     let value: ProfileFacts
+    private let memo = Mutex<(owner: any AnyObject & Sendable, hits: [ProfileHits])?>(nil)
     init(_ value: ProfileFacts) { self.value = value }
+
+    /// The memoised results for `owner` (a scorer's model), computed by `compute` the first time.
+    func hits(_ owner: any AnyObject & Sendable, _ compute: (ProfileFacts) -> [ProfileHits]) -> [ProfileHits] {
+        if let known = memo.withLock({ $0 }), known.owner === owner { return known.hits }
+        let hits = compute(value)
+        memo.withLock { $0 = (owner, hits) }
+        return hits
+    }
+}
+
+/// Which profile rules of one score a profile matches (fit rules, and negative rules on a field).
+struct ProfileHits: Sendable {
+    var fit: [Bool]
+    var negative: [Bool]
 }
 
 /// The bands of a score: what a sweep compares to decide whether a lead must be re-emitted.
@@ -66,6 +85,11 @@ public struct LeadScoreState: Sendable, Equatable {
         set { profileBox = newValue.map(ProfileBox.init) }
     }
     private var profileBox: ProfileBox?
+
+    /// The profile rules' results for `owner`'s model (nil without a profile), computed once per profile.
+    func profileHits(_ owner: any AnyObject & Sendable, _ compute: (ProfileFacts) -> [ProfileHits]) -> [ProfileHits]? {
+        profileBox?.hits(owner, compute)
+    }
     /// Activities, oldest first, at most ``maxActivities`` (the newest are kept).
     public var activities: [ActivityRecord] = []
     /// Hashes of recent input event ids: a re-delivered event changes nothing.

@@ -20,6 +20,9 @@ public struct ScoreResult: Sendable, Equatable {
 public struct Scorer: @unchecked Sendable {
     public let model: ScoringModel
     private let compiled: [CompiledScore]
+    /// Identifies this compiled model in the profile-rule memo of each lead's profile.
+    private let memoOwner = MemoOwner()
+    private final class MemoOwner: Sendable {}
 
     private struct CompiledScore {
         let definition: ScoringModel.ScoreDefinition
@@ -48,7 +51,24 @@ public struct Scorer: @unchecked Sendable {
 
     /// Every score of the model (primary first) at reference time `at` (ms since the epoch).
     public func evaluate(_ state: LeadScoreState, at: Int64) -> [ScoreResult] {
-        compiled.map { evaluate($0, state, at: at) }
+        let hits = profileHits(state)
+        return compiled.indices.map { evaluate(compiled[$0], hits?[$0], state, at: at) }
+    }
+
+    /// Which profile rules the lead's profile matches, per score (memoised on the profile).
+    private func profileHits(_ state: LeadScoreState) -> [ProfileHits]? {
+        state.profileHits(memoOwner) { profile in
+            compiled.map { c in
+                ProfileHits(
+                    fit: c.definition.fit.indices.map { i in
+                        matches(c.definition.fit[i], profile, regex: c.fitRegexes[i], values: c.fitValues[i])
+                    },
+                    negative: c.definition.negative.indices.map { i in
+                        guard c.definition.negative[i].activity == nil, let field = c.definition.negative[i].field else { return false }
+                        return Self.matches(value: profile.value(field), values: c.negativeValues[i], regex: c.negativeRegexes[i])
+                    })
+            }
+        }
     }
 
     /// The MQL flag after a score of `total`, given the previous flag (hysteresis).
@@ -85,8 +105,9 @@ public struct Scorer: @unchecked Sendable {
             .reduce(into: Set<Int64>()) { $0.insert($1) }
         if let p = state.profile, p.time < at { times.insert(p.time) }
         var flag = false
+        let hits = profileHits(state)?[0]
         for t in times.sorted() {
-            let r = evaluate(compiled[0], state, at: t)
+            let r = evaluate(compiled[0], hits, state, at: t)
             flag = mql(total: r.total, disqualified: r.disqualification != nil, previous: flag)
         }
         return mql(total: last.total, disqualified: last.disqualification != nil, previous: flag)
@@ -94,7 +115,7 @@ public struct Scorer: @unchecked Sendable {
 
     /// The bands a sweep at `at` would find, without changing the state.
     public func bands(_ state: LeadScoreState, at: Int64) -> ScoreBands {
-        let primary = evaluate(compiled[0], state, at: at)
+        let primary = evaluate(compiled[0], profileHits(state)?[0], state, at: at)
         return bands(primary, mql: mql(total: primary.total, disqualified: primary.disqualification != nil, previous: state.mql))
     }
 
@@ -122,13 +143,14 @@ public struct Scorer: @unchecked Sendable {
         return event
     }
 
-    private func evaluate(_ c: CompiledScore, _ state: LeadScoreState, at: Int64) -> ScoreResult {
+    /// `hits`: the profile rules' results for this score (nil without a profile).
+    private func evaluate(_ c: CompiledScore, _ hits: ProfileHits?, _ state: LeadScoreState, at: Int64) -> ScoreResult {
         let score = c.definition
         var r = ScoreResult(name: score.name)
-        if let profile = state.profile {
-            for (i, rule) in score.fit.enumerated() where matches(rule, profile, regex: c.fitRegexes[i], values: c.fitValues[i]) {
-                r.fit += rule.points
-                r.rules.append(RuleContribution(rule: rule.name, category: "fit", points: rule.points))
+        if let hits {
+            for i in score.fit.indices where hits.fit[i] {
+                r.fit += score.fit[i].points
+                r.rules.append(RuleContribution(rule: score.fit[i].name, category: "fit", points: score.fit[i].points))
             }
         }
         for rule in score.interest {
@@ -153,9 +175,9 @@ public struct Scorer: @unchecked Sendable {
             if let activity = rule.activity {
                 let window = rule.windowDays.map { Int64($0 * 86_400_000) }
                 hit = state.activities.contains { a in a.type == activity && a.time <= at && (window.map { at - a.time <= $0 } ?? true) }
-            } else if let profile = state.profile, let field = rule.field {
-                hit = Self.matches(value: profile.value(field), values: c.negativeValues[i], regex: c.negativeRegexes[i])
-            } else { hit = false }
+            } else {
+                hit = hits?.negative[i] ?? false
+            }
             guard hit else { continue }
             if let reason = rule.disqualify {
                 r.disqualification = r.disqualification ?? reason

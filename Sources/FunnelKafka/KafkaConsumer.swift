@@ -115,6 +115,12 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Stores the next offset to read of one partition (see ``storeOffsets(_:)``).
+    public func storeOffset(next offset: Int64, for partition: TopicPartition) throws(KafkaError) {
+        if handle.isClosed { throw .closed }
+        context.pendingOffsets.withLock { $0.raise(partition.topic, partition.partition, to: offset) }
+    }
+
     /// Marks `message` as processed (see ``storeOffsets(_:)``).
     public func storeOffset(_ message: ConsumerMessage) throws(KafkaError) {
         if handle.isClosed { throw .closed }

@@ -11,11 +11,6 @@ public final class MetricsRegistry: Sendable {
         var buckets: [Double] = []
         var histograms: [String: Histogram] = [:]    // labels → histogram
     }
-    struct Histogram {
-        var counts: [Int]
-        var sum = 0.0
-        var count = 0
-    }
     private let series = Mutex<[String: Series]>([:])
     private let gauges = Mutex<[String: @Sendable () -> Double]>([:])
 
@@ -56,15 +51,41 @@ public final class MetricsRegistry: Sendable {
     }
 
     public func observe(_ name: String, help: String, labels: [String: String] = [:], _ value: Double, buckets: [Double] = latencyBuckets) {
+        histogram(name, help: help, labels: labels, buckets: buckets).observe(value)
+    }
+
+    /// A histogram resolved once (name and labels), for per-message use (see ``Counter``).
+    public final class Histogram: Sendable {
+        struct Counts {
+            var buckets: [Int]
+            var sum = 0.0
+            var count = 0
+        }
+        let bounds: [Double]
+        private let counts: Mutex<Counts>
+        init(bounds: [Double]) {
+            self.bounds = bounds
+            counts = Mutex(Counts(buckets: Array(repeating: 0, count: bounds.count)))
+        }
+        public func observe(_ value: Double) {
+            counts.withLock { c in
+                for (i, bound) in bounds.enumerated() where value <= bound { c.buckets[i] += 1 }
+                c.sum += value
+                c.count += 1
+            }
+        }
+        var snapshot: Counts { counts.withLock { $0 } }
+    }
+
+    /// The histogram `name{labels}` (the same handle for the same name and labels).
+    public func histogram(_ name: String, help: String, labels: [String: String] = [:], buckets: [Double] = latencyBuckets) -> Histogram {
         let key = Self.render(labels)
-        series.withLock { all in
-            var s = all[name] ?? Series(help: help, type: "histogram", buckets: buckets)
-            var h = s.histograms[key] ?? Histogram(counts: Array(repeating: 0, count: s.buckets.count))
-            for (i, bound) in s.buckets.enumerated() where value <= bound { h.counts[i] += 1 }
-            h.sum += value
-            h.count += 1
-            s.histograms[key] = h
-            all[name] = s
+        return series.withLock { all in
+            if let known = all[name]?.histograms[key] { return known }
+            if all[name] == nil { all[name] = Series(help: help, type: "histogram", buckets: buckets) }
+            let created = Histogram(bounds: all[name]!.buckets)
+            all[name]!.histograms[key] = created
+            return created
         }
     }
 
@@ -102,10 +123,10 @@ public final class MetricsRegistry: Sendable {
                     out += "\(name)\(key) \(Self.number(value))\n"
                 }
                 for key in s.histograms.keys.sorted() {
-                    let h = s.histograms[key]!
+                    let h = s.histograms[key]!.snapshot
                     let inner = key.isEmpty ? "" : String(key.dropFirst().dropLast()) + ","
                     for (i, bound) in s.buckets.enumerated() {
-                        out += "\(name)_bucket{\(inner)le=\"\(Self.number(bound))\"} \(h.counts[i])\n"
+                        out += "\(name)_bucket{\(inner)le=\"\(Self.number(bound))\"} \(h.buckets[i])\n"
                     }
                     out += "\(name)_bucket{\(inner)le=\"+Inf\"} \(h.count)\n"
                     out += "\(name)_sum\(key) \(Self.number(h.sum))\n\(name)_count\(key) \(h.count)\n"

@@ -6,64 +6,116 @@ import Synchronization
 /// The runner calls ``begin(_:outputs:)`` for each input in the order consumed; delivery
 /// reports call ``delivered(_:)``. When the oldest inputs of a partition are complete, the
 /// next offset is stored on the consumer (committed by librdkafka).
+///
+/// Constant work per call however many inputs are in flight: each partition keeps its
+/// pending inputs in arrays with a moving head, and a ticket points at its partition's
+/// ledger, so a delivery finds its input by a binary search without hashing anything.
 public final class OffsetTracker: Sendable {
-    private struct Pending {
-        var offset: Int64
-        var remaining: Int
-    }
-    private let state = Mutex<[TopicPartition: [Pending]]>([:])
-    private let store: @Sendable ([TopicPartition: Int64]) -> Void
+    /// The inputs of one partition not yet stored, oldest first (offsets ascending).
+    /// Only touched under the tracker's lock.
+    final class Ledger: @unchecked Sendable {
+        let partition: TopicPartition
+        var offsets: [Int64] = []
+        var remaining: [Int] = []
+        var head = 0
+        /// Set when the partition was revoked: late delivery reports for it are ignored.
+        var forgotten = false
+        init(_ partition: TopicPartition) { self.partition = partition }
 
-    public init(store: @escaping @Sendable ([TopicPartition: Int64]) -> Void) {
+        var pending: Int { offsets.count - head }
+
+        /// Pops completed inputs from the head; the next offset to store, if the head moved.
+        func drain() -> Int64? {
+            var next: Int64?
+            while head < offsets.count && remaining[head] <= 0 {
+                next = offsets[head] + 1
+                head += 1
+            }
+            if head == offsets.count {
+                offsets.removeAll(keepingCapacity: true)
+                remaining.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head > 4096 && head * 2 > offsets.count {
+                offsets.removeFirst(head)
+                remaining.removeFirst(head)
+                head = 0
+            }
+            return next
+        }
+
+        func index(of offset: Int64) -> Int? {
+            var low = head, high = offsets.count
+            while low < high {
+                let mid = (low + high) / 2
+                if offsets[mid] < offset { low = mid + 1 } else { high = mid }
+            }
+            return low < offsets.count && offsets[low] == offset ? low : nil
+        }
+    }
+
+    private struct State {
+        var ledgers: [TopicPartition: Ledger] = [:]
+        /// Consecutive inputs mostly share a partition: checked before hashing.
+        var last: Ledger?
+    }
+    private let state = Mutex(State())
+    private let store: @Sendable (TopicPartition, Int64) -> Void
+
+    /// - Parameter store: receives a partition and the next offset to read (store it on the consumer).
+    public init(store: @escaping @Sendable (TopicPartition, Int64) -> Void) {
         self.store = store
     }
 
     /// A handle passed to the delivery callbacks of one input's outputs.
     public struct Ticket: Sendable {
-        let partition: TopicPartition
+        let ledger: Ledger
         let offset: Int64
     }
 
     /// Registers an input with `outputs` outputs still to be acknowledged.
     public func begin(_ message: ConsumerMessage, outputs: Int) -> Ticket {
-        let ticket = Ticket(partition: message.topicPartition, offset: message.offset)
-        let ready = state.withLock { pending -> Int64? in
-            pending[ticket.partition, default: []].append(Pending(offset: ticket.offset, remaining: outputs))
-            return outputs == 0 ? Self.drain(&pending, ticket.partition) : nil
+        let partition = message.partition, offset = message.offset
+        let (ticket, ready) = state.withLock { s -> (Ticket, Int64?) in
+            let ledger: Ledger
+            if let last = s.last, last.partition.partition == partition, last.partition.topic == message.topic {
+                ledger = last
+            } else {
+                let tp = message.topicPartition
+                if let known = s.ledgers[tp] { ledger = known } else {
+                    ledger = Ledger(tp)
+                    s.ledgers[tp] = ledger
+                }
+                s.last = ledger
+            }
+            ledger.offsets.append(offset)
+            ledger.remaining.append(outputs)
+            return (Ticket(ledger: ledger, offset: offset), outputs == 0 ? ledger.drain() : nil)
         }
-        if let ready { store([ticket.partition: ready]) }
+        if let ready { store(ticket.ledger.partition, ready) }
         return ticket
     }
 
     /// One output of `ticket`'s input was acknowledged.
     public func delivered(_ ticket: Ticket) {
-        let ready = state.withLock { pending -> Int64? in
-            guard var list = pending[ticket.partition],
-                  let index = list.firstIndex(where: { $0.offset == ticket.offset }) else { return nil }
-            list[index].remaining -= 1
-            pending[ticket.partition] = list
-            return Self.drain(&pending, ticket.partition)
+        let ledger = ticket.ledger
+        let ready = state.withLock { _ -> Int64? in
+            guard !ledger.forgotten, let index = ledger.index(of: ticket.offset) else { return nil }
+            ledger.remaining[index] -= 1
+            return index == ledger.head ? ledger.drain() : nil
         }
-        if let ready { store([ticket.partition: ready]) }
+        if let ready { store(ledger.partition, ready) }
     }
 
     /// Forgets partitions that were revoked (their inputs will be re-read by the new owner).
     public func forget(_ partitions: [TopicPartition]) {
-        state.withLock { pending in for p in partitions { pending[p] = nil } }
+        state.withLock { s in
+            for p in partitions {
+                s.ledgers.removeValue(forKey: p)?.forgotten = true
+            }
+            if let last = s.last, last.forgotten { s.last = nil }
+        }
     }
 
     /// Inputs not yet complete (for readiness and tests).
-    public var inFlight: Int { state.withLock { $0.values.reduce(0) { $0 + $1.count } } }
-
-    /// Pops completed inputs from the head; returns the next offset to store, if any moved.
-    private static func drain(_ pending: inout [TopicPartition: [Pending]], _ partition: TopicPartition) -> Int64? {
-        guard var list = pending[partition] else { return nil }
-        var next: Int64?
-        while let first = list.first, first.remaining <= 0 {
-            next = first.offset + 1
-            list.removeFirst()
-        }
-        pending[partition] = list
-        return next
-    }
+    public var inFlight: Int { state.withLock { $0.ledgers.values.reduce(0) { $0 + $1.pending } } }
 }

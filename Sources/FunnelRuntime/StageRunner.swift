@@ -120,7 +120,7 @@ public final class StageRunner: Service, @unchecked Sendable {
                 processor.assigned(partitions)
             }
         }
-        let tracker = OffsetTracker { offsets in try? consumer.storeOffsets(offsets) }
+        let tracker = OffsetTracker { partition, next in try? consumer.storeOffset(next: next, for: partition) }
         trackerBox.withLock { $0 = tracker }
         let labels = ["stage": name]
         metrics.gauge("funnel_consumer_lag", help: "Messages behind the end of the assigned partitions.", labels: labels) {
@@ -146,12 +146,16 @@ public final class StageRunner: Service, @unchecked Sendable {
     private func consume(_ consumer: KafkaConsumer, processor: any StageProcessor, tracker: OffsetTracker,
                          labels: [String: String]) async throws {
         var consumed: [String: MetricsRegistry.Counter] = [:]
+        var lastConsumed: (topic: String, counter: MetricsRegistry.Counter)?
+        let processing = metrics.histogram("funnel_processing_seconds", help: "Time to process one input.", labels: labels)
         for try await message in consumer.messages {
             if Task.isCancelled { break } // stop within the batch already taken
             let started = ContinuousClock.now
-            if let counter = consumed[message.topic] { counter.increment() } else {
-                let counter = metrics.counter("funnel_consumed_total", help: "Messages consumed.", labels: labels.merging(["topic": message.topic]) { $1 })
-                consumed[message.topic] = counter
+            let topic = message.topic
+            if let last = lastConsumed, last.topic == topic { last.counter.increment() } else {
+                let counter = consumed[topic] ?? metrics.counter("funnel_consumed_total", help: "Messages consumed.", labels: labels.merging(["topic": topic]) { $1 })
+                consumed[topic] = counter
+                lastConsumed = (topic, counter)
                 counter.increment()
             }
             var result: StageOutput
@@ -175,8 +179,7 @@ public final class StageRunner: Service, @unchecked Sendable {
                 }
             }
             release.startIfEmpty()
-            metrics.observe("funnel_processing_seconds", help: "Time to process one input.", labels: labels,
-                            (ContinuousClock.now - started).seconds)
+            processing.observe((ContinuousClock.now - started).seconds)
         }
     }
 

@@ -17,6 +17,7 @@ struct ScoreBench: AsyncParsableCommand {
     @Option(help: "Distinct leads in the stage input.") var leads = 20_000
     @Option(help: "Leads held in memory for the RSS measurement.") var stateLeads = 1_000_000
     @Option(help: "Partitions of the input topics.") var partitions = 6
+    @Option(help: "Run only part of it, for profiling: all or processing (the in-process stage loop, repeated).") var only = "all"
 
     func run() async throws {
         let model = try ScoringModel.parse(yaml: String(contentsOfFile: ProjectPaths.configDirectory + "/scoring-model.yaml", encoding: .utf8))
@@ -26,6 +27,16 @@ struct ScoreBench: AsyncParsableCommand {
         // 1. Pure evaluation, one core.
         let evaluation = Self.evaluationRate(scorer)
         print(String(format: "model evaluation (1 core)       %12.0f events/s  (profile + %d activities per lead)", evaluation.rate, evaluation.activities))
+
+        // 1b. The stage's processing in-process: decode → state → score → encode, no broker.
+        guard ["all", "processing"].contains(only) else { throw ValidationError("--only takes all or processing") }
+        if only == "processing" {
+            for _ in 0..<3 { print(String(format: "stage processing (in-process) %12.0f events/s", Self.processingRate(scorer, leads: leads, events: events, partitions: partitions))) }
+            return
+        }
+        let inProcess = Self.processingRate(scorer, leads: leads, events: events, partitions: partitions)
+        print(String(format: "stage processing (in-process)   %12.0f events/s  (%.1f µs/event: decode, state, score, encode; no broker)",
+                     inProcess, 1e6 / inProcess))
 
         // 2. Memory with a million leads of state.
         let memory = Self.stateMemory(leads: stateLeads)
@@ -79,6 +90,52 @@ struct ScoreBench: AsyncParsableCommand {
         let enriched = LeadEnriched(leadID: "lead-\(i)", profile: captured, emailClass: .corporate, contactAvailable: true,
                                     company: nil, enrichedAt: "2026-11-01T00:00:00Z")
         return ProfileFacts(enriched, time: time, eventID: "enriched-\(i)")
+    }
+
+    /// The bench input as consumed messages: one enriched event per lead, then activities
+    /// spread over the leads (the same events the stage measurement produces to the broker).
+    static func inputMessages(leads: Int, events: Int, partitions: Int) -> [ProducerMessage] {
+        let base = Timestamp.milliseconds("2026-11-01T00:00:00Z")!
+        let types: [ActivityType] = [.pageView, .pricingPageView, .emailOpen, .emailClick, .contentDownload, .webinarAttended, .demoRequest]
+        var messages: [ProducerMessage] = []
+        messages.reserveCapacity(leads + events)
+        for i in 0..<leads {
+            let f = Self.facts(i, time: base)
+            let captured = LeadCaptured(leadID: "lead-\(i)", email: "person\(i)@company\(i % 5000).example", jobTitle: f.jobTitle,
+                                        employees: f.employees, industry: f.industry, country: f.country, capturedAt: "2026-11-01T00:00:00Z")
+            let data = LeadEnriched(leadID: "lead-\(i)", profile: captured, emailClass: .corporate, contactAvailable: true, company: nil,
+                                    enrichedAt: "2026-11-01T00:00:00Z")
+            messages.append(StageIO.output(data, topic: TopicCatalog.enriched, leadID: "lead-\(i)", from: "bench-\(i)",
+                                           purpose: "enriched", source: "bench", time: "2026-11-01T00:00:00Z"))
+        }
+        for e in 0..<events {
+            let lead = "lead-\(e % leads)"
+            let time = Timestamp.format(milliseconds: base + Int64(e / leads) * 60_000)
+            let data = LeadActivity(leadID: lead, type: types[e % types.count], url: "https://example.com/p/\(e % 50)",
+                                    occurredAt: time, source: "web")
+            messages.append(StageIO.output(data, topic: TopicCatalog.activity, leadID: lead, from: "activity-\(e)",
+                                           purpose: "activity", source: "bench", time: time))
+        }
+        return messages
+    }
+
+    static func processingRate(_ scorer: Scorer, leads: Int, events: Int, partitions: Int) -> Double {
+        let stage = ScoreStage(scorer: scorer, logger: .init(label: "bench")) { _ in [:] }
+        stage.assigned((0..<Int32(partitions)).map { TopicPartition(topic: TopicCatalog.activity, partition: $0) })
+        let messages = inputMessages(leads: leads, events: events, partitions: partitions).enumerated().map { i, m in
+            let partition = KafkaPartitioner.partition(forKey: String(decoding: m.key ?? [], as: UTF8.self), partitionCount: partitions)
+            return ConsumerMessage(topic: m.topic, partition: partition, offset: Int64(i), key: m.key, value: m.value)
+        }
+        var outputs = 0
+        let start = ContinuousClock.now
+        for message in messages {
+            if let result = try? stage.process(message) {
+                outputs += result.messages.reduce(0) { $0 + ($1.valueBytes?.count ?? 0) } + result.afterDelivery.count
+            }
+        }
+        let elapsed = (ContinuousClock.now - start).seconds
+        if outputs == 0 { print("no outputs") }
+        return Double(messages.count) / elapsed
     }
 
     // MARK: 2
@@ -136,24 +193,8 @@ struct ScoreBench: AsyncParsableCommand {
         // Input: one enriched event per lead, then activities spread over the leads.
         print("producing \(leads) enriched + \(events) activity events …")
         let producer = try KafkaProducer(configuration: config)
-        let base = Timestamp.milliseconds("2026-11-01T00:00:00Z")!
-        let types: [ActivityType] = [.pageView, .pricingPageView, .emailOpen, .emailClick, .contentDownload, .webinarAttended, .demoRequest]
-        for i in 0..<leads {
-            let f = Self.facts(i, time: base)
-            let captured = LeadCaptured(leadID: "lead-\(i)", email: "person\(i)@company\(i % 5000).example", jobTitle: f.jobTitle,
-                                        employees: f.employees, industry: f.industry, country: f.country, capturedAt: "2026-11-01T00:00:00Z")
-            let data = LeadEnriched(leadID: "lead-\(i)", profile: captured, emailClass: .corporate, contactAvailable: true, company: nil,
-                                    enrichedAt: "2026-11-01T00:00:00Z")
-            try await producer.send(StageIO.output(data, topic: TopicCatalog.enriched, leadID: "lead-\(i)", from: "bench-\(i)",
-                                                   purpose: "enriched", source: "bench", time: "2026-11-01T00:00:00Z"))
-        }
-        for e in 0..<events {
-            let lead = "lead-\(e % leads)"
-            let time = Timestamp.format(milliseconds: base + Int64(e / leads) * 60_000)
-            let data = LeadActivity(leadID: lead, type: types[e % types.count], url: "https://example.com/p/\(e % 50)",
-                                    occurredAt: time, source: "web")
-            try await producer.send(StageIO.output(data, topic: TopicCatalog.activity, leadID: lead, from: "activity-\(e)",
-                                                   purpose: "activity", source: "bench", time: time))
+        for message in Self.inputMessages(leads: leads, events: events, partitions: partitions) {
+            try await producer.send(message)
         }
         try await producer.flush(timeout: .seconds(120))
         await producer.close()

@@ -81,6 +81,24 @@ struct ScoringTests {
         #expect(!scorer.mql(total: 90, disqualified: true, previous: true))
     }
 
+    @Test("profile rules are evaluated once per profile: a new profile or another model is never answered from the memo")
+    func profileMemo() throws {
+        var state = LeadScoreState()
+        state.apply(profile: facts("v@acme.example", title: "Intern", at: t0, id: "old"))
+        state.apply(activity: activity(.demoRequest, at: t0, id: "a"))
+        let before = scorer.score(&state, leadID: "l")
+        #expect(!before.rules.contains { $0.rule == "senior" })
+        state.apply(profile: facts("v@acme.example", title: "VP Sales", at: t0 + day, id: "new"))
+        let after = scorer.score(&state, leadID: "l")
+        #expect(after.rules.contains { $0.rule == "senior" })
+        // The same state under a model whose fit rule differs: evaluated afresh, not memoised.
+        let other = Scorer(model: try ScoringModel.parse(yaml: modelYAML.replacingOccurrences(of: "name: senior", with: "name: senior-renamed")))
+        var copy = state
+        #expect(other.score(&copy, leadID: "l").rules.contains { $0.rule == "senior-renamed" })
+        // And back: each model gets its own answers.
+        #expect(scorer.score(&state, leadID: "l").rules.map(\.rule) == after.rules.map(\.rule))
+    }
+
     @Test("the order events arrive in does not change the final score; the newest profile wins")
     func orderIndependent() {
         let events: [(inout LeadScoreState) -> Void] = [
