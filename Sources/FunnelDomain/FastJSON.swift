@@ -8,18 +8,25 @@ public protocol FastJSONEncodable {
 /// Appends JSON tokens to a byte buffer. The caller writes keys in sorted order.
 public struct JSONWriter {
     public internal(set) var bytes: [UInt8] = []
-    private var needsComma = [false]
+    /// One bit per open object or array (bit 0: the innermost): whether the next member
+    /// needs a comma. Nesting is limited to 63 levels (the events written here use 4).
+    private var needsComma: UInt64 = 0
 
     public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
 
-    public mutating func beginObject() { value(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
-    public mutating func endObject() { needsComma.removeLast(); bytes.append(UInt8(ascii: "}")) }
-    public mutating func beginArray() { value(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
-    public mutating func endArray() { needsComma.removeLast(); bytes.append(UInt8(ascii: "]")) }
+    public mutating func beginObject() { value(); bytes.append(UInt8(ascii: "{")); push() }
+    public mutating func endObject() { needsComma >>= 1; bytes.append(UInt8(ascii: "}")) }
+    public mutating func beginArray() { value(); bytes.append(UInt8(ascii: "[")); push() }
+    public mutating func endArray() { needsComma >>= 1; bytes.append(UInt8(ascii: "]")) }
+
+    private mutating func push() {
+        precondition(needsComma >> 63 == 0, "JSONWriter: nesting deeper than 63 levels")
+        needsComma <<= 1
+    }
 
     public mutating func key(_ name: StaticString) {
-        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
-        needsComma[needsComma.count - 1] = false
+        if needsComma & 1 != 0 { bytes.append(UInt8(ascii: ",")) }
+        needsComma &= ~1
         bytes.append(UInt8(ascii: "\""))
         name.withUTF8Buffer { bytes.append(contentsOf: $0) }
         bytes.append(UInt8(ascii: "\""))
@@ -27,12 +34,28 @@ public struct JSONWriter {
     }
 
     /// After a key written by hand: the value that follows needs no comma.
-    mutating func markKeyWritten() { needsComma[needsComma.count - 1] = false }
+    mutating func markKeyWritten() { needsComma &= ~1 }
 
     /// Before a value: a comma inside arrays after the first element.
     private mutating func value() {
-        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
-        needsComma[needsComma.count - 1] = true
+        if needsComma & 1 != 0 { bytes.append(UInt8(ascii: ",")) }
+        needsComma |= 1
+    }
+
+    /// The decimal digits of `v`, without a String in between.
+    private mutating func digits(_ v: Int64) {
+        var magnitude = v.magnitude
+        if v < 0 { bytes.append(UInt8(ascii: "-")) }
+        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes: enough for 20 digits
+        withUnsafeMutableBytes(of: &buffer) { raw in
+            var i = raw.count
+            repeat {
+                i -= 1
+                raw[i] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
+        }
     }
 
     public mutating func string(_ s: String) {
@@ -66,14 +89,18 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
-    public mutating func bool(_ v: Bool) { value(); bytes.append(contentsOf: v ? Array("true".utf8) : Array("false".utf8)) }
+    public mutating func bool(_ v: Bool) {
+        value()
+        let word: StaticString = v ? "true" : "false"
+        word.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
 
-    public mutating func int(_ v: Int) { value(); bytes.append(contentsOf: String(v).utf8) }
+    public mutating func int(_ v: Int) { value(); digits(Int64(v)) }
 
     /// Integral values without a fraction (as Foundation writes them), others shortest round-trip.
     public mutating func number(_ v: Double) {
         value()
-        if v == v.rounded(), abs(v) < 1e15 { bytes.append(contentsOf: String(Int64(v)).utf8) } else { bytes.append(contentsOf: v.description.utf8) }
+        if v == v.rounded(), abs(v) < 1e15 { digits(Int64(v)) } else { bytes.append(contentsOf: v.description.utf8) }
     }
 
     /// A field whose value is written by `body`.

@@ -4,7 +4,9 @@
 /// caller falls back to `JSONDecoder`, which produces the precise field error. So both paths
 /// accept exactly the same events.
 public enum FastJSON {
-    public indirect enum Value: Sendable {
+    /// Not `indirect`: objects and arrays already hold their children out of line, and an
+    /// indirect enum would box every value (one allocation per string or number).
+    public enum Value: Sendable {
         case string(String)
         case number(Double)
         case bool(Bool)
@@ -175,22 +177,89 @@ public enum FastJSON {
 extension FastJSON {
     /// `CloudEvent<LeadActivity>` from well-formed JSON, or nil (then use `JSONDecoder`).
     static func activityEvent(_ bytes: UnsafeRawBufferPointer) -> CloudEvent<LeadActivity>? {
+        event(bytes) { data in
+            guard let leadID = data["lead_id"]?.string, let typeName = data["type"]?.string,
+                  let activityType = ActivityType(rawValue: typeName), let occurredAt = data["occurred_at"]?.string,
+                  let url = optionalString(data["url"]), let activitySource = optionalString(data["source"]),
+                  let attributes = optionalStringMap(data["attributes"]) else { return nil }
+            return LeadActivity(leadID: leadID, type: activityType, url: url, occurredAt: occurredAt,
+                                source: activitySource, attributes: attributes)
+        }
+    }
+
+    /// `CloudEvent<LeadEnriched>` from well-formed JSON, or nil (then use `JSONDecoder`).
+    static func enrichedEvent(_ bytes: UnsafeRawBufferPointer) -> CloudEvent<LeadEnriched>? {
+        event(bytes) { data in
+            guard let leadID = data["lead_id"]?.string, let profileValue = data["profile"],
+                  let profile = leadCaptured(profileValue),
+                  let className = data["email_class"]?.string, let emailClass = EmailClass(rawValue: className),
+                  case .bool(let contactAvailable)? = data["contact_available"],
+                  let company = optionalObject(data["company"], companyInfo),
+                  let enrichedAt = data["enriched_at"]?.string else { return nil }
+            return LeadEnriched(leadID: leadID, profile: profile, emailClass: emailClass, contactAvailable: contactAvailable,
+                                company: company, enrichedAt: enrichedAt)
+        }
+    }
+
+    /// The CloudEvents envelope around a payload read by `payload` (nil: not for this parser).
+    private static func event<P>(_ bytes: UnsafeRawBufferPointer, _ payload: (Value) -> P?) -> CloudEvent<P>? {
         guard let root = parse(bytes), case .object = root,
               let specversion = root["specversion"]?.string, let id = root["id"]?.string, let source = root["source"]?.string,
               let type = root["type"]?.string, let time = root["time"]?.string, let subject = root["subject"]?.string,
               let contentType = root["datacontenttype"]?.string, let schema = root["dataschema"]?.string,
-              let data = root["data"], case .object = data,
-              let leadID = data["lead_id"]?.string, let typeName = data["type"]?.string, let activityType = ActivityType(rawValue: typeName),
-              let occurredAt = data["occurred_at"]?.string,
-              let url = optionalString(data["url"]), let activitySource = optionalString(data["source"]) else { return nil }
-        guard let attributes = optionalStringMap(data["attributes"]) else { return nil }
-        var event = CloudEvent(id: id, source: source, type: type, time: time, subject: subject,
-                               data: LeadActivity(leadID: leadID, type: activityType, url: url, occurredAt: occurredAt,
-                                                  source: activitySource, attributes: attributes))
+              let dataValue = root["data"], case .object = dataValue, let data = payload(dataValue) else { return nil }
+        var event = CloudEvent(id: id, source: source, type: type, time: time, subject: subject, data: data)
         event.specversion = specversion
         event.datacontenttype = contentType
         event.dataschema = schema
         return event
+    }
+
+    private static func leadCaptured(_ v: Value) -> LeadCaptured? {
+        guard case .object = v, let leadID = v["lead_id"]?.string, let capturedAt = v["captured_at"]?.string,
+              let email = optionalString(v["email"]), let firstName = optionalString(v["first_name"]),
+              let lastName = optionalString(v["last_name"]), let jobTitle = optionalString(v["job_title"]),
+              let company = optionalString(v["company"]), let companyDomain = optionalString(v["company_domain"]),
+              let employees = optionalInt(v["employees"]), let industry = optionalString(v["industry"]),
+              let country = optionalString(v["country"]), let phone = optionalString(v["phone"]),
+              let source = optionalString(v["source"]), let campaign = optionalString(v["campaign"]),
+              let consent = optionalObject(v["consent"], { c -> LeadCaptured.Consent? in
+                  guard case .bool(let email)? = c["email"] else { return nil }
+                  return LeadCaptured.Consent(email: email)
+              }),
+              let attributes = optionalStringMap(v["attributes"]) else { return nil }
+        return LeadCaptured(leadID: leadID, email: email, firstName: firstName, lastName: lastName, jobTitle: jobTitle,
+                            company: company, companyDomain: companyDomain, employees: employees, industry: industry,
+                            country: country, phone: phone, source: source, campaign: campaign, consent: consent,
+                            attributes: attributes, capturedAt: capturedAt)
+    }
+
+    private static func companyInfo(_ v: Value) -> CompanyInfo? {
+        guard let domain = v["domain"]?.string, let name = optionalString(v["name"]), let employees = optionalInt(v["employees"]),
+              let industry = optionalString(v["industry"]), let country = optionalString(v["country"]),
+              let owner = optionalString(v["owner"]) else { return nil }
+        return CompanyInfo(domain: domain, name: name, employees: employees, industry: industry, country: country, owner: owner)
+    }
+
+    /// `.some(nil)` for absent or null, `.some(x)` for an object `read` accepts, nil otherwise.
+    static func optionalObject<T>(_ value: Value?, _ read: (Value) -> T?) -> T?? {
+        switch value {
+        case nil, .null?: return .some(nil)
+        case .object?: return read(value!).map { .some($0) }
+        default: return nil
+        }
+    }
+
+    /// `.some(nil)` for absent or null, `.some(n)` for a whole number JSONDecoder reads as `Int`
+    /// exactly (below 2^53, where a Double holds every integer), nil otherwise.
+    static func optionalInt(_ value: Value?) -> Int?? {
+        switch value {
+        case nil, .null?: return .some(nil)
+        case .number(let d)?:
+            guard d == d.rounded(.towardZero), abs(d) < 9_007_199_254_740_992 else { return nil }
+            return .some(Int(d))
+        default: return nil
+        }
     }
 
     /// `.some(nil)` for absent or null, `.some(map)` for an object of strings, nil otherwise.

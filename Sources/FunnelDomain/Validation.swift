@@ -30,6 +30,9 @@ public enum EventDecoder {
         if P.self == LeadActivity.self, let fast = FastJSON.activityEvent(buffer) as? CloudEvent<P> {
             return validate(fast, expectedType: expectedType)
         }
+        if P.self == LeadEnriched.self, let fast = FastJSON.enrichedEvent(buffer) as? CloudEvent<P> {
+            return validate(fast, expectedType: expectedType)
+        }
         do {
             let data = buffer.baseAddress.map { Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: buffer.count, deallocator: .none) } ?? Data()
             event = try sharedDecoder.decode(CloudEvent<P>.self, from: data)

@@ -335,6 +335,70 @@ struct FastDecodeTests {
     }
 }
 
+@Suite("Fast decoding of enriched events")
+struct FastDecodeEnrichedTests {
+    func reference(_ bytes: [UInt8]) -> Result<CloudEvent<LeadEnriched>, FieldError> {
+        do {
+            let event = try JSONDecoder().decode(CloudEvent<LeadEnriched>.self, from: Data(bytes))
+            return EventDecoder.validate(event, expectedType: TopicCatalog.enriched)
+        } catch let error as DecodingError { return .failure(EventDecoder.fieldError(error)) } catch {
+            return .failure(FieldError(field: "", reason: "not JSON: \(error)"))
+        }
+    }
+
+    func same(_ a: Result<CloudEvent<LeadEnriched>, FieldError>, _ b: Result<CloudEvent<LeadEnriched>, FieldError>) -> Bool {
+        switch (a, b) {
+        case (.success(let x), .success(let y)):
+            x.data == y.data && x.id == y.id && x.source == y.source && x.time == y.time && x.subject == y.subject
+                && x.specversion == y.specversion && x.dataschema == y.dataschema && x.datacontenttype == y.datacontenttype
+        case (.failure(let x), .failure(let y)): x.field == y.field && x.reason == y.reason
+        default: false
+        }
+    }
+
+    @Test("accepts and rejects exactly what JSONDecoder does, with the same values and field errors")
+    func sameAsFoundation() throws {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../schemas/examples")
+        let valid = try String(contentsOf: examples.appendingPathComponent("funnel.lead.enriched.v1.json"), encoding: .utf8)
+        let variants: [(String, String)] = [
+            (#""employees": 250"#, #""employees": 250.0"#), (#""employees": 250"#, #""employees": 2.5e2"#),
+            (#""employees": 250"#, #""employees": 250.5"#), (#""employees": 250"#, #""employees": "250""#),
+            (#""employees": 250"#, #""employees": null"#), (#""employees": 250"#, #""employees": 9007199254740993"#),
+            (#""employees": 250"#, #""employees": -0"#), (#""email": true"#, #""email": "yes""#),
+            (#""email": true"#, #""sms": true"#), (#""form": "demo""#, #""form": 1"#),
+            (#""contact_available": true"#, #""contact_available": "true""#), (#""contact_available": true,"#, ""),
+            (#""email_class": "corporate""#, #""email_class": "work""#), (#""domain": "example.com","#, ""),
+            (#""owner": "rep-anna.schmidt""#, #""owner": null"#), (#""lead_id": "lead-5be9aab0eea8d4be1488","#, ""),
+            (#""job_title": "VP Marketing""#, #""job_title": "VP \"Marketing\"\n""#), (#""job_title": "VP Marketing""#, #""job_title": "\u0056P""#),
+            (#""source": "web-form""#, #""source": "web-form", "extra": [1, {"a": null}]"#),
+            (#""first_name": "Maria""#, #""first_name": "Maria", "first_name": "Mia""#),
+            (#""first_name": "Maria""#, #""first_name": "María""#), (#""country": "DE","#, #""country": "Germany","#),
+        ]
+        var cases = [valid]
+        for (from, to) in variants {
+            #expect(valid.contains(from), "variant \(from)")
+            cases.append(valid.replacingOccurrences(of: from, with: to))
+        }
+        // The company object, then the whole profile, as null or absent.
+        if let start = valid.range(of: #""company": {"#), let end = valid.range(of: "},", range: start.upperBound..<valid.endIndex) {
+            cases.append(valid.replacingCharacters(in: start.lowerBound..<end.upperBound, with: #""company": null,"#))
+            cases.append(valid.replacingCharacters(in: start.lowerBound..<end.upperBound, with: ""))
+        }
+        cases.append(valid.replacingOccurrences(of: #""profile": {"#, with: #""profile": null, "x": {"#))
+        for file in try FileManager.default.contentsOfDirectory(atPath: examples.appendingPathComponent("invalid").path) where file.contains("enriched") {
+            cases.append(try String(contentsOf: examples.appendingPathComponent("invalid").appendingPathComponent(file), encoding: .utf8))
+        }
+        cases += [String(valid.dropLast(2)), "[]", "{}", ""]
+        var fast = 0
+        for text in cases {
+            let bytes = Array(text.utf8)
+            #expect(same(EventDecoder.decode(LeadEnriched.self, from: bytes, expectedType: TopicCatalog.enriched), reference(bytes)), "\(text)")
+            if bytes.withUnsafeBytes({ FastJSON.enrichedEvent($0) }) != nil { fast += 1 }
+        }
+        #expect(fast >= 8) // the direct parser really handled the well-formed ones
+    }
+}
+
 @Suite("Fast JSON of the ingest's events")
 struct FastJSONIngestTests {
     static func same<P: Codable & Sendable & FastJSONEncodable>(_ payload: P, type: String) -> (String, String) {
