@@ -95,7 +95,7 @@ public struct CSVReader: Sendable {
 
     private mutating func endField() {
         if fields.count < Self.maxFields {
-            if let text = String(validating: field, as: UTF8.self) { fields.append(text) }
+            if let text = field.withUnsafeBufferPointer({ String(utf8: $0) }) { fields.append(text) }
             else {
                 error = error ?? "field \(fields.count + 1) is not valid UTF-8"
                 fields.append("")

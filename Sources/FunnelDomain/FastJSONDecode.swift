@@ -132,16 +132,17 @@ public enum FastJSON {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
             index += 1
             let start = index
-            var plain = true
+            var plain = true, ascii = true
             while index < bytes.count {
                 let c = bytes[index]
                 if c == UInt8(ascii: "\"") {
                     let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                     index += 1
-                    if plain { return String(validating: slice, as: UTF8.self) }
+                    if plain { return String(utf8: slice, knownASCII: ascii) }
                     return unescape(slice)
                 }
                 if c < 0x20 { return nil }
+                if c >= 0x80 { ascii = false }
                 if c == UInt8(ascii: "\\") { plain = false; index += 2; continue }
                 index += 1
             }
@@ -169,7 +170,7 @@ public enum FastJSON {
                 }
                 i += 2
             }
-            return String(validating: out, as: UTF8.self)
+            return out.withUnsafeBufferPointer { String(utf8: $0) }
         }
     }
 }
@@ -280,6 +281,22 @@ extension FastJSON {
         case nil, .null?: return .some(nil)
         case .string(let s)?: return .some(s)
         default: return nil
+        }
+    }
+}
+
+extension String {
+    /// The string of `bytes` if they are valid UTF-8, else nil. ASCII (checked here, or
+    /// `knownASCII` from a scan the caller made) needs no validation; for the rest this calls
+    /// `String(validating:as:)`, which is generic and not specialised in this module: it looked
+    /// up type metadata on every call (5 % of the scorer's loop when used for every string).
+    public init?(utf8 bytes: UnsafeBufferPointer<UInt8>, knownASCII: Bool = false) {
+        if knownASCII || !bytes.contains(where: { $0 >= 0x80 }) {
+            self = String(decoding: bytes, as: UTF8.self)
+        } else if let valid = String(validating: bytes, as: UTF8.self) {
+            self = valid
+        } else {
+            return nil
         }
     }
 }
