@@ -57,7 +57,7 @@ public struct LeadCaptured: Validatable, Equatable {
             ("job_title", jobTitle, 200), ("company", company, 200), ("company_domain", companyDomain, 253),
             ("industry", industry, 100), ("phone", phone, 32), ("source", source, 100), ("campaign", campaign, 100),
         ]
-        for (field, value, max) in limits where (value?.unicodeScalars.count ?? 0) > max { // as JSON Schema's maxLength counts
+        for (field, value, max) in limits where (value?.exceeds(characters: max) ?? false) { // as JSON Schema's maxLength counts
             errors.append(FieldError(field: field, reason: "must be at most \(max) characters"))
         }
         errors += Check.attributes(attributes)
@@ -72,8 +72,8 @@ extension Check {
         var errors: [FieldError] = []
         if attributes.count > 50 { errors.append(FieldError(field: "attributes", reason: "must have at most 50 entries")) }
         for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
-            if key.isEmpty || key.unicodeScalars.count > 64 { errors.append(FieldError(field: "attributes", reason: "keys must be 1 to 64 characters")); break }
-            if value.unicodeScalars.count > 1000 { errors.append(FieldError(field: "attributes.\(key)", reason: "must be at most 1000 characters")) }
+            if key.isEmpty || key.exceeds(characters: 64) { errors.append(FieldError(field: "attributes", reason: "keys must be 1 to 64 characters")); break }
+            if value.exceeds(characters: 1000) { errors.append(FieldError(field: "attributes.\(key)", reason: "must be at most 1000 characters")) }
         }
         return errors
     }
@@ -113,9 +113,9 @@ public struct LeadActivity: Validatable, Equatable {
         var errors: [FieldError] = []
         if leadID.isEmpty { errors.append(FieldError(field: "lead_id", reason: "must not be empty")) }
         if !Check.isTimestamp(occurredAt) { errors.append(FieldError(field: "occurred_at", reason: "must be an RFC 3339 date-time")) }
-        if leadID.unicodeScalars.count > 128 { errors.append(FieldError(field: "lead_id", reason: "must be at most 128 characters")) }
-        if let url, url.unicodeScalars.count > 2048 { errors.append(FieldError(field: "url", reason: "must be at most 2048 characters")) }
-        if let source, source.unicodeScalars.count > 100 { errors.append(FieldError(field: "source", reason: "must be at most 100 characters")) }
+        if leadID.exceeds(characters: 128) { errors.append(FieldError(field: "lead_id", reason: "must be at most 128 characters")) }
+        if let url, url.exceeds(characters: 2048) { errors.append(FieldError(field: "url", reason: "must be at most 2048 characters")) }
+        if let source, source.exceeds(characters: 100) { errors.append(FieldError(field: "source", reason: "must be at most 100 characters")) }
         errors += Check.attributes(attributes)
         return errors
     }
@@ -149,8 +149,8 @@ public struct LeadOutcome: Validatable, Equatable {
         var errors: [FieldError] = []
         if leadID.isEmpty { errors.append(FieldError(field: "lead_id", reason: "must not be empty")) }
         if let amount, amount < 0 { errors.append(FieldError(field: "amount", reason: "must be >= 0")) }
-        if leadID.unicodeScalars.count > 128 { errors.append(FieldError(field: "lead_id", reason: "must be at most 128 characters")) }
-        if let reason, reason.unicodeScalars.count > 1000 { errors.append(FieldError(field: "reason", reason: "must be at most 1000 characters")) }
+        if leadID.exceeds(characters: 128) { errors.append(FieldError(field: "lead_id", reason: "must be at most 128 characters")) }
+        if let reason, reason.exceeds(characters: 1000) { errors.append(FieldError(field: "reason", reason: "must be at most 1000 characters")) }
         // Three ASCII letters (stored upper-case); "€€€" or "ß" are not codes.
         if let currency, !(currency.utf8.count == 3 && currency.utf8.allSatisfy({ (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })) {
             errors.append(FieldError(field: "currency", reason: "must be an ISO 4217 code"))

@@ -6,18 +6,81 @@ public protocol FastJSONEncodable {
 }
 
 /// Appends JSON tokens to a byte buffer. The caller writes keys in sorted order.
+///
+/// It writes into a plain allocation, without an array's uniqueness and capacity checks on
+/// every byte (those were a third of the cost of writing an event). Use one writer per
+/// document and pass it `inout`: copies share the allocation.
 public struct JSONWriter {
-    public internal(set) var bytes: [UInt8] = []
+    /// Owns the buffer (freed with the last writer that uses it); the writer keeps the
+    /// pointer itself, so writing touches no class property.
+    private final class Allocation {
+        let pointer: UnsafeMutablePointer<UInt8>
+        init(capacity: Int) { pointer = .allocate(capacity: capacity) }
+        deinit { pointer.deallocate() }
+    }
+    private var allocation: Allocation
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private var count = 0
     /// One bit per open object or array (bit 0: the innermost): whether the next member
     /// needs a comma. Nesting is limited to 63 levels (the events written here use 4).
     private var needsComma: UInt64 = 0
 
-    public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 1024) {
+        self.capacity = max(capacity, 64)
+        allocation = Allocation(capacity: self.capacity)
+        base = allocation.pointer
+    }
 
-    public mutating func beginObject() { value(); bytes.append(UInt8(ascii: "{")); push() }
-    public mutating func endObject() { needsComma >>= 1; bytes.append(UInt8(ascii: "}")) }
-    public mutating func beginArray() { value(); bytes.append(UInt8(ascii: "[")); push() }
-    public mutating func endArray() { needsComma >>= 1; bytes.append(UInt8(ascii: "]")) }
+    /// The JSON written so far (a copy).
+    public var bytes: [UInt8] { withExtendedLifetime(allocation) { Array(UnsafeBufferPointer(start: base, count: count)) } }
+
+    /// Calls `body` with the JSON written so far, without copying it.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(allocation) { try body(UnsafeRawBufferPointer(start: base, count: count)) }
+    }
+
+    @inline(__always)
+    private mutating func reserve(_ n: Int) {
+        if count + n > capacity { grow(to: count + n) }
+    }
+
+    private mutating func grow(to needed: Int) {
+        let newCapacity = max(needed, capacity * 2)
+        let grown = Allocation(capacity: newCapacity)
+        grown.pointer.update(from: base, count: count)
+        allocation = grown
+        base = grown.pointer
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func append(_ buffer: UnsafeBufferPointer<UInt8>) {
+        guard let source = buffer.baseAddress, buffer.count > 0 else { return }
+        reserve(buffer.count)
+        (base + count).update(from: source, count: buffer.count)
+        count += buffer.count
+    }
+
+    mutating func append(_ buffer: UnsafeRawBufferPointer) {
+        append(buffer.bindMemory(to: UInt8.self))
+    }
+
+    mutating func append(_ bytes: some Sequence<UInt8>) {
+        for b in bytes { append(b) }
+    }
+
+    public mutating func beginObject() { value(); append(UInt8(ascii: "{")); push() }
+    public mutating func endObject() { needsComma >>= 1; append(UInt8(ascii: "}")) }
+    public mutating func beginArray() { value(); append(UInt8(ascii: "[")); push() }
+    public mutating func endArray() { needsComma >>= 1; append(UInt8(ascii: "]")) }
 
     private mutating func push() {
         precondition(needsComma >> 63 == 0, "JSONWriter: nesting deeper than 63 levels")
@@ -25,12 +88,12 @@ public struct JSONWriter {
     }
 
     public mutating func key(_ name: StaticString) {
-        if needsComma & 1 != 0 { bytes.append(UInt8(ascii: ",")) }
+        if needsComma & 1 != 0 { append(UInt8(ascii: ",")) }
         needsComma &= ~1
-        bytes.append(UInt8(ascii: "\""))
-        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { append($0) }
+        append(UInt8(ascii: "\""))
+        append(UInt8(ascii: ":"))
     }
 
     /// After a key written by hand: the value that follows needs no comma.
@@ -38,14 +101,14 @@ public struct JSONWriter {
 
     /// Before a value: a comma inside arrays after the first element.
     private mutating func value() {
-        if needsComma & 1 != 0 { bytes.append(UInt8(ascii: ",")) }
+        if needsComma & 1 != 0 { append(UInt8(ascii: ",")) }
         needsComma |= 1
     }
 
     /// The decimal digits of `v`, without a String in between.
     private mutating func digits(_ v: Int64) {
         var magnitude = v.magnitude
-        if v < 0 { bytes.append(UInt8(ascii: "-")) }
+        if v < 0 { append(UInt8(ascii: "-")) }
         var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes: enough for 20 digits
         withUnsafeMutableBytes(of: &buffer) { raw in
             var i = raw.count
@@ -54,45 +117,45 @@ public struct JSONWriter {
                 raw[i] = UInt8(ascii: "0") + UInt8(magnitude % 10)
                 magnitude /= 10
             } while magnitude > 0
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
+            append(UnsafeRawBufferPointer(rebasing: raw[i...]))
         }
     }
 
     public mutating func string(_ s: String) {
         value()
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
         // Most strings need no escaping: copy them whole.
         let plain = s.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
             for b in utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { return false }
-            bytes.append(contentsOf: utf8)
+            append(utf8)
             return true
         } ?? false
         if plain {
-            bytes.append(UInt8(ascii: "\""))
+            append(UInt8(ascii: "\""))
             return
         }
         for b in s.utf8 {
             switch b {
-            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
-            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
-            case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
-            case 0x08: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "b"))
-            case 0x0C: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "f"))
+            case UInt8(ascii: "\""): append(UInt8(ascii: "\\")); append(b)
+            case UInt8(ascii: "\\"): append(UInt8(ascii: "\\")); append(b)
+            case 0x0A: append(UInt8(ascii: "\\")); append(UInt8(ascii: "n"))
+            case 0x0D: append(UInt8(ascii: "\\")); append(UInt8(ascii: "r"))
+            case 0x09: append(UInt8(ascii: "\\")); append(UInt8(ascii: "t"))
+            case 0x08: append(UInt8(ascii: "\\")); append(UInt8(ascii: "b"))
+            case 0x0C: append(UInt8(ascii: "\\")); append(UInt8(ascii: "f"))
             case 0..<0x20:
                 let hex = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xf)]])
-            default: bytes.append(b)
+                append([UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xf)]])
+            default: append(b)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
     }
 
     public mutating func bool(_ v: Bool) {
         value()
         let word: StaticString = v ? "true" : "false"
-        word.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        word.withUTF8Buffer { append($0) }
     }
 
     public mutating func int(_ v: Int) { value(); digits(Int64(v)) }
@@ -100,7 +163,7 @@ public struct JSONWriter {
     /// Integral values without a fraction (as Foundation writes them), others shortest round-trip.
     public mutating func number(_ v: Double) {
         value()
-        if v == v.rounded(), abs(v) < 1e15 { digits(Int64(v)) } else { bytes.append(contentsOf: v.description.utf8) }
+        if v == v.rounded(), abs(v) < 1e15 { digits(Int64(v)) } else { append(v.description.utf8) }
     }
 
     /// A field whose value is written by `body`.
@@ -201,7 +264,7 @@ extension JSONWriter {
     /// A key that is not a literal (dictionary keys), escaped like a string.
     mutating func dynamicKey(_ name: String) {
         string(name)
-        bytes.append(UInt8(ascii: ":"))
+        append(UInt8(ascii: ":"))
         markKeyWritten()
     }
 }

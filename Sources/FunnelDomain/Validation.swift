@@ -227,3 +227,12 @@ public struct FieldErrors: Error, Sendable {
     public var errors: [FieldError]
     public init(_ errors: [FieldError]) { self.errors = errors }
 }
+
+extension String {
+    /// Whether the string is longer than `limit` characters as JSON Schema's `maxLength`
+    /// counts them (Unicode scalars). A string of at most `limit` UTF-8 bytes cannot be, and
+    /// that length is known without walking the string.
+    public func exceeds(characters limit: Int) -> Bool {
+        utf8.count > limit && unicodeScalars.count > limit
+    }
+}
