@@ -56,7 +56,12 @@ public final class KafkaProducer: Sendable {
         _ message: ProducerMessage,
         onDelivery: (@Sendable (Result<DeliveryReport, KafkaError>) -> Void)? = nil
     ) throws(KafkaError) {
-        let ticket = onDelivery.map { Unmanaged.passRetained(DeliveryTicket($0)).toOpaque() }
+        try enqueue(message, ticket: onDelivery.map { DeliveryTicket(.callback($0)) })
+    }
+
+    /// Enqueues with the ticket its delivery report settles (retained by librdkafka until then).
+    private func enqueue(_ message: ProducerMessage, ticket: DeliveryTicket?) throws(KafkaError) {
+        let ticket = ticket.map { Unmanaged.passRetained($0).toOpaque() }
         do throws(KafkaError) {
             try produce(message, opaque: ticket)
         } catch {
@@ -91,16 +96,26 @@ public final class KafkaProducer: Sendable {
     public func sendAndAwait(_ messages: [ProducerMessage]) async throws(KafkaError) -> [Result<DeliveryReport, KafkaError>] {
         if messages.isEmpty { return [] }
         let batch = DeliveryBatch(count: messages.count)
-        for (index, message) in messages.enumerated() {
-            do throws(KafkaError) {
-                try await send(message) { batch.complete(index, $0) }
-            } catch {
-                // Not enqueued (closed, bad topic name…): settle it and the rest now.
-                for rest in index..<messages.count { batch.complete(rest, .failure(error)) }
-                break
+        // Enqueued synchronously while there is room (no suspension per message); a full
+        // queue waits for delivery reports to free some.
+        messages: for (index, message) in messages.enumerated() {
+            let ticket = DeliveryTicket(.batch(batch, index))
+            while true {
+                do throws(KafkaError) {
+                    try enqueue(message, ticket: ticket)
+                    continue messages
+                } catch where error.kind == .queueFull {
+                    await context.waitForRoom(outstanding: { [handle] in
+                        (try? handle.withHandle { rd_kafka_outq_len($0) }) ?? 0
+                    }, limit: queueLimit)
+                } catch {
+                    // Not enqueued (closed, bad topic name…): settle it and the rest now.
+                    for rest in index..<messages.count { batch.complete(rest, .failure(error)) }
+                    break messages
+                }
             }
         }
-        return await withCheckedContinuation { batch.setContinuation($0) }
+        return await withUnsafeContinuation { batch.setContinuation($0) }
     }
 
     /// Messages enqueued and not yet acknowledged (including librdkafka's own requests).
@@ -212,10 +227,23 @@ private struct TopicHandles {
     }
 }
 
-/// The per-message completion passed to librdkafka as the message opaque (retained once).
+/// What settles when a message's delivery report arrives, passed to librdkafka as the
+/// message opaque (retained once): a caller's callback, or a place in a ``DeliveryBatch``
+/// (one allocation per message, not a ticket and a closure).
 final class DeliveryTicket {
-    let completion: @Sendable (Result<DeliveryReport, KafkaError>) -> Void
-    init(_ completion: @escaping @Sendable (Result<DeliveryReport, KafkaError>) -> Void) { self.completion = completion }
+    enum Target {
+        case callback(@Sendable (Result<DeliveryReport, KafkaError>) -> Void)
+        case batch(DeliveryBatch, Int)
+    }
+    let target: Target
+    init(_ target: Target) { self.target = target }
+
+    func complete(_ result: Result<DeliveryReport, KafkaError>) {
+        switch target {
+        case .callback(let completion): completion(result)
+        case .batch(let batch, let index): batch.complete(index, result)
+        }
+    }
 }
 
 /// Collects the results of a `sendAndAwait` batch and resumes its caller once.
@@ -224,7 +252,7 @@ final class DeliveryBatch: Sendable {
     private struct State {
         var results: [Result<DeliveryReport, KafkaError>?]
         var remaining: Int
-        var continuation: CheckedContinuation<Results, Never>?
+        var continuation: UnsafeContinuation<Results, Never>?
     }
     private let state: Mutex<State>
 
@@ -233,7 +261,7 @@ final class DeliveryBatch: Sendable {
     }
 
     /// Resumes `continuation` when every result is in (at once if they already are).
-    func setContinuation(_ continuation: CheckedContinuation<Results, Never>) {
+    func setContinuation(_ continuation: UnsafeContinuation<Results, Never>) {
         let done: Results? = state.withLock { s in
             if s.remaining == 0 { return s.results.map { $0! } }
             s.continuation = continuation
@@ -243,7 +271,7 @@ final class DeliveryBatch: Sendable {
     }
 
     func complete(_ index: Int, _ result: Result<DeliveryReport, KafkaError>) {
-        let finished: (CheckedContinuation<Results, Never>, Results)? = state.withLock { s in
+        let finished: (UnsafeContinuation<Results, Never>, Results)? = state.withLock { s in
             guard s.results[index] == nil else { return nil }
             s.results[index] = result
             s.remaining -= 1
@@ -282,7 +310,7 @@ final class ProducerContext: ClientContext, @unchecked Sendable {
             }
         }
         if let opaque = message._private {
-            Unmanaged<DeliveryTicket>.fromOpaque(opaque).takeRetainedValue().completion(result)
+            Unmanaged<DeliveryTicket>.fromOpaque(opaque).takeRetainedValue().complete(result)
         }
         if waiting.load(ordering: .acquiring) > 0 { wakeWaiters() }
     }
