@@ -4,7 +4,9 @@ import CRdKafka
 /// buffer, the metadata into one array. A ``ConsumerMessage`` is this batch and an index, so
 /// handing a message around costs one reference count, and its key and value can be passed
 /// to ``KafkaProducer`` without a copy (see ``KafkaBytes``). Released with its last message.
+@usableFromInline
 final class ConsumedBatch: @unchecked Sendable {
+    @usableFromInline
     struct Record {
         var topic: Int32
         var partition: Int32
@@ -18,7 +20,7 @@ final class ConsumedBatch: @unchecked Sendable {
     }
 
     let base: UnsafeMutableRawPointer
-    let records: [Record]
+    @usableFromInline let records: [Record]
     let topics: [String]
     /// Headers by record index; only messages that have some are present.
     let headers: [Int: [KafkaHeader]]
@@ -32,7 +34,7 @@ final class ConsumedBatch: @unchecked Sendable {
 
     deinit { base.deallocate() }
 
-    var count: Int { records.count }
+    @inlinable var count: Int { records.count }
 
     /// A one-message batch built by hand (tests, replays).
     convenience init(topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8]?,

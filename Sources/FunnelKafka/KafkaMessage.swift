@@ -79,9 +79,10 @@ public struct DeliveryReport: Sendable, Hashable {
 /// value stay in the buffer the batch was copied into, so it outlives the poll; ``key`` and
 /// ``value`` copy them out, ``keyBytes`` and ``valueBytes`` do not.
 public struct ConsumerMessage: Sendable {
-    let batch: ConsumedBatch
-    let index: Int
+    @usableFromInline let batch: ConsumedBatch
+    @usableFromInline let index: Int
 
+    @inlinable
     init(batch: ConsumedBatch, index: Int) {
         self.batch = batch
         self.index = index

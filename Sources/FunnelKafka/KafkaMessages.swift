@@ -14,17 +14,25 @@ public struct KafkaMessages: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> Iterator { Iterator(consumer: consumer) }
 
     public struct Iterator: AsyncIteratorProtocol {
-        private let state: IterationState
-        private var batch: ConsumedBatch?
-        private var index = 0
+        @usableFromInline let state: IterationState
+        @usableFromInline var batch: ConsumedBatch?
+        @usableFromInline var index = 0
 
         init(consumer: KafkaConsumer) { state = IterationState(consumer: consumer) }
 
+        /// Inlinable: a message from the batch in hand is returned in the caller, without an
+        /// async call; only an exhausted batch goes to ``nextBatch()``.
+        @inlinable
         public mutating func next() async throws -> ConsumerMessage? {
             if let batch, index < batch.count {
                 defer { index += 1 }
                 return ConsumerMessage(batch: batch, index: index)
             }
+            return try await nextBatch()
+        }
+
+        @usableFromInline
+        mutating func nextBatch() async throws -> ConsumerMessage? {
             guard let fresh = try await state.poll() else { return nil }
             batch = fresh
             index = 1
@@ -35,6 +43,7 @@ public struct KafkaMessages: AsyncSequence, Sendable {
 
 /// Owned by one iterator; its deinit (the loop was left) starts closing the consumer.
 /// It makes no C calls itself: closing runs on the consumer's poll queue.
+@usableFromInline
 final class IterationState: Sendable {
     let consumer: KafkaConsumer
     init(consumer: KafkaConsumer) { self.consumer = consumer }

@@ -27,7 +27,9 @@ public final class KafkaProducer: Sendable {
         context.install(on: conf)
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
             guard let message else { return }
-            ProducerContext.unretained(opaque)?.delivered(message.pointee)
+            // Concrete type, not `unretained` (its `Self` looked up metadata on every report).
+            guard let opaque else { return }
+            Unmanaged<ProducerContext>.fromOpaque(opaque).takeUnretainedValue().delivered(message.pointee)
         }
         let rk = try NativeHandle.make(type: RD_KAFKA_PRODUCER, conf: conf)
         self.context = context
@@ -71,9 +73,26 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Enqueues a message, waiting for room in the local queue instead of throwing `.queueFull`.
+    ///
+    /// Inlinable: when there is room (nearly always) it is a plain call to ``enqueue(_:onDelivery:)``
+    /// in the caller, without an async call of its own.
+    @inlinable
     public func send(
         _ message: ProducerMessage,
         onDelivery: (@Sendable (Result<DeliveryReport, KafkaError>) -> Void)? = nil
+    ) async throws(KafkaError) {
+        do throws(KafkaError) {
+            try enqueue(message, onDelivery: onDelivery)
+        } catch where error.kind == .queueFull {
+            try await sendWhenThereIsRoom(message, onDelivery: onDelivery)
+        }
+    }
+
+    /// `send`'s slow path: waits for delivery reports to free room, then enqueues.
+    @usableFromInline
+    func sendWhenThereIsRoom(
+        _ message: ProducerMessage,
+        onDelivery: (@Sendable (Result<DeliveryReport, KafkaError>) -> Void)?
     ) async throws(KafkaError) {
         while true {
             do throws(KafkaError) {
