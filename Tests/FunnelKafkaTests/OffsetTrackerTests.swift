@@ -41,7 +41,7 @@ struct OffsetTrackerTests {
     func manyOutOfOrder() {
         let stored = Locked<[Int64]>([])
         let tracker = OffsetTracker { _, next in stored.withLock { $0.append(next) } }
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(seed: 42)
         // Offsets with gaps (as after compaction), 1–3 outputs each: past the ledger's compaction point.
         var offsets: [Int64] = []
         var next: Int64 = 100
@@ -89,18 +89,5 @@ struct OffsetTrackerTests {
         #expect(stored.value.isEmpty)
         tracker.delivered(fresh)
         #expect(stored.value == [2])
-    }
-}
-
-/// A small deterministic generator for the randomized test.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
