@@ -125,12 +125,13 @@ public struct Scorer: @unchecked Sendable {
 
     private func scored(_ results: [ScoreResult], _ state: LeadScoreState, leadID: String, at: Int64) -> LeadScored {
         let p = results[0]
+        let profile = state.profile // one copy, not one per field
         var event = LeadScored(
             leadID: leadID, model: model.version, total: Self.round(p.total), fit: Self.round(p.fit),
             interest: Self.round(p.interest), grade: p.grade, quadrant: p.quadrant, rules: p.rules,
-            disqualification: p.disqualification, profileKnown: state.profile != nil,
-            contactAvailable: state.profile?.contactAvailable ?? false, emailClass: state.profile?.emailClass,
-            accountOwner: state.profile?.accountOwner, source: state.profile?.source, campaign: state.profile?.campaign,
+            disqualification: p.disqualification, profileKnown: profile != nil,
+            contactAvailable: profile?.contactAvailable ?? false, emailClass: profile?.emailClass,
+            accountOwner: profile?.accountOwner, source: profile?.source, campaign: profile?.campaign,
             scoredAt: Timestamp.format(milliseconds: at))
         event.mql = state.mql
         event.interestBand = p.interestBand

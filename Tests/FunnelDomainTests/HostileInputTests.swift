@@ -128,11 +128,16 @@ struct TimestampFormatTests {
     func sameAsFoundation() {
         let reference = ISO8601DateFormatter()
         reference.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        for ms: Int64 in [0, 1, 999, 1_000, 951_782_400_000 /* 2000-02-29 */, 1_795_435_770_123, 4_102_444_799_999, 86_399_999] {
+        for ms: Int64 in [0, 1, 999, 1_000, 951_782_400_000 /* 2000-02-29 */, 1_795_435_770_123, 4_102_444_799_999, 86_399_999,
+                          -11_676_096_000_000 /* 1600-01-01 */, 253_402_300_799_999 /* 9999-12-31T23:59:59.999 */, -1] {
             let date = Date(timeIntervalSince1970: Double(ms) / 1000)
             #expect(Timestamp.format(date) == reference.string(from: date), "\(ms)")
             #expect(Timestamp.milliseconds(Timestamp.format(date)) == ms)
         }
+        // Proleptic Gregorian before 1582 (Foundation's formatter switches to the Julian calendar there).
+        #expect(Timestamp.format(milliseconds: -62_135_596_800_000) == "0001-01-01T00:00:00.000Z")
+        // Past the four-digit years the digit-by-digit path covers: the general one.
+        #expect(Timestamp.format(milliseconds: 253_402_300_800_000) == "10000-01-01T00:00:00.000Z")
     }
 }
 
