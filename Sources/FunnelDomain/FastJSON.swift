@@ -109,15 +109,14 @@ public struct JSONWriter {
     private mutating func digits(_ v: Int64) {
         var magnitude = v.magnitude
         if v < 0 { append(UInt8(ascii: "-")) }
-        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes: enough for 20 digits
-        withUnsafeMutableBytes(of: &buffer) { raw in
-            var i = raw.count
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in // UInt64.max has 20 digits
+            var i = buffer.count
             repeat {
                 i -= 1
-                raw[i] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                buffer[i] = UInt8(ascii: "0") + UInt8(magnitude % 10)
                 magnitude /= 10
             } while magnitude > 0
-            append(UnsafeRawBufferPointer(rebasing: raw[i...]))
+            append(UnsafeBufferPointer(rebasing: buffer[i...]))
         }
     }
 

@@ -23,6 +23,8 @@ public struct Scorer: @unchecked Sendable {
     /// Identifies this compiled model in the profile-rule memo of each lead's profile.
     private let memoOwner = MemoOwner()
     private final class MemoOwner: Sendable {}
+    /// Whether every score has at most 64 fit and 64 negative rules (one bit each in the memo).
+    private let memoisable: Bool
 
     private struct CompiledScore {
         let definition: ScoringModel.ScoreDefinition
@@ -39,6 +41,7 @@ public struct Scorer: @unchecked Sendable {
             if let equals { return [equals.lowercased()] }
             return list.map { Set($0.map { $0.lowercased() }) }
         }
+        memoisable = model.allScores.allSatisfy { $0.fit.count <= 64 && $0.negative.count <= 64 }
         compiled = model.allScores.map { score in
             CompiledScore(
                 definition: score,
@@ -51,24 +54,32 @@ public struct Scorer: @unchecked Sendable {
 
     /// Every score of the model (primary first) at reference time `at` (ms since the epoch).
     public func evaluate(_ state: LeadScoreState, at: Int64) -> [ScoreResult] {
-        let hits = profileHits(state)
-        return compiled.indices.map { evaluate(compiled[$0], hits?[$0], state, at: at) }
+        compiled.indices.map { evaluate(compiled[$0], profileHits(state, score: $0), state, at: at) }
     }
 
-    /// Which profile rules the lead's profile matches, per score (memoised on the profile).
-    private func profileHits(_ state: LeadScoreState) -> [ProfileHits]? {
-        state.profileHits(memoOwner) { profile in
-            compiled.map { c in
-                ProfileHits(
-                    fit: c.definition.fit.indices.map { i in
-                        matches(c.definition.fit[i], profile, regex: c.fitRegexes[i], values: c.fitValues[i])
-                    },
-                    negative: c.definition.negative.indices.map { i in
-                        guard c.definition.negative[i].activity == nil, let field = c.definition.negative[i].field else { return false }
-                        return Self.matches(value: profile.value(field), values: c.negativeValues[i], regex: c.negativeRegexes[i])
-                    })
+    /// Which profile rules the lead's profile matches for score `i`, memoised on the profile
+    /// for the first two scores of a model with at most 64 rules of each kind per score; nil
+    /// without a profile or beyond that (`evaluate` then matches the rules itself).
+    private func profileHits(_ state: LeadScoreState, score i: Int) -> ProfileHits? {
+        guard memoisable && i < 2 else { return nil }
+        return state.profileHits(memoOwner, score: i) { profile in
+            (Self.hits(compiled[0], profile), compiled.count > 1 ? Self.hits(compiled[1], profile) : ProfileHits())
+        }
+    }
+
+    private static func hits(_ c: CompiledScore, _ profile: ProfileFacts) -> ProfileHits {
+        var hits = ProfileHits()
+        for i in c.definition.fit.indices where i < 64
+            && matches(c.definition.fit[i], profile, regex: c.fitRegexes[i], values: c.fitValues[i]) {
+            hits.fit |= 1 << UInt64(i)
+        }
+        for i in c.definition.negative.indices where i < 64 {
+            guard c.definition.negative[i].activity == nil, let field = c.definition.negative[i].field else { continue }
+            if matches(value: profile.value(field), values: c.negativeValues[i], regex: c.negativeRegexes[i]) {
+                hits.negative |= 1 << UInt64(i)
             }
         }
+        return hits
     }
 
     /// The MQL flag after a score of `total`, given the previous flag (hysteresis).
@@ -105,7 +116,7 @@ public struct Scorer: @unchecked Sendable {
             .reduce(into: Set<Int64>()) { $0.insert($1) }
         if let p = state.profile, p.time < at { times.insert(p.time) }
         var flag = false
-        let hits = profileHits(state)?[0]
+        let hits = profileHits(state, score: 0)
         for t in times.sorted() {
             let r = evaluate(compiled[0], hits, state, at: t)
             flag = mql(total: r.total, disqualified: r.disqualification != nil, previous: flag)
@@ -115,7 +126,7 @@ public struct Scorer: @unchecked Sendable {
 
     /// The bands a sweep at `at` would find, without changing the state.
     public func bands(_ state: LeadScoreState, at: Int64) -> ScoreBands {
-        let primary = evaluate(compiled[0], profileHits(state)?[0], state, at: at)
+        let primary = evaluate(compiled[0], profileHits(state, score: 0), state, at: at)
         return bands(primary, mql: mql(total: primary.total, disqualified: primary.disqualification != nil, previous: state.mql))
     }
 
@@ -144,15 +155,19 @@ public struct Scorer: @unchecked Sendable {
         return event
     }
 
-    /// `hits`: the profile rules' results for this score (nil without a profile).
+    /// `hits`: the memoised profile-rule results for this score (nil: match the rules here).
     private func evaluate(_ c: CompiledScore, _ hits: ProfileHits?, _ state: LeadScoreState, at: Int64) -> ScoreResult {
         let score = c.definition
         var r = ScoreResult(name: score.name)
-        if let hits {
-            for i in score.fit.indices where hits.fit[i] {
-                r.fit += score.fit[i].points
-                r.rules.append(RuleContribution(rule: score.fit[i].name, category: "fit", points: score.fit[i].points))
-            }
+        let profile = hits == nil ? state.profile : nil // only needed when not memoised
+        func fitHit(_ i: Int) -> Bool {
+            if let hits { return hits.fit(i) }
+            guard let profile else { return false }
+            return Self.matches(score.fit[i], profile, regex: c.fitRegexes[i], values: c.fitValues[i])
+        }
+        for i in score.fit.indices where fitHit(i) {
+            r.fit += score.fit[i].points
+            r.rules.append(RuleContribution(rule: score.fit[i].name, category: "fit", points: score.fit[i].points))
         }
         for rule in score.interest {
             let halfLife = (rule.halfLifeDays ?? score.halfLifeDays ?? 0) * 86_400_000
@@ -176,8 +191,12 @@ public struct Scorer: @unchecked Sendable {
             if let activity = rule.activity {
                 let window = rule.windowDays.map { Int64($0 * 86_400_000) }
                 hit = state.activities.contains { a in a.type == activity && a.time <= at && (window.map { at - a.time <= $0 } ?? true) }
+            } else if let hits {
+                hit = hits.negative(i)
+            } else if let profile, let field = rule.field {
+                hit = Self.matches(value: profile.value(field), values: c.negativeValues[i], regex: c.negativeRegexes[i])
             } else {
-                hit = hits?.negative[i] ?? false
+                hit = false
             }
             guard hit else { continue }
             if let reason = rule.disqualify {
@@ -197,7 +216,7 @@ public struct Scorer: @unchecked Sendable {
         return r
     }
 
-    private func matches(_ rule: ScoringModel.ProfileRule, _ profile: ProfileFacts, regex: NSRegularExpression?, values: Set<String>?) -> Bool {
+    private static func matches(_ rule: ScoringModel.ProfileRule, _ profile: ProfileFacts, regex: NSRegularExpression?, values: Set<String>?) -> Bool {
         let value = profile.value(rule.field)
         if let range = rule.range {
             guard let v = value.flatMap(Double.init) else { return false }

@@ -112,7 +112,8 @@ extension KafkaPartitionReader {
         try await Blocking.run { () throws(KafkaError) in
             var latest: KafkaBytes?
             let count = try readToEnd(configuration: configuration, partitions: [partition], timeout: timeout) { message in
-                if message.keyString == key { latest = message.valueBytes }
+                // A copy: the message's bytes would keep its whole polled batch alive.
+                if message.keyString == key { latest = message.value.map(KafkaBytes.init) }
             }
             return (latest, count)
         }

@@ -18,6 +18,10 @@ public final class OffsetTracker: Sendable {
         var offsets: [Int64] = []
         var remaining: [Int] = []
         var head = 0
+        /// Whether `offsets` ascend (the normal case, searched by bisection). librdkafka can
+        /// hand out lower offsets without a revoke (e.g. `auto.offset.reset` after the log was
+        /// truncated); until the ledger empties, inputs are then found by a linear scan.
+        var ascending = true
         /// Set when the partition was revoked: late delivery reports for it are ignored.
         var forgotten = false
         init(_ partition: TopicPartition) { self.partition = partition }
@@ -35,6 +39,7 @@ public final class OffsetTracker: Sendable {
                 offsets.removeAll(keepingCapacity: true)
                 remaining.removeAll(keepingCapacity: true)
                 head = 0
+                ascending = true
             } else if head > 4096 && head * 2 > offsets.count {
                 offsets.removeFirst(head)
                 remaining.removeFirst(head)
@@ -43,7 +48,17 @@ public final class OffsetTracker: Sendable {
             return next
         }
 
+        func append(_ offset: Int64, outputs: Int) {
+            if let last = offsets.last, offset <= last { ascending = false }
+            offsets.append(offset)
+            remaining.append(outputs)
+        }
+
+        /// The pending input with this offset (the oldest one still waiting, if re-read).
         func index(of offset: Int64) -> Int? {
+            guard ascending else {
+                return (head..<offsets.count).first { offsets[$0] == offset && remaining[$0] > 0 }
+            }
             var low = head, high = offsets.count
             while low < high {
                 let mid = (low + high) / 2
@@ -87,8 +102,7 @@ public final class OffsetTracker: Sendable {
                 }
                 s.last = ledger
             }
-            ledger.offsets.append(offset)
-            ledger.remaining.append(outputs)
+            ledger.append(offset, outputs: outputs)
             return (Ticket(ledger: ledger, offset: offset), outputs == 0 ? ledger.drain() : nil)
         }
         if let ready { store(ticket.ledger.partition, ready) }

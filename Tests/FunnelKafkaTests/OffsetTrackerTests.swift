@@ -90,4 +90,21 @@ struct OffsetTrackerTests {
         tracker.delivered(fresh)
         #expect(stored.value == [2])
     }
+
+    @Test("lower offsets handed out again without a revoke (offset reset) still complete and move the stored offset")
+    func offsetReset() {
+        let stored = Locked<[Int64]>([])
+        let tracker = OffsetTracker { _, next in stored.withLock { $0.append(next) } }
+        let late = (1000...1003).map { tracker.begin(message(0, $0), outputs: 1) }
+        let reread = (900...901).map { tracker.begin(message(0, $0), outputs: 1) }
+        for ticket in late { tracker.delivered(ticket) }
+        #expect(stored.value.last == 1004)
+        for ticket in reread { tracker.delivered(ticket) }
+        #expect(stored.value.last == 902)        // the re-read inputs completed (at-least-once: read again later)
+        #expect(tracker.inFlight == 0)
+        // The ledger is ascending again once empty: later inputs are found as usual.
+        let next = tracker.begin(message(0, 902), outputs: 1)
+        tracker.delivered(next)
+        #expect(stored.value.last == 903)
+    }
 }
