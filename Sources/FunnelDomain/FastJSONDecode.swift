@@ -242,46 +242,45 @@ extension FastJSON {
         return CompanyInfo(domain: domain, name: name, employees: employees, industry: industry, country: country, owner: owner)
     }
 
-    /// `.some(nil)` for absent or null, `.some(x)` for an object `read` accepts, nil otherwise.
+    /// An optional field as `decodeIfPresent` reads it: `.some(nil)` for absent or null,
+    /// `.some(x)` when `read` accepts the value, nil (not for this parser) otherwise.
+    static func optional<T>(_ value: Value?, _ read: (Value) -> T?) -> T?? {
+        switch value {
+        case nil, .null?: return .some(nil)
+        case let present?: return read(present).map { .some($0) }
+        }
+    }
+
+    /// An optional object that `read` accepts (see ``optional(_:_:)``).
     static func optionalObject<T>(_ value: Value?, _ read: (Value) -> T?) -> T?? {
-        switch value {
-        case nil, .null?: return .some(nil)
-        case .object?: return read(value!).map { .some($0) }
-        default: return nil
+        optional(value) { v in
+            guard case .object = v else { return nil }
+            return read(v)
         }
     }
 
-    /// `.some(nil)` for absent or null, `.some(n)` for a whole number JSONDecoder reads as `Int`
-    /// exactly (below 2^53, where a Double holds every integer), nil otherwise.
+    /// An optional whole number JSONDecoder reads as `Int` exactly (below 2^53, where a
+    /// Double holds every integer).
     static func optionalInt(_ value: Value?) -> Int?? {
-        switch value {
-        case nil, .null?: return .some(nil)
-        case .number(let d)?:
-            guard d == d.rounded(.towardZero), abs(d) < 9_007_199_254_740_992 else { return nil }
-            return .some(Int(d))
-        default: return nil
+        optional(value) { v in
+            guard case .number(let d) = v, d == d.rounded(.towardZero), abs(d) < 9_007_199_254_740_992 else { return nil }
+            return Int(d)
         }
     }
 
-    /// `.some(nil)` for absent or null, `.some(map)` for an object of strings, nil otherwise.
+    /// An optional object of strings.
     public static func optionalStringMap(_ value: Value?) -> [String: String]?? {
-        switch value {
-        case nil, .null?: return .some(nil)
-        case .object(let fields)?:
+        optional(value) { v in
+            guard case .object(let fields) = v else { return nil }
             var map: [String: String] = [:]
-            for (k, v) in fields { guard let s = v.string else { return nil }; map[k] = s }
-            return .some(map)
-        default: return nil
+            for (k, field) in fields { guard let s = field.string else { return nil }; map[k] = s }
+            return map
         }
     }
 
-    /// `.some(nil)` for absent or null, `.some(value)` for a string, nil for another type.
+    /// An optional string.
     public static func optionalString(_ value: Value?) -> String?? {
-        switch value {
-        case nil, .null?: return .some(nil)
-        case .string(let s)?: return .some(s)
-        default: return nil
-        }
+        optional(value) { $0.string }
     }
 }
 

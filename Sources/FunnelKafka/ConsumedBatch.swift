@@ -54,10 +54,24 @@ final class ConsumedBatch: @unchecked Sendable {
                   topics: [topic], headers: headers.isEmpty ? [:] : [0: headers])
     }
 
+    /// Polls `queue` for up to `buffer.count` messages (waiting up to `timeoutMilliseconds`),
+    /// copies those without an error, and destroys them all; each one with an error (end of
+    /// partition included) is passed to `onError` instead. `nil` when nothing was copied.
+    static func poll(_ queue: OpaquePointer, timeoutMilliseconds: Int32,
+                     buffer: inout [UnsafeMutablePointer<rd_kafka_message_t>?],
+                     onError: (UnsafeMutablePointer<rd_kafka_message_t>) throws(KafkaError) -> Void) throws(KafkaError) -> ConsumedBatch? {
+        let count = rd_kafka_consume_batch_queue(queue, Int32(timeoutMilliseconds), &buffer, buffer.count)
+        guard count > 0 else { return nil }
+        return try buffer.withUnsafeMutableBufferPointer { all throws(KafkaError) in
+            let messages = UnsafeMutableBufferPointer(rebasing: all[0..<count])
+            defer { for m in messages { rd_kafka_message_destroy(m) } }
+            return try copy(messages, onError: onError)
+        }
+    }
+
     /// Copies the messages of `raw` that carry no error (the caller destroys all of them);
-    /// each one with an error (end of partition included) is passed to `onError` instead.
-    /// `nil` when no message was copied.
-    static func copy(_ raw: UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>,
+    /// see ``poll(_:timeoutMilliseconds:buffer:onError:)``.
+    private static func copy(_ raw: UnsafeMutableBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>,
                      onError: (UnsafeMutablePointer<rd_kafka_message_t>) throws(KafkaError) -> Void) throws(KafkaError) -> ConsumedBatch? {
         var bytes = 0, valid = 0
         for message in raw {

@@ -62,7 +62,7 @@ public final class KafkaConsumer: Sendable {
                                       autoCommit: effective["enable.auto.commit"] != "false")
         context.install(on: conf)
         rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
-            guard let rk, let context = ConsumerContext.unretained(opaque) else { return }
+            guard let rk, let context = ClientContext.unretained(opaque, as: ConsumerContext.self) else { return }
             context.rebalance(rk, err, partitions)
         }
         let rk = try NativeHandle.make(type: RD_KAFKA_CONSUMER, conf: conf)
@@ -102,29 +102,23 @@ public final class KafkaConsumer: Sendable {
     /// The messages of the subscribed topics. Single use: ending the iteration closes the consumer.
     public var messages: KafkaMessages { KafkaMessages(consumer: self) }
 
-    /// Stores next-offsets per partition (the offset of the next message to read).
+    /// Stores the next offset to read of one partition.
     ///
     /// Cheap: offsets are collected here and handed to librdkafka in one call before the
     /// next poll, commit, revoke or close. Offsets for partitions no longer assigned are
     /// ignored (the new owner re-reads those messages: at-least-once).
-    public func storeOffsets(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
-        guard !offsets.isEmpty else { return }
-        if handle.isClosed { throw .closed }
-        context.pendingOffsets.withLock { pending in
-            for (tp, offset) in offsets { pending.raise(tp.topic, tp.partition, to: offset) }
-        }
-    }
-
-    /// Stores the next offset to read of one partition (see ``storeOffsets(_:)``).
     public func storeOffset(next offset: Int64, for partition: TopicPartition) throws(KafkaError) {
-        if handle.isClosed { throw .closed }
-        context.pendingOffsets.withLock { $0.raise(partition.topic, partition.partition, to: offset) }
+        try store(partition.topic, partition.partition, next: offset)
     }
 
-    /// Marks `message` as processed (see ``storeOffsets(_:)``).
+    /// Marks `message` as processed (see ``storeOffset(next:for:)``).
     public func storeOffset(_ message: ConsumerMessage) throws(KafkaError) {
+        try store(message.topic, message.partition, next: message.offset + 1)
+    }
+
+    private func store(_ topic: String, _ partition: Int32, next offset: Int64) throws(KafkaError) {
         if handle.isClosed { throw .closed }
-        context.pendingOffsets.withLock { $0.raise(message.topic, message.partition, to: message.offset + 1) }
+        context.pendingOffsets.withLock { $0.raise(topic, partition, to: offset) }
     }
 
     /// Commits stored offsets now and waits for the broker (runs off the cooperative pool).
@@ -229,22 +223,15 @@ public final class KafkaConsumer: Sendable {
     /// Polls one batch (blocking, on `pollQueue`): returns at least one message, or `nil`
     /// once the consumer is closing or `cancelled` is set. Non-fatal errors are logged.
     func pollBatch(cancelled: Flag) throws(KafkaError) -> ConsumedBatch? {
-        let capacity = maxBatch
-        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: capacity)
+        var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxBatch)
         while !isClosing && !cancelled.isSet {
             if let rk = handle.unguarded { context.flushPendingOffsets(rk) }
-            let count = rd_kafka_consume_batch_queue(queue.pointer, 100, &buffer, capacity)
-            if count <= 0 { continue }
-            let polled = try buffer.withUnsafeMutableBufferPointer { all throws(KafkaError) in
-                let messages = UnsafeMutableBufferPointer(rebasing: all[0..<count])
-                defer { for m in messages { rd_kafka_message_destroy(m) } }
-                return try ConsumedBatch.copy(messages) { raw throws(KafkaError) in
-                    let err = raw.pointee.err
-                    if err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return }
-                    let error = KafkaError(code: err, context: "consume")
-                    if error.isFatal { throw error }
-                    logger.warning("consumer error", metadata: ["error": "\(error)"])
-                }
+            let polled = try ConsumedBatch.poll(queue.pointer, timeoutMilliseconds: 100, buffer: &buffer) { raw throws(KafkaError) in
+                let err = raw.pointee.err
+                if err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return }
+                let error = KafkaError(code: err, context: "consume")
+                if error.isFatal { throw error }
+                logger.warning("consumer error", metadata: ["error": "\(error)"])
             }
             if let polled { return polled }
         }

@@ -52,24 +52,18 @@ public enum KafkaPartitionReader {
             guard ContinuousClock.now < deadline else {
                 throw KafkaError(kind: .timeout, message: "reading \(pending.map(\.description).sorted()) to the end took over \(timeout)")
             }
-            let n = rd_kafka_consume_batch_queue(queue, 200, &buffer, buffer.count)
-            guard n > 0 else { continue }
-            let batch = try buffer.withUnsafeMutableBufferPointer { all throws(KafkaError) in
-                let messages = UnsafeMutableBufferPointer(rebasing: all[0..<n])
-                defer { for m in messages { rd_kafka_message_destroy(m) } }
-                return try ConsumedBatch.copy(messages) { raw throws(KafkaError) in
-                    let m = raw.pointee
-                    if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                        let tp = TopicPartition(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition)
-                        if pending.remove(tp) != nil { ends[tp] = m.offset }
-                        return
-                    }
-                    let error = KafkaError(code: m.err, context: "read to end")
-                    if error.isFatal || m.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || m.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART { throw error }
-                    context.logger.warning("reader error", metadata: ["error": "\(error)"])
+            let polled = try ConsumedBatch.poll(queue, timeoutMilliseconds: 200, buffer: &buffer) { raw throws(KafkaError) in
+                let m = raw.pointee
+                if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    let tp = TopicPartition(topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition)
+                    if pending.remove(tp) != nil { ends[tp] = m.offset }
+                    return
                 }
+                let error = KafkaError(code: m.err, context: "read to end")
+                if error.isFatal || m.err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || m.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART { throw error }
+                context.logger.warning("reader error", metadata: ["error": "\(error)"])
             }
-            guard let batch else { continue }
+            guard let batch = polled else { continue }
             for index in 0..<batch.count {
                 let message = ConsumerMessage(batch: batch, index: index)
                 let tp = message.topicPartition

@@ -27,9 +27,7 @@ public final class KafkaProducer: Sendable {
         context.install(on: conf)
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
             guard let message else { return }
-            // Concrete type, not `unretained` (its `Self` looked up metadata on every report).
-            guard let opaque else { return }
-            Unmanaged<ProducerContext>.fromOpaque(opaque).takeUnretainedValue().delivered(message.pointee)
+            ClientContext.unretained(opaque, as: ProducerContext.self)?.delivered(message.pointee)
         }
         let rk = try NativeHandle.make(type: RD_KAFKA_PRODUCER, conf: conf)
         self.context = context
@@ -94,13 +92,16 @@ public final class KafkaProducer: Sendable {
         _ message: ProducerMessage,
         onDelivery: (@Sendable (Result<DeliveryReport, KafkaError>) -> Void)?
     ) async throws(KafkaError) {
+        try await enqueueWhenThereIsRoom(message, ticket: onDelivery.map { DeliveryTicket(.callback($0)) })
+    }
+
+    /// Enqueues, waiting for delivery reports to free room whenever the local queue is full.
+    private func enqueueWhenThereIsRoom(_ message: ProducerMessage, ticket: DeliveryTicket?) async throws(KafkaError) {
         while true {
             do throws(KafkaError) {
-                return try enqueue(message, onDelivery: onDelivery)
+                return try enqueue(message, ticket: ticket)
             } catch where error.kind == .queueFull {
-                await context.waitForRoom(outstanding: { [handle] in
-                    (try? handle.withHandle { rd_kafka_outq_len($0) }) ?? 0
-                }, limit: queueLimit)
+                await context.waitForRoom(outstanding: { [self] in Int32(outstanding) }, limit: queueLimit)
             }
         }
     }
@@ -115,23 +116,15 @@ public final class KafkaProducer: Sendable {
     public func sendAndAwait(_ messages: [ProducerMessage]) async throws(KafkaError) -> [Result<DeliveryReport, KafkaError>] {
         if messages.isEmpty { return [] }
         let batch = DeliveryBatch(count: messages.count)
-        // Enqueued synchronously while there is room (no suspension per message); a full
-        // queue waits for delivery reports to free some.
-        messages: for (index, message) in messages.enumerated() {
-            let ticket = DeliveryTicket(.batch(batch, index))
-            while true {
-                do throws(KafkaError) {
-                    try enqueue(message, ticket: ticket)
-                    continue messages
-                } catch where error.kind == .queueFull {
-                    await context.waitForRoom(outstanding: { [handle] in
-                        (try? handle.withHandle { rd_kafka_outq_len($0) }) ?? 0
-                    }, limit: queueLimit)
-                } catch {
-                    // Not enqueued (closed, bad topic name…): settle it and the rest now.
-                    for rest in index..<messages.count { batch.complete(rest, .failure(error)) }
-                    break messages
-                }
+        // No suspension per message while there is room; a full queue waits for delivery
+        // reports to free some.
+        for (index, message) in messages.enumerated() {
+            do throws(KafkaError) {
+                try await enqueueWhenThereIsRoom(message, ticket: DeliveryTicket(.batch(batch, index)))
+            } catch {
+                // Not enqueued (closed, bad topic name…): settle it and the rest now.
+                for rest in index..<messages.count { batch.complete(rest, .failure(error)) }
+                break
             }
         }
         return await withUnsafeContinuation { batch.setContinuation($0) }

@@ -88,16 +88,18 @@ class ClientContext: @unchecked Sendable {
     let logger: Logger
     init(logger: Logger) { self.logger = logger }
 
-    /// The context behind a librdkafka opaque pointer (not retained).
-    static func unretained(_ opaque: UnsafeMutableRawPointer?) -> Self? {
-        opaque.map { Unmanaged<Self>.fromOpaque($0).takeUnretainedValue() }
+    /// The context of type `T` behind a librdkafka opaque pointer (not retained). Generic over
+    /// `T` rather than returning `Self`, so each call site is specialised: the `Self` version
+    /// looked up type metadata on every delivery report.
+    static func unretained<T: ClientContext>(_ opaque: UnsafeMutableRawPointer?, as type: T.Type) -> T? {
+        opaque.map { Unmanaged<T>.fromOpaque($0).takeUnretainedValue() }
     }
 
     /// Installs log and error callbacks that forward to `logger` instead of stderr.
     func install(on conf: OpaquePointer) {
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(self).toOpaque())
         rd_kafka_conf_set_log_cb(conf) { rk, level, facility, buffer in
-            guard let rk, let context = ClientContext.unretained(rd_kafka_opaque(rk)) else { return }
+            guard let rk, let context = ClientContext.unretained(rd_kafka_opaque(rk), as: ClientContext.self) else { return }
             let message = buffer.map { String(cString: $0) } ?? ""
             let fac = facility.map { String(cString: $0) } ?? ""
             var swiftLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
@@ -106,7 +108,7 @@ class ClientContext: @unchecked Sendable {
             context.logger.log(level: swiftLevel, "librdkafka: \(message)", metadata: ["facility": "\(fac)"])
         }
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
-            guard let context = ClientContext.unretained(opaque) else { return }
+            guard let context = ClientContext.unretained(opaque, as: ClientContext.self) else { return }
             let error = KafkaError(code: rd_kafka_resp_err_t(err), context: reason.map { String(cString: $0) })
             // Transport errors repeat while a broker is down; librdkafka retries by itself.
             context.logger.log(level: error.isFatal ? .critical : .warning, "kafka client error",

@@ -94,7 +94,7 @@ struct ScoreBench: AsyncParsableCommand {
 
     /// The bench input as consumed messages: one enriched event per lead, then activities
     /// spread over the leads (the same events the stage measurement produces to the broker).
-    static func inputMessages(leads: Int, events: Int, partitions: Int) -> [ProducerMessage] {
+    static func inputMessages(leads: Int, events: Int) -> [ProducerMessage] {
         let base = Timestamp.milliseconds("2026-11-01T00:00:00Z")!
         let types: [ActivityType] = [.pageView, .pricingPageView, .emailOpen, .emailClick, .contentDownload, .webinarAttended, .demoRequest]
         var messages: [ProducerMessage] = []
@@ -122,7 +122,7 @@ struct ScoreBench: AsyncParsableCommand {
     static func processingRate(_ scorer: Scorer, leads: Int, events: Int, partitions: Int) -> Double {
         let stage = ScoreStage(scorer: scorer, logger: .init(label: "bench")) { _ in [:] }
         stage.assigned((0..<Int32(partitions)).map { TopicPartition(topic: TopicCatalog.activity, partition: $0) })
-        let messages = inputMessages(leads: leads, events: events, partitions: partitions).enumerated().map { i, m in
+        let messages = inputMessages(leads: leads, events: events).enumerated().map { i, m in
             let partition = KafkaPartitioner.partition(forKey: String(decoding: m.key ?? [], as: UTF8.self), partitionCount: partitions)
             return ConsumerMessage(topic: m.topic, partition: partition, offset: Int64(i), key: m.key, value: m.value)
         }
@@ -199,7 +199,7 @@ struct ScoreBench: AsyncParsableCommand {
         // Input: one enriched event per lead, then activities spread over the leads.
         print("producing \(leads) enriched + \(events) activity events …")
         let producer = try KafkaProducer(configuration: config)
-        for message in Self.inputMessages(leads: leads, events: events, partitions: partitions) {
+        for message in Self.inputMessages(leads: leads, events: events) {
             try await producer.send(message)
         }
         try await producer.flush(timeout: .seconds(120))
