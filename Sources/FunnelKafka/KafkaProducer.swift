@@ -8,7 +8,8 @@ import Synchronization
 /// - ``enqueue(_:onDelivery:)`` hands a message to librdkafka and returns at once; it throws
 ///   a `.queueFull` error (back-pressure) when `queue.buffering.max.messages` are in flight.
 /// - ``send(_:)`` does the same but waits for room instead of throwing `.queueFull`.
-/// - ``sendAndAwait(_:)`` returns once the broker acknowledged the message(s).
+/// - ``sendAndAwait(_:)`` returns once the broker acknowledged the message(s);
+///   ``send(_:onSettled:)`` calls back instead, for code that must not suspend.
 ///
 /// Delivery reports are served by one dedicated thread (never Swift's cooperative pool).
 /// Call ``close(timeout:)`` to flush and release the client.
@@ -128,6 +129,26 @@ public final class KafkaProducer: Sendable {
             }
         }
         return await withUnsafeContinuation { batch.setContinuation($0) }
+    }
+
+    /// Enqueues messages (in order) without waiting and calls `onSettled` with each one's
+    /// delivery result once all are settled: on the delivery thread (keep it short), or at once
+    /// on the caller's thread when nothing could be enqueued.
+    ///
+    /// For callers that must not suspend (a NIO channel handler). A message that cannot be
+    /// enqueued (full local queue, closed producer) settles at once with that error, and so do
+    /// the ones after it: a caller answering "retry later" never waits for room.
+    public func send(_ messages: [ProducerMessage], onSettled: @escaping @Sendable ([Result<DeliveryReport, KafkaError>]) -> Void) {
+        if messages.isEmpty { return onSettled([]) }
+        let batch = DeliveryBatch(count: messages.count, onSettled: onSettled)
+        for (index, message) in messages.enumerated() {
+            do throws(KafkaError) {
+                try enqueue(message, ticket: DeliveryTicket(.batch(batch, index)))
+            } catch {
+                for rest in index..<messages.count { batch.complete(rest, .failure(error)) }
+                return
+            }
+        }
     }
 
     /// Messages enqueued and not yet acknowledged (including librdkafka's own requests).
@@ -258,40 +279,52 @@ final class DeliveryTicket {
     }
 }
 
-/// Collects the results of a `sendAndAwait` batch and resumes its caller once.
+/// Collects the results of a batch of messages and hands them on once, when the last one is
+/// settled: to a suspended `sendAndAwait` caller, or to a callback given up front.
 final class DeliveryBatch: Sendable {
     typealias Results = [Result<DeliveryReport, KafkaError>]
+    private enum Waiter {
+        case none
+        case continuation(UnsafeContinuation<Results, Never>)
+        case callback(@Sendable (Results) -> Void)
+    }
     private struct State {
         var results: [Result<DeliveryReport, KafkaError>?]
         var remaining: Int
-        var continuation: UnsafeContinuation<Results, Never>?
+        var waiter: Waiter
     }
     private let state: Mutex<State>
 
-    init(count: Int) {
-        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count))
+    init(count: Int, onSettled: (@Sendable (Results) -> Void)? = nil) {
+        state = Mutex(State(results: Array(repeating: nil, count: count), remaining: count,
+                            waiter: onSettled.map { .callback($0) } ?? .none))
     }
 
     /// Resumes `continuation` when every result is in (at once if they already are).
     func setContinuation(_ continuation: UnsafeContinuation<Results, Never>) {
         let done: Results? = state.withLock { s in
             if s.remaining == 0 { return s.results.map { $0! } }
-            s.continuation = continuation
+            s.waiter = .continuation(continuation)
             return nil
         }
         if let done { continuation.resume(returning: done) }
     }
 
     func complete(_ index: Int, _ result: Result<DeliveryReport, KafkaError>) {
-        let finished: (UnsafeContinuation<Results, Never>, Results)? = state.withLock { s in
+        let finished: (Waiter, Results)? = state.withLock { s in
             guard s.results[index] == nil else { return nil }
             s.results[index] = result
             s.remaining -= 1
-            guard s.remaining == 0, let c = s.continuation else { return nil }
-            s.continuation = nil
-            return (c, s.results.map { $0! })
+            guard s.remaining == 0 else { return nil }
+            if case .none = s.waiter { return nil }
+            defer { s.waiter = .none }
+            return (s.waiter, s.results.map { $0! })
         }
-        if let (continuation, results) = finished { continuation.resume(returning: results) }
+        switch finished {
+        case (.continuation(let continuation), let results)?: continuation.resume(returning: results)
+        case (.callback(let onSettled), let results)?: onSettled(results)
+        case (.none, _)?, nil: break
+        }
     }
 }
 

@@ -44,6 +44,26 @@ public enum HTTPProbe {
         try await request(port: port, head: "\(method) \(path) HTTP/1.1", headers: headers, body: json)
     }
 
+    /// Sends `bytes` as they are (several pipelined requests, say; the last should ask for
+    /// `Connection: close`) and returns everything the server wrote until it closed.
+    public static func raw(port: Int, _ bytes: Data) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    let fd = try Network.connectTCP(host: "127.0.0.1", port: port)
+                    defer { close(fd) }
+                    var timeout = timeval(tv_sec: 30, tv_usec: 0)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                    guard try sendAll(fd, bytes) else { throw Failure(description: "send: connection closed by 127.0.0.1:\(port)") }
+                    var response = Data()
+                    var buffer = [UInt8](repeating: 0, count: 65536)
+                    while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { response.append(contentsOf: buffer[0..<n]) }
+                    continuation.resume(returning: String(decoding: response, as: UTF8.self))
+                } catch { continuation.resume(throwing: error) }
+            }
+        }
+    }
+
     private static func request(port: Int, head: String, headers: [String: String] = [:], body: Data?) async throws -> (status: Int, headers: [String: String], body: String) {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {

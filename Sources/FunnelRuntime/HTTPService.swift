@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 
 /// The HTTP side of every process: `/healthz`, `/readyz`, `/metrics`, plus routes a process adds.
@@ -21,8 +22,13 @@ public enum HTTPService {
         return router
     }
 
-    /// The application listening on `port` (all interfaces).
-    public static func application(router: Router<BasicRequestContext>, port: Int, logger: Logger) -> some ApplicationProtocol {
-        Application(router: router, configuration: .init(address: .hostname("0.0.0.0", port: port)), logger: logger)
+    /// The application listening on `port` (all interfaces); `handlers` answer their requests
+    /// before the router.
+    public static func application(router: Router<BasicRequestContext>, port: Int, handlers: ConnectionHandlers = ConnectionHandlers(),
+                                   logger: Logger) -> some ApplicationProtocol {
+        let server = HTTPServerBuilder { responder in
+            HTTP1ChannelWithHandlers(http1: HTTP1Channel(responder: responder), handlers: handlers)
+        }
+        return Application(router: router, server: server, configuration: .init(address: .hostname("0.0.0.0", port: port)), logger: logger)
     }
 }

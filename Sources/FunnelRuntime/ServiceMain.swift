@@ -13,6 +13,8 @@ public struct ServiceContext: Sendable {
     public let producer: KafkaProducer
     public let metrics: MetricsRegistry
     public let health: HealthState
+    /// Handlers answering requests on the connection's event loop, before the router.
+    public let connectionHandlers: ConnectionHandlers
 
     /// A stage runner with this process's shared parts.
     public func stage(topics: [String], group: String? = nil,
@@ -49,10 +51,10 @@ public enum ServiceMain {
             try LibrdkafkaVersion.check()
             let producer = try KafkaProducer(configuration: environment.kafka.withDefaults(producerDefaults), logger: logger)
             let context = ServiceContext(environment: environment, logger: logger, producer: producer,
-                                         metrics: MetricsRegistry(), health: HealthState())
+                                         metrics: MetricsRegistry(), health: HealthState(), connectionHandlers: ConnectionHandlers())
             let router = HTTPService.router(health: context.health, metrics: context.metrics)
             let services = try build(context, router)
-            let app = HTTPService.application(router: router, port: environment.httpPort, logger: logger)
+            let app = HTTPService.application(router: router, port: environment.httpPort, handlers: context.connectionHandlers, logger: logger)
             let all: [any Service] = services + [app, ParentWatch()]
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: all.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

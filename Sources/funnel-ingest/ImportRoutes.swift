@@ -59,19 +59,19 @@ extension IngestRoutes {
     func importCSV(_ request: Request) async -> Response {
         let labels = ["endpoint": "imports"]
         let key: APIKeyEntry
-        switch admit(request, scope: .leadsWrite, labels: labels) {
+        switch admit(request.headers, scope: .leadsWrite, labels: labels) {
         case .success(let entry): key = entry
-        case .failure(let response): return response
+        case .failure(let reply): return reply.response
         }
         func reject(_ status: HTTPResponse.Status, _ error: FieldError) -> Response {
             context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
             return Self.errorReply(status, [error])
         }
-        guard Self.mediaType(request) == "text/csv" else {
+        guard Self.mediaType(request.headers) == "text/csv" else {
             return reject(.unsupportedMediaType, FieldError(field: "Content-Type", reason: "must be text/csv"))
         }
         let idempotencyKey: String?
-        switch Self.idempotencyKey(request) {
+        switch Self.idempotencyKey(request.headers) {
         case .success(let value): idempotencyKey = value
         case .failure(let error): return reject(.badRequest, error)
         }

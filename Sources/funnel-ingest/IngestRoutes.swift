@@ -5,28 +5,76 @@ import FunnelRuntime
 import HTTPTypes
 import Hummingbird
 
-/// The three public endpoints. Each accepts one object or an array, validates every item,
-/// produces one event per item and answers 202 only when Kafka acknowledged all of them.
+/// The three event endpoints and the CSV import. Each event endpoint accepts one object or an
+/// array, validates every item, produces one event per item and answers 202 only when Kafka
+/// acknowledged all of them.
+///
+/// The event endpoints are answered by ``EventRequestHandler`` on the connection's event loop
+/// (the hot path, no Swift task per request); the import streams its body and is a router route.
 struct IngestRoutes: Sendable {
     let context: ServiceContext
     let keys: APIKeyStore
     let limiter: RateLimiter
     /// Items per array request (`FUNNEL_MAX_BATCH`, default 1000); more is a 413.
-    var maxBatch: Int { context.environment.raw["FUNNEL_MAX_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1000 }
+    let maxBatch: Int
     static let maxBody = 5 * 1024 * 1024
 
+    init(context: ServiceContext, keys: APIKeyStore, limiter: RateLimiter) {
+        self.context = context
+        self.keys = keys
+        self.limiter = limiter
+        maxBatch = context.environment.raw["FUNNEL_MAX_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1000
+    }
+
     func register(on router: Router<BasicRequestContext>) {
-        router.post("v1/leads") { request, _ in
-            await handle(request, as: LeadRequest.self, topic: TopicCatalog.captured, scope: .leadsWrite) { $0.captured(now: $1).map { ($0.leadID, $0) } }
-        }
-        router.post("v1/activities") { request, _ in
-            await handle(request, as: ActivityRequest.self, topic: TopicCatalog.activity, scope: .activitiesWrite) { $0.activity(now: $1).map { ($0.leadID, $0) } }
-        }
-        router.post("v1/outcomes") { request, _ in
-            await handle(request, as: OutcomeRequest.self, topic: TopicCatalog.outcome, scope: .outcomesWrite) { $0.outcomeEvent(now: $1).map { ($0.leadID, $0) } }
-        }
         router.post("v1/imports") { request, _ in
             await importCSV(request)
+        }
+    }
+
+    /// `POST /v1/leads`, `/v1/activities`, `/v1/outcomes`.
+    enum EventEndpoint: CaseIterable, Sendable {
+        case leads, activities, outcomes
+
+        /// The path's components (the router's matching: empty components and the query ignored).
+        var components: [Substring] {
+            switch self {
+            case .leads: ["v1", "leads"]
+            case .activities: ["v1", "activities"]
+            case .outcomes: ["v1", "outcomes"]
+            }
+        }
+
+        /// The endpoint a `POST` to `path` (with its query, as in the request line) is for.
+        static func forPost(path: String) -> EventEndpoint? {
+            let plain = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { path[..<$0] } ?? Substring(path)
+            switch plain {
+            case "/v1/leads": return .leads
+            case "/v1/activities": return .activities
+            case "/v1/outcomes": return .outcomes
+            default:
+                let components = plain.split(separator: "/")
+                return allCases.first { $0.components == components }
+            }
+        }
+    }
+
+    /// What an event request comes to before Kafka: a reply now, or events to deliver and the
+    /// reply once Kafka settled every one of them.
+    enum Admission {
+        case reply(Reply)
+        case deliver([ProducerMessage], reply: @Sendable ([Result<DeliveryReport, KafkaError>]) -> Reply)
+    }
+
+    /// Checks and converts an event request. `body` is nil when it exceeded ``maxBody``.
+    func admit(_ endpoint: EventEndpoint, headers: HTTPFields, body: ByteBuffer?) -> Admission {
+        switch endpoint {
+        case .leads:
+            admit(headers, body, as: LeadRequest.self, topic: TopicCatalog.captured, scope: .leadsWrite) { $0.captured(now: $1).map { ($0.leadID, $0) } }
+        case .activities:
+            admit(headers, body, as: ActivityRequest.self, topic: TopicCatalog.activity, scope: .activitiesWrite) { $0.activity(now: $1).map { ($0.leadID, $0) } }
+        case .outcomes:
+            admit(headers, body, as: OutcomeRequest.self, topic: TopicCatalog.outcome, scope: .outcomesWrite) { $0.outcomeEvent(now: $1).map { ($0.leadID, $0) } }
         }
     }
 
@@ -34,8 +82,8 @@ struct IngestRoutes: Sendable {
     static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
 
     /// The `Idempotency-Key` header, validated: 1–255 visible ASCII characters.
-    static func idempotencyKey(_ request: Request) -> Result<String?, FieldError> {
-        guard let value = request.headers[idempotencyHeader] else { return .success(nil) }
+    static func idempotencyKey(_ headers: HTTPFields) -> Result<String?, FieldError> {
+        guard let value = headers[idempotencyHeader] else { return .success(nil) }
         guard (1...255).contains(value.utf8.count), value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             return .failure(FieldError(field: "Idempotency-Key", reason: "must be 1 to 255 visible ASCII characters"))
         }
@@ -43,11 +91,14 @@ struct IngestRoutes: Sendable {
     }
 
     /// `application/json`, optionally with parameters (`; charset=utf-8`).
-    static func isJSON(_ request: Request) -> Bool { mediaType(request) == "application/json" }
+    static func isJSON(_ headers: HTTPFields) -> Bool {
+        guard let value = headers[.contentType] else { return false }
+        return value == "application/json" || mediaType(value) == "application/json"
+    }
 
     /// The request's media type, lower-cased, without parameters.
-    static func mediaType(_ request: Request) -> String? {
-        request.headers[.contentType].flatMap(mediaType)
+    static func mediaType(_ headers: HTTPFields) -> String? {
+        headers[.contentType].flatMap(mediaType)
     }
 
     /// The media type of a `Content-Type` value, lower-cased, without parameters.
@@ -56,7 +107,7 @@ struct IngestRoutes: Sendable {
     }
     static let realm = "Bearer realm=\"funnel-ingest\""
 
-    enum Authentication { case success(APIKeyEntry), failure(Response) }
+    enum Authentication { case success(APIKeyEntry), failure(Reply) }
 
     /// Without surrounding spaces and tabs (a key is ASCII; Foundation's trimming showed in profiles).
     static func trimSpaces(_ text: Substring) -> String {
@@ -67,23 +118,23 @@ struct IngestRoutes: Sendable {
     }
 
     /// The key's entry, or the 401/403 reply. The key is never logged or echoed.
-    private func authenticate(_ request: Request, scope: Scope, labels: [String: String]) -> Authentication {
+    private func authenticate(_ headers: HTTPFields, scope: Scope, labels: [String: String]) -> Authentication {
         func reject(_ status: HTTPResponse.Status, reason: String, metricReason: String, challenge: String) -> Authentication {
             context.metrics.increment("funnel_http_auth_rejected_total", help: "Requests rejected by authentication (401) or authorisation (403).",
                                       labels: labels.merging(["reason": metricReason, "status": String(status.code)]) { $1 })
-            var response = reply(status, errors: [FieldError(field: "authorization", reason: reason)])
-            response.headers[.wwwAuthenticate] = challenge
-            return .failure(response)
+            var reply = Self.errorBody(status, [FieldError(field: "authorization", reason: reason)])
+            reply.headers[.wwwAuthenticate] = challenge
+            return .failure(reply)
         }
         let presented: String
-        if let authorization = request.headers[.authorization] {
+        if let authorization = headers[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
                 return reject(.unauthorized, reason: "Authorization must be `Bearer <API key>`", metricReason: "malformed_header",
                               challenge: Self.realm + ", error=\"invalid_request\"")
             }
             presented = Self.trimSpaces(parts[1])
-        } else if let header = request.headers[Self.apiKeyHeader] {
+        } else if let header = headers[Self.apiKeyHeader] {
             presented = Self.trimSpaces(Substring(header))
         } else {
             return reject(.unauthorized, reason: "missing API key (send `Authorization: Bearer <key>` or `X-API-Key: <key>`)",
@@ -102,48 +153,49 @@ struct IngestRoutes: Sendable {
 
     /// Counts the request, then checks its key, scope and the source's rate limit: the key's
     /// entry, or the 401/403/429 reply.
-    func admit(_ request: Request, scope: Scope, labels: [String: String]) -> Authentication {
+    func admit(_ headers: HTTPFields, scope: Scope, labels: [String: String]) -> Authentication {
         context.metrics.increment("funnel_http_requests_total", help: "Ingest requests.", labels: labels)
         let key: APIKeyEntry
-        switch authenticate(request, scope: scope, labels: labels) {
+        switch authenticate(headers, scope: scope, labels: labels) {
         case .success(let entry): key = entry
-        case .failure(let response): return .failure(response)
+        case .failure(let reply): return .failure(reply)
         }
         if let wait = limiter.take(key.source) {
             context.metrics.increment("funnel_http_rate_limited_total", help: "Requests rejected by the per-source rate limit (429).", labels: labels)
-            var response = reply(.tooManyRequests, errors: [FieldError(field: "", reason: "rate limit of \(limiter.rate) requests/s for source \"\(key.source)\" exceeded")])
-            response.headers[.retryAfter] = String(Int(wait.rounded(.up)))
-            return .failure(response)
+            var reply = Self.errorBody(.tooManyRequests, [FieldError(field: "", reason: "rate limit of \(limiter.rate) requests/s for source \"\(key.source)\" exceeded")])
+            reply.headers[.retryAfter] = String(Int(wait.rounded(.up)))
+            return .failure(reply)
         }
         return .success(key)
     }
 
-    private func handle<Item: Decodable, Payload: Codable & Sendable>(
-        _ request: Request, as: Item.Type, topic: String, scope: Scope,
+    private func admit<Item: Decodable, Payload: Codable & Sendable>(
+        _ headers: HTTPFields, _ body: ByteBuffer?, as: Item.Type, topic: String, scope: Scope,
         _ convert: (Item, String) -> Result<(String, Payload), FieldErrors>
-    ) async -> Response {
+    ) -> Admission {
         let labels = ["endpoint": topic]
+        let context = context
+        func rejected(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> Admission {
+            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
+            return .reply(Self.errorBody(status, errors))
+        }
         let key: APIKeyEntry
-        switch admit(request, scope: scope, labels: labels) {
+        switch admit(headers, scope: scope, labels: labels) {
         case .success(let entry): key = entry
-        case .failure(let response): return response
+        case .failure(let reply): return .reply(reply)
         }
         // The key's source is recorded on every event as the CloudEvent `source` (a URI-reference).
         let eventSource = "funnel-ingest/" + key.source
-        guard Self.isJSON(request) else {
-            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
-            return reply(.unsupportedMediaType, errors: [FieldError(field: "Content-Type", reason: "must be application/json")])
+        guard Self.isJSON(headers) else {
+            return rejected(.unsupportedMediaType, [FieldError(field: "Content-Type", reason: "must be application/json")])
         }
         let idempotencyKey: String?
-        switch Self.idempotencyKey(request) {
+        switch Self.idempotencyKey(headers) {
         case .success(let value): idempotencyKey = value
-        case .failure(let error):
-            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
-            return reply(.badRequest, errors: [error])
+        case .failure(let error): return rejected(.badRequest, [error])
         }
-        let body: ByteBuffer
-        do { body = try await request.body.collect(upTo: Self.maxBody) } catch {
-            return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "body larger than \(Self.maxBody) bytes")])
+        guard let body else {
+            return .reply(Self.errorBody(.contentTooLarge, [FieldError(field: "", reason: "body larger than \(Self.maxBody) bytes")]))
         }
         let isArray = body.readableBytesView.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "[")
         // Array items are decoded one by one: a badly typed item is rejected, the others go on.
@@ -156,14 +208,14 @@ struct IngestRoutes: Sendable {
                 items = isArray ? try JSONDecoder().decode([Lenient<Item>].self, from: data).map(\.result)
                                 : [.success(try JSONDecoder().decode(Item.self, from: data))]
             } catch let error as DecodingError {
-                return reply(.badRequest, errors: [EventDecoder.fieldError(error)])
+                return .reply(Self.errorBody(.badRequest, [EventDecoder.fieldError(error)]))
             } catch {
-                return reply(.badRequest, errors: [FieldError(field: "", reason: "not valid JSON")])
+                return .reply(Self.errorBody(.badRequest, [FieldError(field: "", reason: "not valid JSON")]))
             }
         }
-        if items.isEmpty { return reply(.badRequest, errors: [FieldError(field: "", reason: "empty array")]) }
+        if items.isEmpty { return .reply(Self.errorBody(.badRequest, [FieldError(field: "", reason: "empty array")])) }
         if items.count > maxBatch {
-            return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "at most \(maxBatch) items per request, got \(items.count)")])
+            return .reply(Self.errorBody(.contentTooLarge, [FieldError(field: "", reason: "at most \(maxBatch) items per request, got \(items.count)")]))
         }
         let now = Timestamp.format(Date())
         var messages: [ProducerMessage] = []
@@ -189,25 +241,27 @@ struct IngestRoutes: Sendable {
         }
         guard !messages.isEmpty else {
             context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
-            return Self.reply(.badRequest, errors: errors, results: isArray ? results : nil, indexed: true)
+            return .reply(Self.reply(.badRequest, errors: errors, results: isArray ? results : nil, indexed: true))
         }
         if !errors.isEmpty {
             context.metrics.increment("funnel_http_items_rejected_total", help: "Items of array requests rejected while others were accepted.",
                                       labels: labels, by: Double(errors.count))
         }
-        do {
-            try await Self.deliver(messages, context: context)
-        } catch let error as KafkaError where error.kind == .messageTooLarge {
-            // A client error, not an outage: retrying cannot help.
-            return reply(.contentTooLarge, errors: [FieldError(field: "", reason: "an event is larger than Kafka accepts; shorten the fields")])
-        } catch {
-            context.logger.error("events not acknowledged", metadata: ["error": "\(error)"])
-            var response = reply(.serviceUnavailable, errors: [FieldError(field: "", reason: "events not acknowledged by Kafka; retry")])
-            response.headers[.retryAfter] = "5"
-            return response
+        let count = messages.count
+        return .deliver(messages) { [results] delivered in
+            if let error = Self.firstFailure(delivered) {
+                if error.kind == .messageTooLarge {
+                    // A client error, not an outage: retrying cannot help.
+                    return Self.errorBody(.contentTooLarge, [FieldError(field: "", reason: "an event is larger than Kafka accepts; shorten the fields")])
+                }
+                context.logger.error("events not acknowledged", metadata: ["error": "\(error)"])
+                var reply = Self.errorBody(.serviceUnavailable, [FieldError(field: "", reason: "events not acknowledged by Kafka; retry")])
+                reply.headers[.retryAfter] = "5"
+                return reply
+            }
+            context.metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["topic": topic], by: Double(count))
+            return Self.reply(.accepted, errors: nil, results: results, indexed: isArray)
         }
-        context.metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["topic": topic], by: Double(messages.count))
-        return Self.reply(.accepted, errors: nil, results: results, indexed: isArray)
     }
 
     /// The items through `FastJSON` when every one of them reads that way (leads and
@@ -227,20 +281,24 @@ struct IngestRoutes: Sendable {
     }
 
     /// Sends `messages` and returns once Kafka acknowledged every one; throws the first failure.
-    static func deliver(_ messages: [ProducerMessage], context: ServiceContext) async throws {
-        let delivered = try await context.producer.sendAndAwait(messages)
-        if let failure = delivered.first(where: { (try? $0.get()) == nil }), case .failure(let error) = failure {
-            throw error
-        }
+    static func deliver(_ messages: [ProducerMessage], context: ServiceContext) async throws(KafkaError) {
+        if let error = firstFailure(try await context.producer.sendAndAwait(messages)) { throw error }
     }
 
-    private func reply(_ status: HTTPResponse.Status, errors: [FieldError]) -> Response {
-        Self.errorReply(status, errors)
+    /// The first delivery that failed, if any.
+    static func firstFailure(_ delivered: [Result<DeliveryReport, KafkaError>]) -> KafkaError? {
+        for result in delivered { if case .failure(let error) = result { return error } }
+        return nil
     }
 
     /// The stable error shape of every rejection: `{"errors": [{"field", "reason"}]}`.
-    static func errorReply(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> Response {
+    static func errorBody(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> Reply {
         reply(status, errors: errors, results: nil, indexed: false)
+    }
+
+    /// ``errorBody(_:_:)`` as a router response.
+    static func errorReply(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> Response {
+        errorBody(status, errors).response
     }
 
     /// Any JSON object (the import report); the request path writes its replies with `reply`.
@@ -251,7 +309,7 @@ struct IngestRoutes: Sendable {
 }
 
 /// What became of one item of a request.
-enum ItemResult {
+enum ItemResult: Sendable {
     case accepted(index: Int, leadID: String, eventID: String)
     case rejected(index: Int, errors: [FieldError])
 }
@@ -260,7 +318,7 @@ extension IngestRoutes {
     /// `{"errors": […], "results": […]}` written directly as bytes (keys sorted, as the error
     /// replies are): on the hot path, `JSONSerialization` of `[String: Any]` cost more than the
     /// rest of a request. `indexed`: array requests answer `index` and `status` per item.
-    static func reply(_ status: HTTPResponse.Status, errors: [FieldError]?, results: [ItemResult]?, indexed: Bool) -> Response {
+    static func reply(_ status: HTTPResponse.Status, errors: [FieldError]?, results: [ItemResult]?, indexed: Bool) -> Reply {
         var w = JSONWriter(capacity: 64 + (results?.count ?? 0) * 110)
         func write(_ errors: [FieldError], to w: inout JSONWriter) {
             w.beginArray()
@@ -293,8 +351,18 @@ extension IngestRoutes {
             }
         }
         w.endObject()
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        return Reply(status: status, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: w.bytes))
     }
+}
+
+/// A whole reply in hand: ``EventRequestHandler`` writes it as is, router routes return its
+/// ``response``.
+struct Reply: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: ByteBuffer
+
+    var response: Response { Response(status: status, headers: headers, body: .init(byteBuffer: body)) }
 }
 
 /// An array element that records its decoding error instead of failing the whole array.

@@ -158,7 +158,7 @@ struct TrackingRoutes: Sendable {
         do { body = try await request.body.collect(upTo: 64 * 1024) } catch {
             return IngestRoutes.errorReply(.contentTooLarge, [FieldError(field: "", reason: "body larger than 65536 bytes")])
         }
-        guard Self.isOneClick(body: String(buffer: body), mediaType: IngestRoutes.mediaType(request)) else {
+        guard Self.isOneClick(body: String(buffer: body), mediaType: IngestRoutes.mediaType(request.headers)) else {
             count(.unsubscribe, "bad_request")
             return IngestRoutes.errorReply(.badRequest, [FieldError(field: "List-Unsubscribe",
                 reason: "POST a form with List-Unsubscribe=One-Click (RFC 8058)")])

@@ -23,7 +23,9 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefau
     }
     let limiter = try RateLimiter.fromEnvironment(context.environment.raw)
     context.logger.info("rate limit per API key source", metadata: ["per_second": "\(limiter.rate)", "burst": "\(limiter.burst)"])
-    IngestRoutes(context: context, keys: keys, limiter: limiter).register(on: router)
+    let routes = IngestRoutes(context: context, keys: keys, limiter: limiter)
+    routes.register(on: router)
+    context.connectionHandlers.add { EventRequestHandler(routes: routes) }
     try OpenAPIDocument.register(on: router, context: context)
     let signer = try TrackingRoutes.signer(environment: context.environment.raw)
     if signer == nil {

@@ -192,6 +192,41 @@ struct IngestHostileTests {
                 && errors[0]["reason"] as? String == "field 2 is not valid UTF-8", "\(errors)")
     }
 
+    /// The event endpoints are answered before the router, on the connection's event loop:
+    /// pipelined requests to both must be answered in order, on one connection.
+    @Test("pipelined requests on one connection: replies in request order, event endpoints and router routes mixed")
+    func pipelined() async throws {
+        func request(_ method: String, _ path: String, _ body: String? = nil, close: Bool = false) -> String {
+            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(fixture.admin)\r\n"
+            if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+            if close { head += "Connection: close\r\n" }
+            return head + "\r\n" + (body ?? "")
+        }
+        func statuses(_ text: String) -> [Int] {
+            text.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
+        }
+        let mixed = [
+            request("POST", "/v1/leads", #"{"email":"pipe-1@hostile.example"}"#),
+            request("GET", "/healthz"),
+            request("POST", "/v1/leads", #"{"email":"x"}"#),
+            request("POST", "/v1/activities", "{}"),
+            request("POST", "/v1/leads/?utm=1", #"{"email":"pipe-2@hostile.example"}"#),
+            request("POST", "/v1/outcomes", #"{"email":"pipe-3@hostile.example","outcome":"won"}"#),
+            request("GET", "/readyz", close: true),
+        ].joined()
+        let replies = try await HTTPProbe.raw(port: fixture.port, Data(mixed.utf8))
+        #expect(statuses(replies) == [202, 200, 400, 400, 202, 202, 200], "\(replies)")
+        #expect(replies.contains("pipe-1") == false, "replies carry ids, never the e-mail")
+
+        // A body over the limit is read to its end and answered 413; the next request still gets its reply.
+        let maxBody = 5 * 1024 * 1024 // IngestRoutes.maxBody
+        let oversized = request("POST", "/v1/leads", "[" + String(repeating: " ", count: maxBody) + "]")
+            + request("GET", "/healthz", close: true)
+        let afterOversized = try await HTTPProbe.raw(port: fixture.port, Data(oversized.utf8))
+        #expect(statuses(afterOversized) == [413, 200], "\(afterOversized.prefix(400))")
+        #expect(afterOversized.contains(#"{"errors":[{"field":"","reason":"body larger than 5242880 bytes"}]}"#))
+    }
+
     @Test("invalid UTF-8 in the body: 400, not a crash")
     func invalidUTF8() async throws {
         let body = Data([0x7B, 0x22, 0x65, 0x6D, 0x61, 0x69, 0x6C, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x40, 0x78, 0x22, 0x7D]) // {"email":"\xC3(@x"}
