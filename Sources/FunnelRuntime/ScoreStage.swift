@@ -10,10 +10,12 @@ import Synchronization
 ///   them to the end) before any of their inputs is processed; on revoke it drops them.
 /// - Partition p of both input topics (enriched, activity) shares store partition p, so the
 ///   consumer uses the `range` assignor, which keeps equal partition numbers together.
-/// - A changelog record is written only after the scored event it accompanies was
-///   acknowledged, and the input offset is stored only after both: a restored store is never
-///   ahead of the outputs, and re-processing an input the store does not know reproduces the
-///   same output (ids derive from input ids; scores use event time, never the wall clock).
+/// - A lead's changelog record is written once per checkpoint however many of its inputs
+///   arrived since the previous one (``checkpoint()``), only after the scored events of those
+///   inputs were acknowledged; the input offsets are stored only after both (see the runner's
+///   `Checkpoints`): a restored store is never ahead of the outputs, and re-processing an input
+///   the store does not know reproduces the same output (ids derive from input ids; scores use
+///   event time, never the wall clock).
 /// - Re-delivered inputs (recent event ids are part of the state) change nothing.
 /// - Each partition's event-time watermark drives a sweep: when it crosses a multiple of
 ///   `sweep_interval_hours`, leads whose bands changed only because time passed are re-emitted.
@@ -31,6 +33,8 @@ public final class ScoreStage: StageProcessor, Sendable {
         var leads: [String: LeadScoreState]
         /// The newest event time seen on this partition (ms).
         var watermark: Int64 = 0
+        /// Leads whose state changed since the last checkpoint.
+        var changed: Set<String> = []
         init(leads: [String: LeadScoreState]) { self.leads = leads }
     }
 
@@ -132,8 +136,24 @@ public final class ScoreStage: StageProcessor, Sendable {
             owned.leads[input.leadID] = state
             output.messages.append(StageIO.output(scored, topic: TopicCatalog.scored, leadID: input.leadID, from: input.eventID,
                                                   purpose: "scored", source: "funnel-score", time: scored.scoredAt))
-            output.afterDelivery.append(changelogRecord(input.leadID, state, partition: partition))
+            owned.changed.insert(input.leadID)
             return output
+        }
+    }
+
+    /// The changelog records of the leads changed since the last call, one per lead, on the
+    /// lead's partition, holding its current state.
+    public func checkpoint() -> [ProducerMessage] {
+        store.withLock { s in
+            var records: [ProducerMessage] = []
+            for (partition, owned) in s where !owned.changed.isEmpty {
+                records.reserveCapacity(records.count + owned.changed.count)
+                for leadID in owned.changed {
+                    if let state = owned.leads[leadID] { records.append(changelogRecord(leadID, state, partition: partition)) }
+                }
+                owned.changed.removeAll(keepingCapacity: true)
+            }
+            return records
         }
     }
 
@@ -165,7 +185,7 @@ public final class ScoreStage: StageProcessor, Sendable {
             let id = EventID.derive(leadID, "sweep", String(boundary))
             output.messages.append(StageIO.output(scored, topic: TopicCatalog.scored, leadID: leadID, from: id,
                                                   purpose: "scored", source: "funnel-score", time: scored.scoredAt))
-            output.afterDelivery.append(changelogRecord(leadID, state, partition: partition))
+            owned.changed.insert(leadID)
             swept += 1
         }
         if swept > 0 {

@@ -22,15 +22,11 @@ public struct StageFailure: Error, Sendable {
 public struct StageOutput: Sendable {
     /// Events to publish.
     public var messages: [ProducerMessage]
-    /// Sent only once every one of `messages` is acknowledged (state changelog writes: a
-    /// restored store is then never ahead of the outputs it caused).
-    public var afterDelivery: [ProducerMessage]
     /// The input belongs to a partition this process no longer owns: leave it to the new owner.
     public var skipped: Bool
 
-    public init(messages: [ProducerMessage] = [], afterDelivery: [ProducerMessage] = [], skipped: Bool = false) {
+    public init(messages: [ProducerMessage] = [], skipped: Bool = false) {
         self.messages = messages
-        self.afterDelivery = afterDelivery
         self.skipped = skipped
     }
 }
@@ -38,11 +34,20 @@ public struct StageOutput: Sendable {
 /// A stage's processing with partition ownership hooks (stateful stages: see `ScoreStage`).
 public protocol StageProcessor: AnyObject, Sendable {
     func process(_ message: ConsumerMessage) throws(StageFailure) -> StageOutput
+    /// The state writes (changelog records) of every key changed since the previous call, one
+    /// per key. The runner calls it every `FUNNEL_STATE_FLUSH_MS`, on revoke and on shutdown,
+    /// never during `process`, and sends the records once the outputs of the inputs that made
+    /// the changes are acknowledged (see `Checkpoints`). Stateless stages return none.
+    func checkpoint() -> [ProducerMessage]
     /// Runs inside the consumer's rebalance callback, before any message of `partitions`
     /// is processed: restore state here (blocking is fine).
     func assigned(_ partitions: [TopicPartition])
-    /// Runs inside the rebalance callback after in-flight outputs were flushed.
+    /// Runs inside the rebalance callback after in-flight outputs and state writes were flushed.
     func revoked(_ partitions: [TopicPartition])
+}
+
+extension StageProcessor {
+    public func checkpoint() -> [ProducerMessage] { [] }
 }
 
 /// A stateless stage: a handler closure.
@@ -101,17 +106,25 @@ public final class StageRunner: Service, @unchecked Sendable {
         self.makeProcessor = makeProcessor
         self.consumerProperties = consumerProperties
         self.produced = ProducedCounters(metrics: metrics, labels: ["stage": name])
+        self.checkpointInterval = .milliseconds(environment.raw["FUNNEL_STATE_FLUSH_MS"].flatMap(Int.init).map { max(10, $0) } ?? 1000)
     }
+
+    /// How often a stateful stage writes what changed (`FUNNEL_STATE_FLUSH_MS`, default 1000):
+    /// longer coalesces more writes per key, and re-processes more after a crash.
+    let checkpointInterval: Duration
 
     public func run() async throws {
         let producer = self.producer
         let trackerBox = Locked<OffsetTracker?>(nil)
+        let checkpointsBox = Locked<Checkpoints?>(nil)
         let processor = makeProcessor()
         let consumer = try KafkaConsumer(configuration: environment.kafka.withDefaults(consumerProperties), groupID: groupID, topics: topics, logger: logger) { event, _ in
             switch event {
             case .revoked(let partitions):
-                // Deliver what is in flight (twice: outputs, then the writes their delivery
-                // released) so its inputs' offsets are stored before the commit.
+                // Write the state changed so far and deliver what is in flight (twice: outputs,
+                // then the state writes their delivery released) so the inputs' offsets are
+                // stored before the commit.
+                checkpointsBox.value?.seal { processor.checkpoint() }
                 producer.flushBlocking(timeoutMilliseconds: 10_000)
                 producer.flushBlocking(timeoutMilliseconds: 10_000)
                 trackerBox.value?.forget(partitions)
@@ -123,6 +136,8 @@ public final class StageRunner: Service, @unchecked Sendable {
         let tracker = OffsetTracker { partition, next in try? consumer.storeOffset(next: next, for: partition) }
         trackerBox.withLock { $0 = tracker }
         let labels = ["stage": name]
+        let checkpoints = Checkpoints(producer: producer, tracker: tracker) { [self] outcome, write in report(outcome, write, labels: labels) }
+        checkpointsBox.withLock { $0 = checkpoints }
         metrics.gauge("funnel_consumer_lag", help: "Messages behind the end of the assigned partitions.", labels: labels) {
             Double(consumer.lag())
         }
@@ -132,19 +147,30 @@ public final class StageRunner: Service, @unchecked Sendable {
         // The loop runs in its own task, cancelled on graceful shutdown. (Not
         // `cancelOnGracefulShutdown()` on the sequence: that merges it with the shutdown signal
         // and hands every message across tasks — a thread hop per message.)
-        let loop = Task { try await consume(consumer, processor: processor, tracker: tracker, labels: labels) }
+        let loop = Task { try await consume(consumer, processor: processor, tracker: tracker, checkpoints: checkpoints, labels: labels) }
+        let interval = checkpointInterval
+        let sealer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                checkpoints.seal { processor.checkpoint() }
+            }
+        }
+        defer { sealer.cancel() }
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler { try await loop.value } onGracefulShutdown: { loop.cancel() }
         } onCancel: { loop.cancel() }
         health.setReady(false)
-        logger.info("stage stopping: flushing outputs and leaving the group")
+        logger.info("stage stopping: writing state, flushing outputs and leaving the group")
+        sealer.cancel()
+        checkpoints.seal { processor.checkpoint() }
+        try? await producer.flush(timeout: .seconds(10))
         try? await producer.flush(timeout: .seconds(10))
         await consumer.close()
     }
 
     /// Consume → process → produce until the consumer closes or the task is cancelled.
     private func consume(_ consumer: KafkaConsumer, processor: any StageProcessor, tracker: OffsetTracker,
-                         labels: [String: String]) async throws {
+                         checkpoints: Checkpoints, labels: [String: String]) async throws {
         var consumed: [String: MetricsRegistry.Counter] = [:]
         var lastConsumed: (topic: String, counter: MetricsRegistry.Counter)?
         let processing = metrics.histogram("funnel_processing_seconds", help: "Time to process one input.", labels: labels)
@@ -158,52 +184,39 @@ public final class StageRunner: Service, @unchecked Sendable {
                 lastConsumed = (topic, counter)
                 counter.increment()
             }
-            var result: StageOutput
-            do throws(StageFailure) {
-                result = try processor.process(message)
-            } catch {
-                result = StageOutput(messages: [deadLetter(message, error)])
-                metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: labels)
-                metrics.increment("funnel_failed_total", help: "Inputs that failed processing.", labels: labels)
-                logger.warning("dead letter", metadata: ["topic": "\(message.topic)", "partition": "\(message.partition)",
-                                                          "offset": "\(message.offset)", "reason": "\(error.reason)"])
+            // The input, its state changes and its place in an epoch, together (see Checkpoints).
+            let (result, epoch) = checkpoints.withOpenEpoch { epoch -> (StageOutput, Checkpoints.Epoch) in
+                var result: StageOutput
+                do throws(StageFailure) {
+                    result = try processor.process(message)
+                } catch {
+                    result = StageOutput(messages: [deadLetter(message, error)])
+                    metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: labels)
+                    metrics.increment("funnel_failed_total", help: "Inputs that failed processing.", labels: labels)
+                    logger.warning("dead letter", metadata: ["topic": "\(message.topic)", "partition": "\(message.partition)",
+                                                              "offset": "\(message.offset)", "reason": "\(error.reason)"])
+                }
+                if !result.skipped {
+                    // One thing to wait for: the epoch, complete once its outputs and writes are acknowledged.
+                    checkpoints.add(tracker.begin(message, outputs: 1), outputs: result.messages.count, to: epoch)
+                }
+                return (result, epoch)
             }
             if result.skipped { continue }
-            let ticket = tracker.begin(message, outputs: result.messages.count + result.afterDelivery.count)
-            let release = AfterDelivery(remaining: result.messages.count, messages: result.afterDelivery) { [self] later in
-                for output in later { try? send(output, ticket: ticket, tracker: tracker, labels: labels) }
-            }
             for output in result.messages {
                 try await producer.send(output) { [self] outcome in
-                    if report(outcome, output, ticket: ticket, tracker: tracker, labels: labels) { release.delivered() }
+                    if report(outcome, output, labels: labels) { checkpoints.outputDelivered(epoch) }
                 }
             }
-            release.startIfEmpty()
             processing.observe((ContinuousClock.now - started).seconds)
         }
     }
 
-    /// Enqueues from a delivery callback (never waits there: on a full queue a task sends it).
-    private func send(_ output: ProducerMessage, ticket: OffsetTracker.Ticket, tracker: OffsetTracker,
-                      labels: [String: String]) throws {
-        let onDelivery: @Sendable (Result<DeliveryReport, KafkaError>) -> Void = { [self] outcome in
-            _ = report(outcome, output, ticket: ticket, tracker: tracker, labels: labels)
-        }
-        do throws(KafkaError) {
-            try producer.enqueue(output, onDelivery: onDelivery)
-        } catch where error.kind == .queueFull {
-            let producer = self.producer
-            Task { try? await producer.send(output, onDelivery: onDelivery) }
-        }
-    }
-
     /// Counts an acknowledged output (true) or reports a failed one (false).
-    private func report(_ outcome: Result<DeliveryReport, KafkaError>, _ output: ProducerMessage, ticket: OffsetTracker.Ticket,
-                        tracker: OffsetTracker, labels: [String: String]) -> Bool {
+    private func report(_ outcome: Result<DeliveryReport, KafkaError>, _ output: ProducerMessage, labels: [String: String]) -> Bool {
         switch outcome {
         case .success:
             produced.counter(output.topic).increment()
-            tracker.delivered(ticket)
             return true
         case .failure(let error):
             // Not acknowledged: the input's offset is never stored, so it is re-read after a
@@ -238,29 +251,6 @@ public final class HealthState: Sendable {
     public init() {}
     public func setReady(_ value: Bool) { ready.withLock { $0 = value } }
     public var isReady: Bool { ready.value }
-}
-
-/// Releases an input's after-delivery messages once all its outputs are acknowledged.
-final class AfterDelivery: Sendable {
-    private let remaining: Mutex<Int>
-    private let messages: [ProducerMessage]
-    private let send: @Sendable ([ProducerMessage]) -> Void
-
-    init(remaining: Int, messages: [ProducerMessage], send: @escaping @Sendable ([ProducerMessage]) -> Void) {
-        self.remaining = Mutex(remaining)
-        self.messages = messages
-        self.send = send
-    }
-
-    func delivered() {
-        let done = remaining.withLock { count -> Bool in count -= 1; return count == 0 }
-        if done && !messages.isEmpty { send(messages) }
-    }
-
-    /// No outputs to wait for: release at once.
-    func startIfEmpty() {
-        if remaining.withLock({ $0 }) == 0 && !messages.isEmpty { send(messages) }
-    }
 }
 
 /// `funnel_produced_total{stage,topic}` handles by topic (delivery callbacks run on one thread,

@@ -128,10 +128,12 @@ struct ScoreBench: AsyncParsableCommand {
         }
         var outputs = 0
         let start = ContinuousClock.now
-        for message in messages {
+        for (index, message) in messages.enumerated() {
             if let result = try? stage.process(message) {
-                outputs += result.messages.reduce(0) { $0 + ($1.valueBytes?.count ?? 0) } + result.afterDelivery.count
+                outputs += result.messages.reduce(0) { $0 + ($1.valueBytes?.count ?? 0) }
             }
+            // The changelog records, as the runner takes them once a second at ~40k events/s.
+            if index % 40_000 == 39_999 || index == messages.count - 1 { outputs += stage.checkpoint().count }
         }
         let elapsed = (ContinuousClock.now - start).seconds
         if outputs == 0 { print("no outputs") }
@@ -228,11 +230,22 @@ struct ScoreBench: AsyncParsableCommand {
             let now = ContinuousClock.now
             if consumed > 0 && first == nil { first = (now, consumed) }
             last = (now, consumed)
-            if consumed >= Double(inputs) { break }
+            // Done when every input was read and its scored event acknowledged.
+            if consumed >= Double(inputs), await Self.metric("funnel_produced_total", port: port, label: TopicCatalog.scored) >= Double(inputs) { break }
             try await Task.sleep(for: .milliseconds(100)) // polling a counter: the process has no "done" event
+        }
+        // The last state writes follow within a checkpoint interval (FUNNEL_STATE_FLUSH_MS, 1 s).
+        var changelogRecords = 0.0
+        for _ in 0..<50 {
+            let now = await Self.metric("funnel_produced_total", port: port, label: ScoreStage.changelogTopic)
+            if now > 0 && now == changelogRecords { break }
+            changelogRecords = now
+            try await Task.sleep(for: .milliseconds(500))
         }
         let cpu = Self.cpuSeconds(pid: child.commandPID ?? child.pid)
         _ = await child.terminate()
+        print(String(format: "changelog records written          %8.0f  (%.2f per input: one per changed lead per checkpoint)",
+                     changelogRecords, changelogRecords / Double(inputs)))
         let (startAt, startCount) = first!
         let scoreRate = (last.1 - startCount) / (last.0 - startAt).seconds
 
@@ -246,11 +259,13 @@ struct ScoreBench: AsyncParsableCommand {
         return StageResult(scoreRate: scoreRate, relayRate: relay, cpuSeconds: cpu, inputs: inputs)
     }
 
-    /// Sum of a counter over its label sets, from the process's /metrics.
-    static func metric(_ name: String, port: Int) async -> Double {
+    /// Sum of a counter over its label sets (those with a label value `label`, if given), from
+    /// the process's /metrics.
+    static func metric(_ name: String, port: Int, label: String? = nil) async -> Double {
         guard let (status, body) = try? await HTTPProbe.get(port: port, path: "/metrics"), status == 200 else { return 0 }
         var total = 0.0
         for line in body.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            if let label, !line.contains("\"\(label)\"") { continue }
             if let value = line.split(separator: " ").last.flatMap({ Double($0) }) { total += value }
         }
         return total

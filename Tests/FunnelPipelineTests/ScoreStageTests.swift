@@ -68,29 +68,33 @@ struct ScoreStageTests {
         #expect(changelog.restored.withLock { $0 } == [[1]])
         // The restored state knows this event: re-delivery changes nothing and emits nothing.
         let again = try s.process(activity("lead-a", .demoRequest, at: "2026-11-01T00:00:00Z", id: "seen-before", partition: 1))
-        #expect(!again.skipped && again.messages.isEmpty && again.afterDelivery.isEmpty)
+        #expect(!again.skipped && again.messages.isEmpty && s.checkpoint().isEmpty)
         s.revoked([TopicPartition(topic: TopicCatalog.activity, partition: 1)])
         #expect(s.leadCount == 0)
         #expect(try s.process(activity("lead-a", .demoRequest, at: "2026-11-01T00:00:00Z", id: "y", partition: 1)).skipped)
     }
 
-    @Test("an input yields the scored event and, after it, a changelog record on the same partition holding the new state")
+    @Test("an input yields its scored event; a checkpoint holds one changelog record per changed lead, on its partition, with the newest state")
     func outputs() throws {
         let s = stage(FakeChangelog())
         s.assigned([TopicPartition(topic: TopicCatalog.activity, partition: 3)])
         let early = try s.process(activity("lead-b", .demoRequest, at: "2026-11-01T00:00:00Z", id: "a1", partition: 3))
         #expect(try decodeScored(early.messages[0]).data.profileKnown == false)
         let out = try s.process(profile("lead-b", title: "VP Sales", at: "2026-11-01T06:00:00Z", id: "p1", partition: 3))
-        #expect(out.messages.count == 1 && out.afterDelivery.count == 1)
+        #expect(out.messages.count == 1)
         let scored = try decodeScored(out.messages[0])
         #expect(scored.id == EventID.derive("p1", "scored") && scored.subject == "lead-b")
         #expect(scored.data.profileKnown && scored.data.fit == 25 && scored.data.mql == true) // the early activity was kept
         #expect(scored.data.scoredAt == "2026-11-01T06:00:00.000Z" && scored.time == scored.data.scoredAt)
-        let record = out.afterDelivery[0]
+        // Two inputs of one lead since the last checkpoint: one record, with the state after both.
+        let records = s.checkpoint()
+        #expect(records.count == 1)
+        let record = try #require(records.first)
         #expect(record.topic == ScoreStage.changelogTopic && record.partition == 3 && record.key == Array("lead-b".utf8))
         let state = try LeadScoreState(decoding: record.value ?? [])
         #expect(state.activities.count == 1 && state.profile?.jobTitle == "VP Sales" && state.mql)
         #expect(s.state(of: "lead-b") == state)
+        #expect(s.checkpoint().isEmpty) // nothing changed since
     }
 
     @Test("when the partition's event time crosses a sweep boundary, leads whose bands changed with time are re-emitted")
@@ -100,6 +104,7 @@ struct ScoreStageTests {
         _ = try s.process(profile("lead-c", title: "CEO", at: "2026-11-01T00:00:00Z", id: "pc"))
         _ = try s.process(activity("lead-c", .demoRequest, at: "2026-11-01T01:00:00Z", id: "dc")) // 65: MQL, engaged
         _ = try s.process(activity("lead-d", .pageView, at: "2026-11-01T02:00:00Z", id: "dd"))    // nothing changes with time
+        #expect(s.checkpoint().count == 2)
         // Ten days later another lead's event moves the partition's event time: lead-c's demo has decayed.
         let out = try s.process(activity("lead-e", .pageView, at: "2026-11-11T05:00:00Z", id: "de"))
         let events = try out.messages.map(decodeScored)
@@ -110,7 +115,9 @@ struct ScoreStageTests {
         #expect(swept.data.interestBand == "medium" && swept.data.quadrant == "cold")
         #expect(swept.data.mql == false) // 45.06 < release 50
         #expect(!events.contains { $0.subject == "lead-d" })
-        #expect(events.last?.subject == "lead-e" && out.afterDelivery.count == 2)
+        #expect(events.last?.subject == "lead-e")
+        // The swept lead's new state is written too; lead-d's is unchanged.
+        #expect(Set(s.checkpoint().map { String(decoding: $0.key ?? [], as: UTF8.self) }) == ["lead-c", "lead-e"])
         // The same boundary does not sweep twice.
         let next = try s.process(activity("lead-e", .pageView, at: "2026-11-11T06:00:00Z", id: "de2"))
         #expect(next.messages.count == 1)
