@@ -15,7 +15,7 @@ import Synchronization
 /// connection reach the handlers one at a time: the pipeline holds a pipelined request back
 /// until the previous response is written, so responses keep their order whoever answers.
 public final class ConnectionHandlers: Sendable {
-    public typealias Make = @Sendable () -> any RemovableChannelHandler
+    public typealias Make = @Sendable () -> any ChannelHandler
     private let makers = Mutex<[Make]>([])
 
     public init() {}
@@ -26,7 +26,7 @@ public final class ConnectionHandlers: Sendable {
     }
 
     /// New handlers for one connection (none when no process added any).
-    func makeAll() -> [any RemovableChannelHandler] {
+    func makeAll() -> [any ChannelHandler] {
         makers.withLock { $0 }.map { $0() }
     }
 }

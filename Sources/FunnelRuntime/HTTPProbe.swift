@@ -45,8 +45,9 @@ public enum HTTPProbe {
     }
 
     /// Sends `bytes` as they are (several pipelined requests, say; the last should ask for
-    /// `Connection: close`) and returns everything the server wrote until it closed.
-    public static func raw(port: Int, _ bytes: Data) async throws -> String {
+    /// `Connection: close`, or pass `halfClose` to shut the sending side down after them) and
+    /// returns everything the server wrote until it closed.
+    public static func raw(port: Int, _ bytes: Data, halfClose: Bool = false) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 do {
@@ -55,6 +56,7 @@ public enum HTTPProbe {
                     var timeout = timeval(tv_sec: 30, tv_usec: 0)
                     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                     guard try sendAll(fd, bytes) else { throw Failure(description: "send: connection closed by 127.0.0.1:\(port)") }
+                    if halfClose { shutdown(fd, Int32(SHUT_WR)) }
                     var response = Data()
                     var buffer = [UInt8](repeating: 0, count: 65536)
                     while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { response.append(contentsOf: buffer[0..<n]) }

@@ -6,12 +6,14 @@ import NIOCore
 import NIOHTTPTypes
 
 /// Answers `POST /v1/leads`, `/v1/activities` and `/v1/outcomes` on the connection's event
-/// loop: the body is collected here, checked and converted by ``IngestRoutes/admit(_:headers:body:)``,
-/// and the reply is written when Kafka's delivery report settles the last event. No Swift task
-/// runs per request. Every other request passes on to the router.
+/// loop: the headers are checked as soon as they arrive (key, scope, rate limit, content type:
+/// a rejected request's body is read and dropped, never held), the body is collected and
+/// converted by ``IngestRoutes``, and the reply is written when Kafka's delivery report settles
+/// the last event. No Swift task runs per request. Every other request passes on to the router.
 ///
-/// One per connection (see `ConnectionHandlers`); requests arrive one at a time.
-final class EventRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// One per connection (see `ConnectionHandlers`). Requests arrive one at a time: the pipelining
+/// handler in front holds the next one until this one's reply is written.
+final class EventRequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundOut = HTTPResponsePart
@@ -21,10 +23,14 @@ final class EventRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         case idle
         /// A request for the router: its parts pass on.
         case passing
-        /// Collecting an event request's body (in ``body``).
-        case collecting(IngestRoutes.EventEndpoint, HTTPRequest)
+        /// Collecting an admitted event request's body (in ``body``).
+        case collecting(IngestRoutes.EventEndpoint, IngestRoutes.Admitted, keepAlive: Bool)
+        /// Rejected by its headers: the reply is written, the body is read and dropped.
+        case discarding(keepAlive: Bool)
         /// The request is read; its reply is pending.
         case answering
+        /// A reply ended the connection (`Connection: close`): nothing more is read.
+        case closing
     }
 
     private let routes: IngestRoutes
@@ -33,6 +39,12 @@ final class EventRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var body: ByteBuffer?
     /// Over ``IngestRoutes/maxBody``: the rest is read and dropped, and the reply is a 413.
     private var bodyTooLarge = false
+    /// Set while a reply is written. Writing a reply's end hands over the next pipelined
+    /// request, re-entering `channelRead`; a reply decided there is written on the next loop
+    /// tick, so pipelined requests never nest calls without bound.
+    private var writing = false
+    /// The client closed its side while a reply was pending: passed on once the reply is out.
+    private var inputClosedWhileAnswering = false
     private var dates = HTTPDate()
 
     init(routes: IngestRoutes) { self.routes = routes }
@@ -41,13 +53,24 @@ final class EventRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         let part = unwrapInboundIn(data)
         switch (state, part) {
         case (.idle, .head(let head)):
-            if head.method == .post, let path = head.path, let endpoint = IngestRoutes.EventEndpoint.forPost(path: path) {
-                state = .collecting(endpoint, head)
-                body = nil
-                bodyTooLarge = false
-            } else {
+            guard head.method == .post, let path = head.path, let endpoint = IngestRoutes.EventEndpoint.forPost(path: path) else {
                 state = .passing
                 context.fireChannelRead(data)
+                return
+            }
+            // As the router's loop does: only an exact `close` ends the connection.
+            let keepAlive = head.headerFields[.connection] != "close"
+            switch routes.admit(endpoint, headers: head.headerFields) {
+            case .rejected(let reply):
+                state = .discarding(keepAlive: keepAlive)
+                respond(reply, keepAlive: keepAlive, context: context)
+            case .admitted(let admitted):
+                state = .collecting(endpoint, admitted, keepAlive: keepAlive)
+                body = nil
+                bodyTooLarge = false
+                if head.headerFields[.expect]?.lowercased() == "100-continue" {
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+                }
             }
         case (.passing, _):
             if case .end = part { state = .idle }
@@ -62,22 +85,34 @@ final class EventRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
             } else {
                 body!.writeBuffer(&chunk)
             }
-        case (.collecting(let endpoint, let head), .end):
+        case (.collecting(let endpoint, let admitted, let keepAlive), .end):
             state = .answering
             let bytes = bodyTooLarge ? nil : (body ?? context.channel.allocator.buffer(capacity: 0))
             body = nil
-            answer(endpoint, head, bytes, context: context)
+            answer(routes.admit(endpoint, admitted, body: bytes), keepAlive: keepAlive, context: context)
+        case (.discarding, .body), (.closing, _):
+            break
+        case (.discarding(let keepAlive), .end):
+            state = keepAlive ? .idle : .closing
         default:
             // Parts out of order cannot come from the HTTP decoder and the pipelining handler.
             context.fireErrorCaught(ChannelError.inappropriateOperationForState)
         }
     }
 
-    private func answer(_ endpoint: IngestRoutes.EventEndpoint, _ head: HTTPRequest, _ body: ByteBuffer?, context: ChannelHandlerContext) {
-        let keepAlive = head.headerFields[.connection] != "close"
-        switch routes.admit(endpoint, headers: head.headerFields, body: body) {
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Passed on now, the router's side would end the connection before the reply is written.
+        if case .answering = state, let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosedWhileAnswering = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func answer(_ admission: IngestRoutes.Admission, keepAlive: Bool, context: ChannelHandlerContext) {
+        switch admission {
         case .reply(let reply):
-            write(reply, keepAlive: keepAlive, context: context)
+            respond(reply, keepAlive: keepAlive, context: context)
         case .deliver(let messages, let reply):
             // The delivery thread settles the batch; the reply is written on this event loop.
             let loop = context.eventLoop
@@ -91,16 +126,44 @@ final class EventRequestHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
+    /// Writes `reply` now, or on the next loop tick when called from inside a reply's write.
+    private func respond(_ reply: Reply, keepAlive: Bool, context: ChannelHandlerContext) {
+        guard writing else { return write(reply, keepAlive: keepAlive, context: context) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = bound.value
+            handler.write(reply, keepAlive: keepAlive, context: context)
+        }
+    }
+
     private func write(_ reply: Reply, keepAlive: Bool, context: ChannelHandlerContext) {
         var head = HTTPResponse(status: reply.status, headerFields: reply.headers)
         head.headerFields[.contentLength] = String(reply.body.readableBytes)
         head.headerFields[.date] = dates.now()
-        // Idle before the end is written: writing it hands over the next pipelined request.
-        state = .idle
+        // Before the end is written: writing it hands over the next pipelined request.
+        if !keepAlive {
+            state = .closing
+        } else if case .answering = state {
+            state = .idle
+        }
+        let passInputClosed = inputClosedWhileAnswering
+        inputClosedWhileAnswering = false
+        writing = true
+        defer { writing = false }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(reply.body)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        if !keepAlive { context.close(promise: nil) }
+        guard !keepAlive || passInputClosed else {
+            return context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        // Close, or let the router's side end the connection, only once the reply is out:
+        // closing at once would drop what the socket has not taken yet.
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        written.futureResult.whenComplete { _ in
+            if passInputClosed { bound.value.fireUserInboundEventTriggered(ChannelEvent.inputClosed) }
+            if !keepAlive { bound.value.close(promise: nil) }
+        }
     }
 }
 

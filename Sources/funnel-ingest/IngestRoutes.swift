@@ -45,6 +45,24 @@ struct IngestRoutes: Sendable {
             }
         }
 
+        /// The topic its events go to (also the `endpoint` label of its metrics).
+        var topic: String {
+            switch self {
+            case .leads: TopicCatalog.captured
+            case .activities: TopicCatalog.activity
+            case .outcomes: TopicCatalog.outcome
+            }
+        }
+
+        /// The scope its key needs.
+        var scope: Scope {
+            switch self {
+            case .leads: .leadsWrite
+            case .activities: .activitiesWrite
+            case .outcomes: .outcomesWrite
+            }
+        }
+
         /// The endpoint a `POST` to `path` (with its query, as in the request line) is for.
         static func forPost(path: String) -> EventEndpoint? {
             let plain = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { path[..<$0] } ?? Substring(path)
@@ -59,6 +77,18 @@ struct IngestRoutes: Sendable {
         }
     }
 
+    /// What an event request's headers allow: the key (its source is recorded on the events)
+    /// and the `Idempotency-Key`.
+    struct Admitted: Sendable {
+        let key: APIKeyEntry
+        let idempotencyKey: String?
+    }
+
+    enum HeaderCheck {
+        case admitted(Admitted)
+        case rejected(Reply)
+    }
+
     /// What an event request comes to before Kafka: a reply now, or events to deliver and the
     /// reply once Kafka settled every one of them.
     enum Admission {
@@ -66,15 +96,39 @@ struct IngestRoutes: Sendable {
         case deliver([ProducerMessage], reply: @Sendable ([Result<DeliveryReport, KafkaError>]) -> Reply)
     }
 
-    /// Checks and converts an event request. `body` is nil when it exceeded ``maxBody``.
-    func admit(_ endpoint: EventEndpoint, headers: HTTPFields, body: ByteBuffer?) -> Admission {
+    /// The checks an event request's headers decide, before its body is read: counts the
+    /// request, then the key, its scope, the source's rate limit, the content type and the
+    /// `Idempotency-Key`.
+    func admit(_ endpoint: EventEndpoint, headers: HTTPFields) -> HeaderCheck {
+        let labels = ["endpoint": endpoint.topic]
+        func rejected(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> HeaderCheck {
+            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
+            return .rejected(Self.errorBody(status, errors))
+        }
+        let key: APIKeyEntry
+        switch admit(headers, scope: endpoint.scope, labels: labels) {
+        case .success(let entry): key = entry
+        case .failure(let reply): return .rejected(reply)
+        }
+        guard Self.isJSON(headers) else {
+            return rejected(.unsupportedMediaType, [FieldError(field: "Content-Type", reason: "must be application/json")])
+        }
+        switch Self.idempotencyKey(headers) {
+        case .success(let value): return .admitted(Admitted(key: key, idempotencyKey: value))
+        case .failure(let error): return rejected(.badRequest, [error])
+        }
+    }
+
+    /// Checks and converts the body of an admitted event request. `body` is nil when it
+    /// exceeded ``maxBody``.
+    func admit(_ endpoint: EventEndpoint, _ admitted: Admitted, body: ByteBuffer?) -> Admission {
         switch endpoint {
         case .leads:
-            admit(headers, body, as: LeadRequest.self, topic: TopicCatalog.captured, scope: .leadsWrite) { $0.captured(now: $1).map { ($0.leadID, $0) } }
+            events(admitted, body, as: LeadRequest.self, topic: endpoint.topic) { $0.captured(now: $1).map { ($0.leadID, $0) } }
         case .activities:
-            admit(headers, body, as: ActivityRequest.self, topic: TopicCatalog.activity, scope: .activitiesWrite) { $0.activity(now: $1).map { ($0.leadID, $0) } }
+            events(admitted, body, as: ActivityRequest.self, topic: endpoint.topic) { $0.activity(now: $1).map { ($0.leadID, $0) } }
         case .outcomes:
-            admit(headers, body, as: OutcomeRequest.self, topic: TopicCatalog.outcome, scope: .outcomesWrite) { $0.outcomeEvent(now: $1).map { ($0.leadID, $0) } }
+            events(admitted, body, as: OutcomeRequest.self, topic: endpoint.topic) { $0.outcomeEvent(now: $1).map { ($0.leadID, $0) } }
         }
     }
 
@@ -169,31 +223,15 @@ struct IngestRoutes: Sendable {
         return .success(key)
     }
 
-    private func admit<Item: Decodable, Payload: Codable & Sendable>(
-        _ headers: HTTPFields, _ body: ByteBuffer?, as: Item.Type, topic: String, scope: Scope,
+    private func events<Item: Decodable, Payload: Codable & Sendable>(
+        _ admitted: Admitted, _ body: ByteBuffer?, as: Item.Type, topic: String,
         _ convert: (Item, String) -> Result<(String, Payload), FieldErrors>
     ) -> Admission {
         let labels = ["endpoint": topic]
         let context = context
-        func rejected(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> Admission {
-            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
-            return .reply(Self.errorBody(status, errors))
-        }
-        let key: APIKeyEntry
-        switch admit(headers, scope: scope, labels: labels) {
-        case .success(let entry): key = entry
-        case .failure(let reply): return .reply(reply)
-        }
+        let key = admitted.key, idempotencyKey = admitted.idempotencyKey
         // The key's source is recorded on every event as the CloudEvent `source` (a URI-reference).
         let eventSource = "funnel-ingest/" + key.source
-        guard Self.isJSON(headers) else {
-            return rejected(.unsupportedMediaType, [FieldError(field: "Content-Type", reason: "must be application/json")])
-        }
-        let idempotencyKey: String?
-        switch Self.idempotencyKey(headers) {
-        case .success(let value): idempotencyKey = value
-        case .failure(let error): return rejected(.badRequest, [error])
-        }
         guard let body else {
             return .reply(Self.errorBody(.contentTooLarge, [FieldError(field: "", reason: "body larger than \(Self.maxBody) bytes")]))
         }
@@ -254,7 +292,11 @@ struct IngestRoutes: Sendable {
                     // A client error, not an outage: retrying cannot help.
                     return Self.errorBody(.contentTooLarge, [FieldError(field: "", reason: "an event is larger than Kafka accepts; shorten the fields")])
                 }
-                context.logger.error("events not acknowledged", metadata: ["error": "\(error)"])
+                // A full local queue (overload) is counted, not logged per request.
+                let reason = error.kind == .queueFull ? "queue_full" : "not_acknowledged"
+                context.metrics.increment("funnel_http_unavailable_total", help: "Requests answered 503: events not accepted or not acknowledged by Kafka.",
+                                          labels: labels.merging(["reason": reason]) { $1 })
+                if error.kind != .queueFull { context.logger.error("events not acknowledged", metadata: ["error": "\(error)"]) }
                 var reply = Self.errorBody(.serviceUnavailable, [FieldError(field: "", reason: "events not acknowledged by Kafka; retry")])
                 reply.headers[.retryAfter] = "5"
                 return reply

@@ -196,35 +196,59 @@ struct IngestHostileTests {
     /// pipelined requests to both must be answered in order, on one connection.
     @Test("pipelined requests on one connection: replies in request order, event endpoints and router routes mixed")
     func pipelined() async throws {
-        func request(_ method: String, _ path: String, _ body: String? = nil, close: Bool = false) -> String {
-            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(fixture.admin)\r\n"
-            if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        func request(_ method: String, _ path: String, _ body: String? = nil, key: Bool = true,
+                     contentType: String = "application/json", expectContinue: Bool = false, close: Bool = false) -> String {
+            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            if key { head += "Authorization: Bearer \(fixture.admin)\r\n" }
+            if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.utf8.count)\r\n" }
+            if expectContinue { head += "Expect: 100-continue\r\n" }
             if close { head += "Connection: close\r\n" }
             return head + "\r\n" + (body ?? "")
         }
         func statuses(_ text: String) -> [Int] {
             text.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
         }
-        let mixed = [
-            request("POST", "/v1/leads", #"{"email":"pipe-1@hostile.example"}"#),
+        func exchange(_ requests: [String]) async throws -> String {
+            try await HTTPProbe.raw(port: fixture.port, Data(requests.joined().utf8))
+        }
+        let lead = #"{"email":"pipe@hostile.example"}"#
+        // Rejected by the body (400), by the headers before the body is read (401, 415), accepted
+        // (202), and router routes (200), in one stream.
+        let replies = try await exchange([
+            request("POST", "/v1/leads", lead),
             request("GET", "/healthz"),
             request("POST", "/v1/leads", #"{"email":"x"}"#),
             request("POST", "/v1/activities", "{}"),
-            request("POST", "/v1/leads/?utm=1", #"{"email":"pipe-2@hostile.example"}"#),
-            request("POST", "/v1/outcomes", #"{"email":"pipe-3@hostile.example","outcome":"won"}"#),
+            request("POST", "/v1/leads", lead, key: false),
+            request("POST", "/v1/leads/?utm=1", lead),
+            request("POST", "/v1/outcomes", #"{"email":"pipe@hostile.example","outcome":"won"}"#),
+            request("POST", "/v1/leads", lead, contentType: "text/plain"),
             request("GET", "/readyz", close: true),
-        ].joined()
-        let replies = try await HTTPProbe.raw(port: fixture.port, Data(mixed.utf8))
-        #expect(statuses(replies) == [202, 200, 400, 400, 202, 202, 200], "\(replies)")
-        #expect(replies.contains("pipe-1") == false, "replies carry ids, never the e-mail")
+        ])
+        #expect(statuses(replies) == [202, 200, 400, 400, 401, 202, 202, 415, 200], "\(replies)")
 
         // A body over the limit is read to its end and answered 413; the next request still gets its reply.
         let maxBody = 5 * 1024 * 1024 // IngestRoutes.maxBody
-        let oversized = request("POST", "/v1/leads", "[" + String(repeating: " ", count: maxBody) + "]")
-            + request("GET", "/healthz", close: true)
-        let afterOversized = try await HTTPProbe.raw(port: fixture.port, Data(oversized.utf8))
+        let afterOversized = try await exchange([request("POST", "/v1/leads", "[" + String(repeating: " ", count: maxBody) + "]"),
+                                                 request("GET", "/healthz", close: true)])
         #expect(statuses(afterOversized) == [413, 200], "\(afterOversized.prefix(400))")
         #expect(afterOversized.contains(#"{"errors":[{"field":"","reason":"body larger than 5242880 bytes"}]}"#))
+
+        // `Expect: 100-continue`: 100 once the headers pass, then the reply; a rejected key gets no 100.
+        #expect(statuses(try await exchange([request("POST", "/v1/leads", lead, expectContinue: true, close: true)])) == [100, 202])
+        #expect(statuses(try await exchange([request("POST", "/v1/leads", lead, key: false, expectContinue: true, close: true)])) == [401])
+
+        // A client that shuts its sending side down after the request still gets the whole reply.
+        let batch = "[" + (0..<500).map { #"{"email":"half-\#($0)@hostile.example"}"# }.joined(separator: ",") + "]"
+        let halfClosed = try await HTTPProbe.raw(port: fixture.port, Data(request("POST", "/v1/leads", batch).utf8), halfClose: true)
+        #expect(statuses(halfClosed) == [202] && halfClosed.components(separatedBy: #""status":"accepted""#).count == 501)
+
+        // After a reply to `Connection: close`, a request pipelined behind it is not answered.
+        #expect(statuses(try await exchange([request("POST", "/v1/leads", lead, close: true), request("GET", "/healthz")])) == [202])
+        // Many pipelined requests answered at once (401s) behind one the router answers: all in order.
+        let many = try await exchange([request("GET", "/healthz")] + Array(repeating: request("POST", "/v1/leads", lead, key: false), count: 2000)
+                                      + [request("GET", "/readyz", close: true)])
+        #expect(statuses(many) == [200] + Array(repeating: 401, count: 2000) + [200])
     }
 
     @Test("invalid UTF-8 in the body: 400, not a crash")
