@@ -6,7 +6,9 @@ import Synchronization
 /// Writes a stateful stage's changelog once per changed key per checkpoint instead of once per
 /// input (the record cache of Kafka Streams), and keeps state, outputs and offsets consistent.
 ///
-/// Inputs are processed in epochs. For each epoch, in this order:
+/// Inputs are processed in epochs, one chain of epochs per partition number (a store partition:
+/// partition p of every input topic, co-partitioned with changelog partition p). For each epoch,
+/// in this order:
 /// 1. its inputs are processed and their outputs sent;
 /// 2. it is sealed every `FUNNEL_STATE_FLUSH_MS`, on revoke and on shutdown: the processor's
 ///    ``StageProcessor/checkpoint()`` returns the state writes of everything changed since the
@@ -19,54 +21,77 @@ import Synchronization
 ///
 /// A crash loses at most the epochs not yet written: their inputs are re-read from the last
 /// committed offset and re-processed from the last written state, which gives the same outputs
-/// (ids derive from input ids). An output or write the broker never acknowledges stalls all
-/// later epochs (offsets stop moving; the runner reports not ready), as it would stall that
-/// input's partition without epochs.
+/// (ids derive from input ids). An output the broker does not acknowledge stops its partition's
+/// chain: no more writes or offsets for it (the runner reports not ready) until the partition
+/// is revoked or the process restarts, when it is re-read from the last committed offset.
 final class Checkpoints: @unchecked Sendable {
-    /// Inputs between two seals. Its fields are guarded by the owner's `lock`.
+    /// Inputs of one partition between two seals. Its fields are guarded by the owner's `lock`.
     final class Epoch: @unchecked Sendable {
+        fileprivate let chain: Chain
         fileprivate var tickets: [OffsetTracker.Ticket] = []
         fileprivate var unacknowledgedOutputs = 0
-        /// Set when sealed.
+        /// Set when sealed; emptied once enqueued.
         fileprivate var writes: [ProducerMessage]?
         fileprivate var unacknowledgedWrites = 0
+        fileprivate init(_ chain: Chain) { self.chain = chain }
+    }
+
+    /// The epochs of one partition, oldest first. Guarded by the owner's `lock`.
+    fileprivate final class Chain: @unchecked Sendable {
+        let partition: Int32
+        var open: Epoch!
+        /// Sealed epochs whose writes are not enqueued yet, oldest first.
+        var sealed: [Epoch] = []
+        /// A task is enqueuing writes that did not fit the local queue: later epochs wait.
+        var enqueuing = false
+        /// An output or write was not acknowledged: the chain's epochs never complete.
+        var failed = false
+        /// The partition was revoked: writes not yet enqueued are dropped (the new owner
+        /// restores from what was written and re-reads the inputs whose offsets were not stored).
+        var revoked = false
+        init(_ partition: Int32) {
+            self.partition = partition
+            open = Epoch(self)
+        }
     }
 
     private let producer: KafkaProducer
     private let tracker: OffsetTracker
-    /// Counts an acknowledged write (true) or reports a failed one (false).
-    private let report: @Sendable (Result<DeliveryReport, KafkaError>, ProducerMessage) -> Bool
+    /// Counts an acknowledged write (true) or reports a failed one (false); gets the topic.
+    private let report: @Sendable (Result<DeliveryReport, KafkaError>, String) -> Bool
 
     /// Held while an input is processed and while the processor's changes are taken: an input
     /// and its state changes always land in the same epoch.
     private let processing = NSLock()
     private let lock = NSLock()
-    private var open = Epoch()
-    /// Sealed epochs whose writes are not enqueued yet, oldest first.
-    private var sealed: [Epoch] = []
-    /// A task is enqueuing writes that did not fit the local queue: later epochs wait for it.
-    private var enqueuing = false
+    private var chains: [Int32: Chain] = [:]
 
     init(producer: KafkaProducer, tracker: OffsetTracker,
-         report: @escaping @Sendable (Result<DeliveryReport, KafkaError>, ProducerMessage) -> Bool) {
+         report: @escaping @Sendable (Result<DeliveryReport, KafkaError>, String) -> Bool) {
         self.producer = producer
         self.tracker = tracker
         self.report = report
     }
 
-    /// Runs `body` (processing one input) in the open epoch; `body` calls `add` on it for an
-    /// input that has outputs to wait for.
-    func withOpenEpoch<R>(_ body: (Epoch) -> R) -> R {
+    private func chain(_ partition: Int32) -> Chain {
+        if let chain = chains[partition] { return chain }
+        let chain = Chain(partition)
+        chains[partition] = chain
+        return chain
+    }
+
+    /// Runs `body` (processing one input of `partition`) in that partition's open epoch; `body`
+    /// calls ``add(_:outputs:to:)`` for the input unless it was skipped.
+    func withOpenEpoch<R>(partition: Int32, _ body: (Epoch) -> R) -> R {
         processing.lock()
         defer { processing.unlock() }
         lock.lock()
-        let epoch = open
+        let epoch = chain(partition).open!
         lock.unlock()
         return body(epoch)
     }
 
-    /// Adds an input to `epoch` (from `withOpenEpoch`): complete once its `outputs` and the
-    /// epoch's writes are acknowledged.
+    /// Adds an input to `epoch`: complete once its `outputs` and the epoch's writes are acknowledged.
     func add(_ ticket: OffsetTracker.Ticket, outputs: Int, to epoch: Epoch) {
         lock.lock()
         epoch.tickets.append(ticket)
@@ -74,42 +99,69 @@ final class Checkpoints: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// One output of an input of `epoch` was acknowledged.
-    func outputDelivered(_ epoch: Epoch) {
+    /// One output of an input of `epoch` was acknowledged (`acknowledged`) or failed.
+    func outputSettled(_ epoch: Epoch, acknowledged: Bool) {
         lock.lock()
+        if !acknowledged { fail(epoch.chain) }
         epoch.unacknowledgedOutputs -= 1
         let ready = epoch.unacknowledgedOutputs == 0 && epoch.writes != nil
         lock.unlock()
-        if ready { pump() }
+        if ready { pump(epoch.chain) }
     }
 
-    /// Closes the open epoch with the state writes `changes` returns (called under the
-    /// processing lock, so no input is half-processed) and starts the next one.
-    func seal(_ changes: () -> [ProducerMessage]) {
+    /// Closes every partition's open epoch with its state writes from `changes` (called under
+    /// the processing lock, so no input is half-processed) and starts the next ones.
+    func seal(_ changes: () -> [Int32: [ProducerMessage]]) {
         processing.lock()
         let writes = changes()
+        var toPump: [Chain] = []
         lock.lock()
-        let epoch = open
-        let empty = epoch.tickets.isEmpty && writes.isEmpty
-        if !empty {
-            epoch.writes = writes
-            sealed.append(epoch)
-            open = Epoch()
+        for partition in Set(chains.keys).union(writes.keys) {
+            let chain = chain(partition)
+            let epoch = chain.open!
+            let epochWrites = writes[partition] ?? []
+            guard !epoch.tickets.isEmpty || !epochWrites.isEmpty else { continue }
+            epoch.writes = epochWrites
+            chain.open = Epoch(chain)
+            if !chain.failed {
+                chain.sealed.append(epoch)
+                toPump.append(chain)
+            }
         }
         lock.unlock()
         processing.unlock()
-        if !empty { pump() }
+        for chain in toPump { pump(chain) }
     }
 
-    /// Enqueues the writes of sealed epochs, oldest first, while their outputs are all
+    /// The partitions were revoked: their chains end. Writes not enqueued yet are dropped and
+    /// their inputs never complete (the tracker has forgotten them); new inputs start new chains.
+    func revoke(_ partitions: Set<Int32>) {
+        lock.lock()
+        for partition in partitions {
+            if let chain = chains.removeValue(forKey: partition) {
+                chain.revoked = true
+                chain.sealed.removeAll()
+            }
+        }
+        lock.unlock()
+    }
+
+    /// Marks a chain failed (under `lock`): its sealed epochs are dropped, later ones too.
+    private func fail(_ chain: Chain) {
+        chain.failed = true
+        chain.sealed.removeAll()
+    }
+
+    /// Enqueues the writes of `chain`'s sealed epochs, oldest first, while their outputs are all
     /// acknowledged; completes the inputs of epochs without writes.
-    private func pump() {
+    private func pump(_ chain: Chain) {
         var completed: [OffsetTracker.Ticket] = []
         var overflow: (Epoch, ArraySlice<ProducerMessage>)?
         lock.lock()
-        while !enqueuing, let epoch = sealed.first, epoch.unacknowledgedOutputs == 0 {
-            sealed.removeFirst()
+        while !chain.enqueuing, !chain.failed, !chain.revoked, let epoch = chain.sealed.first, epoch.unacknowledgedOutputs == 0 {
+            chain.sealed.removeFirst()
             let writes = epoch.writes ?? []
+            epoch.writes = []
             if writes.isEmpty {
                 completed += epoch.tickets
                 continue
@@ -117,14 +169,16 @@ final class Checkpoints: @unchecked Sendable {
             epoch.unacknowledgedWrites = writes.count
             for (index, write) in writes.enumerated() {
                 do throws(KafkaError) {
-                    try producer.enqueue(write, onDelivery: onDelivery(write, epoch))
+                    try producer.enqueue(write, onDelivery: onDelivery(write.topic, epoch))
                 } catch where error.kind == .queueFull {
                     // Never wait here (this may be the delivery thread, which frees the room).
-                    enqueuing = true
+                    chain.enqueuing = true
                     overflow = (epoch, writes[index...])
                     break
                 } catch {
-                    _ = report(.failure(error), write) // not written: the epoch never completes
+                    _ = report(.failure(error), write.topic)
+                    fail(chain)
+                    break
                 }
             }
         }
@@ -133,24 +187,29 @@ final class Checkpoints: @unchecked Sendable {
         if let (epoch, rest) = overflow {
             Task { [self] in
                 for write in rest {
+                    guard lock.withLock({ !chain.revoked && !chain.failed }) else { break }
                     do throws(KafkaError) {
-                        try await producer.send(write, onDelivery: onDelivery(write, epoch))
+                        try await producer.send(write, onDelivery: onDelivery(write.topic, epoch))
                     } catch {
-                        _ = report(.failure(error), write)
+                        _ = report(.failure(error), write.topic)
+                        lock.withLock { fail(chain) }
                     }
                 }
-                lock.withLock { enqueuing = false }
-                pump()
+                lock.withLock { chain.enqueuing = false }
+                pump(chain)
             }
         }
     }
 
-    private func onDelivery(_ write: ProducerMessage, _ epoch: Epoch) -> @Sendable (Result<DeliveryReport, KafkaError>) -> Void {
+    private func onDelivery(_ topic: String, _ epoch: Epoch) -> @Sendable (Result<DeliveryReport, KafkaError>) -> Void {
         { [self] outcome in
-            guard report(outcome, write) else { return }
+            guard report(outcome, topic) else {
+                lock.withLock { fail(epoch.chain) }
+                return
+            }
             lock.lock()
             epoch.unacknowledgedWrites -= 1
-            let done = epoch.unacknowledgedWrites == 0 ? epoch.tickets : []
+            let done = epoch.unacknowledgedWrites == 0 && !epoch.chain.failed ? epoch.tickets : []
             lock.unlock()
             for ticket in done { tracker.delivered(ticket) }
         }

@@ -141,15 +141,14 @@ public final class ScoreStage: StageProcessor, Sendable {
         }
     }
 
-    /// The changelog records of the leads changed since the last call, one per lead, on the
-    /// lead's partition, holding its current state.
-    public func checkpoint() -> [ProducerMessage] {
+    /// The changelog records of the leads changed since the last call, one per lead, by
+    /// partition (the lead's input and changelog partition), holding its current state.
+    public func checkpoint() -> [Int32: [ProducerMessage]] {
         store.withLock { s in
-            var records: [ProducerMessage] = []
+            var records: [Int32: [ProducerMessage]] = [:]
             for (partition, owned) in s where !owned.changed.isEmpty {
-                records.reserveCapacity(records.count + owned.changed.count)
-                for leadID in owned.changed {
-                    if let state = owned.leads[leadID] { records.append(changelogRecord(leadID, state, partition: partition)) }
+                records[partition] = owned.changed.compactMap { leadID in
+                    owned.leads[leadID].map { changelogRecord(leadID, $0, partition: partition) }
                 }
                 owned.changed.removeAll(keepingCapacity: true)
             }

@@ -35,10 +35,11 @@ public struct StageOutput: Sendable {
 public protocol StageProcessor: AnyObject, Sendable {
     func process(_ message: ConsumerMessage) throws(StageFailure) -> StageOutput
     /// The state writes (changelog records) of every key changed since the previous call, one
-    /// per key. The runner calls it every `FUNNEL_STATE_FLUSH_MS`, on revoke and on shutdown,
-    /// never during `process`, and sends the records once the outputs of the inputs that made
-    /// the changes are acknowledged (see `Checkpoints`). Stateless stages return none.
-    func checkpoint() -> [ProducerMessage]
+    /// per key, by the partition number of the inputs that changed them. The runner calls it
+    /// every `FUNNEL_STATE_FLUSH_MS`, on revoke and on shutdown, never during `process`, and
+    /// sends the records once the outputs of those inputs are acknowledged (see `Checkpoints`).
+    /// Stateless stages return none.
+    func checkpoint() -> [Int32: [ProducerMessage]]
     /// Runs inside the consumer's rebalance callback, before any message of `partitions`
     /// is processed: restore state here (blocking is fine).
     func assigned(_ partitions: [TopicPartition])
@@ -47,7 +48,7 @@ public protocol StageProcessor: AnyObject, Sendable {
 }
 
 extension StageProcessor {
-    public func checkpoint() -> [ProducerMessage] { [] }
+    public func checkpoint() -> [Int32: [ProducerMessage]] { [:] }
 }
 
 /// A stateless stage: a handler closure.
@@ -127,6 +128,9 @@ public final class StageRunner: Service, @unchecked Sendable {
                 checkpointsBox.value?.seal { processor.checkpoint() }
                 producer.flushBlocking(timeoutMilliseconds: 10_000)
                 producer.flushBlocking(timeoutMilliseconds: 10_000)
+                // What is still not written now (a flush timed out) must never land after the
+                // new owner restored: dropped, and its inputs re-read by the new owner.
+                checkpointsBox.value?.revoke(Set(partitions.map(\.partition)))
                 trackerBox.value?.forget(partitions)
                 processor.revoked(partitions)
             case .assigned(let partitions):
@@ -136,7 +140,7 @@ public final class StageRunner: Service, @unchecked Sendable {
         let tracker = OffsetTracker { partition, next in try? consumer.storeOffset(next: next, for: partition) }
         trackerBox.withLock { $0 = tracker }
         let labels = ["stage": name]
-        let checkpoints = Checkpoints(producer: producer, tracker: tracker) { [self] outcome, write in report(outcome, write, labels: labels) }
+        let checkpoints = Checkpoints(producer: producer, tracker: tracker) { [self] outcome, topic in report(outcome, topic: topic, labels: labels) }
         checkpointsBox.withLock { $0 = checkpoints }
         metrics.gauge("funnel_consumer_lag", help: "Messages behind the end of the assigned partitions.", labels: labels) {
             Double(consumer.lag())
@@ -185,7 +189,7 @@ public final class StageRunner: Service, @unchecked Sendable {
                 counter.increment()
             }
             // The input, its state changes and its place in an epoch, together (see Checkpoints).
-            let (result, epoch) = checkpoints.withOpenEpoch { epoch -> (StageOutput, Checkpoints.Epoch) in
+            let (result, epoch) = checkpoints.withOpenEpoch(partition: message.partition) { epoch -> (StageOutput, Checkpoints.Epoch) in
                 var result: StageOutput
                 do throws(StageFailure) {
                     result = try processor.process(message)
@@ -204,8 +208,9 @@ public final class StageRunner: Service, @unchecked Sendable {
             }
             if result.skipped { continue }
             for output in result.messages {
+                let topic = output.topic
                 try await producer.send(output) { [self] outcome in
-                    if report(outcome, output, labels: labels) { checkpoints.outputDelivered(epoch) }
+                    checkpoints.outputSettled(epoch, acknowledged: report(outcome, topic: topic, labels: labels))
                 }
             }
             processing.observe((ContinuousClock.now - started).seconds)
@@ -213,15 +218,15 @@ public final class StageRunner: Service, @unchecked Sendable {
     }
 
     /// Counts an acknowledged output (true) or reports a failed one (false).
-    private func report(_ outcome: Result<DeliveryReport, KafkaError>, _ output: ProducerMessage, labels: [String: String]) -> Bool {
+    private func report(_ outcome: Result<DeliveryReport, KafkaError>, topic: String, labels: [String: String]) -> Bool {
         switch outcome {
         case .success:
-            produced.counter(output.topic).increment()
+            produced.counter(topic).increment()
             return true
         case .failure(let error):
             // Not acknowledged: the input's offset is never stored, so it is re-read after a
             // restart; the process reports not ready so an orchestrator can restart it.
-            logger.error("output not delivered", metadata: ["topic": "\(output.topic)", "error": "\(error)"])
+            logger.error("output not delivered", metadata: ["topic": "\(topic)", "error": "\(error)"])
             metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: labels)
             health.setReady(false)
             return false

@@ -133,7 +133,7 @@ struct ScoreBench: AsyncParsableCommand {
                 outputs += result.messages.reduce(0) { $0 + ($1.valueBytes?.count ?? 0) }
             }
             // The changelog records, as the runner takes them once a second at ~40k events/s.
-            if index % 40_000 == 39_999 || index == messages.count - 1 { outputs += stage.checkpoint().count }
+            if index % 40_000 == 39_999 || index == messages.count - 1 { outputs += stage.checkpoint().values.reduce(0) { $0 + $1.count } }
         }
         let elapsed = (ContinuousClock.now - start).seconds
         if outputs == 0 { print("no outputs") }
