@@ -17,6 +17,7 @@ struct ScoreBench: AsyncParsableCommand {
     @Option(help: "Distinct leads in the stage input.") var leads = 20_000
     @Option(help: "Leads held in memory for the RSS measurement.") var stateLeads = 1_000_000
     @Option(help: "Partitions of the input topics.") var partitions = 6
+    @Option(help: "funnel-score replicas in the stage measurement (one consumer group; timed once every replica consumes).") var replicas = 1
     @Option(help: "Run only part of it, for profiling: all or processing (the in-process stage loop, repeated).") var only = "all"
 
     func run() async throws {
@@ -45,7 +46,7 @@ struct ScoreBench: AsyncParsableCommand {
 
         // 3. The stage on the local broker vs the C relay.
         let stage = try await stageRates(model: model)
-        print(String(format: "funnel-score stage             %12.0f msgs/s", stage.scoreRate))
+        print(String(format: "funnel-score stage             %12.0f msgs/s%@", stage.scoreRate, replicas > 1 ? " (\(replicas) replicas)" : ""))
         print(String(format: "bare C relay, same input       %12.0f msgs/s", stage.relayRate))
         print(String(format: "stage / relay                  %12.0f %%", 100 * stage.scoreRate / stage.relayRate))
         print(String(format: "funnel-score CPU               %12.1f CPU-s per 10^6 events (%.1f CPU-s for %d events incl. start-up)",
@@ -218,35 +219,50 @@ struct ScoreBench: AsyncParsableCommand {
         env["FUNNEL_PARENT_PID"] = String(getpid())
         env["KAFKA_SESSION_TIMEOUT_MS"] = "6000"
         let log = NSTemporaryDirectory() + "funnel-bench-score.log"
-        let child = try ChildProcess(name: "funnel-score", executable: binDirectory + "/funnel-score", arguments: [], environment: env, outputPath: log)
+        var children: [(process: ChildProcess, port: Int)] = []
+        defer { for child in children where child.process.isRunning { child.process.signal(SIGTERM) } }
+        for replica in 1...max(1, replicas) {
+            let port = replica == 1 ? port : try Network.freePort()
+            env["FUNNEL_HTTP_PORT"] = String(port)
+            let replicaLog = replica == 1 ? log : log.replacingOccurrences(of: ".log", with: "-\(replica).log")
+            children.append((try ChildProcess(name: "funnel-score", executable: binDirectory + "/funnel-score", arguments: [], environment: env, outputPath: replicaLog), port))
+        }
         print("scoring with \(binDirectory)/funnel-score (log: \(log)) …")
+        func total(_ metric: String, label: String? = nil) async -> (sum: Double, each: [Double]) {
+            var each: [Double] = []
+            for child in children { each.append(await Self.metric(metric, port: child.port, label: label)) }
+            return (each.reduce(0, +), each)
+        }
         var first: (ContinuousClock.Instant, Double)?
         var last = (ContinuousClock.now, 0.0)
         let deadline = ContinuousClock.now + .seconds(600)
         while true {
-            guard child.isRunning else { throw ValidationError("funnel-score exited; see \(log)") }
+            guard children.allSatisfy(\.process.isRunning) else { throw ValidationError("funnel-score exited; see \(log)") }
             guard ContinuousClock.now < deadline else { throw ValidationError("funnel-score did not finish in 600 s; see \(log)") }
-            let consumed = await Self.metric("funnel_consumed_total", port: port)
+            let consumed = await total("funnel_consumed_total")
             let now = ContinuousClock.now
-            if consumed > 0 && first == nil { first = (now, consumed) }
-            last = (now, consumed)
+            // Timed from when every replica consumes (the group has settled).
+            if first == nil && consumed.each.allSatisfy({ $0 > 0 }) { first = (now, consumed.sum) }
+            last = (now, consumed.sum)
             // Done when every input was read and its scored event acknowledged.
-            if consumed >= Double(inputs), await Self.metric("funnel_produced_total", port: port, label: TopicCatalog.scored) >= Double(inputs) { break }
+            if consumed.sum >= Double(inputs), await total("funnel_produced_total", label: TopicCatalog.scored).sum >= Double(inputs) { break }
             try await Task.sleep(for: .milliseconds(100)) // polling a counter: the process has no "done" event
         }
         // The last state writes follow within a checkpoint interval (FUNNEL_STATE_FLUSH_MS, 1 s).
         var changelogRecords = 0.0
         for _ in 0..<50 {
-            let now = await Self.metric("funnel_produced_total", port: port, label: ScoreStage.changelogTopic)
+            let now = await total("funnel_produced_total", label: ScoreStage.changelogTopic).sum
             if now > 0 && now == changelogRecords { break }
             changelogRecords = now
             try await Task.sleep(for: .milliseconds(500))
         }
-        let cpu = Self.cpuSeconds(pid: child.commandPID ?? child.pid)
-        _ = await child.terminate()
+        let cpu = children.reduce(0) { $0 + Self.cpuSeconds(pid: $1.process.commandPID ?? $1.process.pid) }
+        for child in children { _ = await child.process.terminate() }
         print(String(format: "changelog records written          %8.0f  (%.2f per input: one per changed lead per checkpoint)",
                      changelogRecords, changelogRecords / Double(inputs)))
-        let (startAt, startCount) = first!
+        guard let (startAt, startCount) = first else {
+            throw ValidationError("a replica consumed nothing: more replicas (\(replicas)) than partitions (\(partitions))?")
+        }
         let scoreRate = (last.1 - startCount) / (last.0 - startAt).seconds
 
         // The bare C relay over the same activity input (its own group), for the ratio.
