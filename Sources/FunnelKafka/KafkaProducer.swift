@@ -107,6 +107,12 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// Returns once the local queue has room (at once if it has): for callers that must enqueue
+    /// under their own lock and so cannot use ``send(_:onDelivery:)``.
+    public func waitForRoom() async {
+        await context.waitForRoom(outstanding: { [self] in Int32(outstanding) }, limit: queueLimit)
+    }
+
     /// Sends one message and returns when the broker acknowledged it.
     @discardableResult
     public func sendAndAwait(_ message: ProducerMessage) async throws(KafkaError) -> DeliveryReport {

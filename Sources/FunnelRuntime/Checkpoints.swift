@@ -57,6 +57,7 @@ final class Checkpoints: @unchecked Sendable {
 
     private let producer: KafkaProducer
     private let tracker: OffsetTracker
+    private let logger: Logger
     /// Counts an acknowledged write (true) or reports a failed one (false); gets the topic.
     private let report: @Sendable (Result<DeliveryReport, KafkaError>, String) -> Bool
 
@@ -66,10 +67,11 @@ final class Checkpoints: @unchecked Sendable {
     private let lock = NSLock()
     private var chains: [Int32: Chain] = [:]
 
-    init(producer: KafkaProducer, tracker: OffsetTracker,
+    init(producer: KafkaProducer, tracker: OffsetTracker, logger: Logger,
          report: @escaping @Sendable (Result<DeliveryReport, KafkaError>, String) -> Bool) {
         self.producer = producer
         self.tracker = tracker
+        self.logger = logger
         self.report = report
     }
 
@@ -116,8 +118,11 @@ final class Checkpoints: @unchecked Sendable {
         let writes = changes()
         var toPump: [Chain] = []
         lock.lock()
-        for partition in Set(chains.keys).union(writes.keys) {
-            let chain = chain(partition)
+        for (partition, dropped) in writes where chains[partition] == nil && !dropped.isEmpty {
+            // Changes only come from inputs, which open their partition's chain: not expected.
+            logger.error("state writes for a partition without inputs dropped", metadata: ["partition": "\(partition)", "writes": "\(dropped.count)"])
+        }
+        for (partition, chain) in chains {
             let epoch = chain.open!
             let epochWrites = writes[partition] ?? []
             guard !epoch.tickets.isEmpty || !epochWrites.isEmpty else { continue }
@@ -141,6 +146,7 @@ final class Checkpoints: @unchecked Sendable {
             if let chain = chains.removeValue(forKey: partition) {
                 chain.revoked = true
                 chain.sealed.removeAll()
+                chain.open = nil // an epoch refers to its chain: no cycle left behind
             }
         }
         lock.unlock()
@@ -186,13 +192,27 @@ final class Checkpoints: @unchecked Sendable {
         for ticket in completed { tracker.delivered(ticket) }
         if let (epoch, rest) = overflow {
             Task { [self] in
-                for write in rest {
-                    guard lock.withLock({ !chain.revoked && !chain.failed }) else { break }
-                    do throws(KafkaError) {
-                        try await producer.send(write, onDelivery: onDelivery(write.topic, epoch))
-                    } catch {
-                        _ = report(.failure(error), write.topic)
-                        lock.withLock { fail(chain) }
+                var rest = rest[...]
+                // Each write is enqueued under the lock, so none goes out after a revoke or failure.
+                while let write = rest.first {
+                    enum Attempt { case enqueued, full, stop }
+                    let attempt = lock.withLock { () -> Attempt in
+                        guard !chain.revoked && !chain.failed else { return .stop }
+                        do throws(KafkaError) {
+                            try producer.enqueue(write, onDelivery: onDelivery(write.topic, epoch))
+                            return .enqueued
+                        } catch where error.kind == .queueFull {
+                            return .full
+                        } catch {
+                            _ = report(.failure(error), write.topic)
+                            fail(chain)
+                            return .stop
+                        }
+                    }
+                    switch attempt {
+                    case .enqueued: rest = rest.dropFirst()
+                    case .full: await producer.waitForRoom()
+                    case .stop: rest = []
                     }
                 }
                 lock.withLock { chain.enqueuing = false }

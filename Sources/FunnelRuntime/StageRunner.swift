@@ -140,7 +140,7 @@ public final class StageRunner: Service, @unchecked Sendable {
         let tracker = OffsetTracker { partition, next in try? consumer.storeOffset(next: next, for: partition) }
         trackerBox.withLock { $0 = tracker }
         let labels = ["stage": name]
-        let checkpoints = Checkpoints(producer: producer, tracker: tracker) { [self] outcome, topic in report(outcome, topic: topic, labels: labels) }
+        let checkpoints = Checkpoints(producer: producer, tracker: tracker, logger: logger) { [self] outcome, topic in report(outcome, topic: topic, labels: labels) }
         checkpointsBox.withLock { $0 = checkpoints }
         metrics.gauge("funnel_consumer_lag", help: "Messages behind the end of the assigned partitions.", labels: labels) {
             Double(consumer.lag())

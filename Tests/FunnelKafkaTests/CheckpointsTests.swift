@@ -1,5 +1,6 @@
 import Foundation
 import FunnelKafka
+import Logging
 @testable import FunnelRuntime
 import Testing
 
@@ -15,12 +16,12 @@ struct CheckpointsTests {
     func ordering() async throws {
         try await withLocalBroker { broker in
             let topic = uniqueName("checkpoints-state")
-            try await createTopic(broker, topic, partitions: 2)
+            try await createTopic(broker, topic, partitions: 3)
             let producer = try KafkaProducer(configuration: testConfiguration(broker))
             let stored = Collector<String>()        // "partition:next offset"
             let written = Collector<String>()       // topics of acknowledged writes
             let tracker = OffsetTracker { tp, next in stored.append("\(tp.partition):\(next)") }
-            let checkpoints = Checkpoints(producer: producer, tracker: tracker) { outcome, topic in
+            let checkpoints = Checkpoints(producer: producer, tracker: tracker, logger: Logger(label: "test")) { outcome, topic in
                 guard case .success = outcome else { return false }
                 written.append(topic)
                 return true
@@ -57,9 +58,17 @@ struct CheckpointsTests {
             try await producer.flush()
             #expect(stored.values == ["0:11", "0:12", "0:13"] && written.values.count == 1)
 
-            // Revoked and assigned again, partition 1 starts a new chain.
-            tracker.forget([TopicPartition(topic: "in", partition: 1)])
-            checkpoints.revoke([1])
+            // Revoked with a sealed epoch whose output is still unacknowledged: its write is
+            // dropped (the new owner restores from what was written), even once the output is in.
+            let pending = process(2, [40])
+            checkpoints.seal { [2: [write(2, "lead-c")]] }
+            checkpoints.revoke([1, 2])              // the runner's order: revoke, then forget
+            tracker.forget([TopicPartition(topic: "in", partition: 1), TopicPartition(topic: "in", partition: 2)])
+            checkpoints.outputSettled(pending, acknowledged: true)
+            try await producer.flush()
+            #expect(written.values.count == 1 && !stored.values.contains { $0.hasPrefix("2:") })
+
+            // Assigned again, partition 1 starts a new chain (its earlier failure is gone).
             let again = process(1, [5])
             checkpoints.seal { [1: [write(1, "lead-b")]] }
             checkpoints.outputSettled(again, acknowledged: true)
