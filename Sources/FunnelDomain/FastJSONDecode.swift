@@ -133,7 +133,10 @@ public enum FastJSON {
             index += 1
             let start = index
             var plain = true, ascii = true
+            let base = bytes.baseAddress!
             while index < bytes.count {
+                index = JSONScan.plainRun(base, from: index, to: bytes.count, stopAtNonASCII: ascii)
+                guard index < bytes.count else { break }
                 let c = bytes[index]
                 if c == UInt8(ascii: "\"") {
                     let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])

@@ -464,3 +464,59 @@ struct FastJSONParserTests {
         } else { Issue.record("object expected") }
     }
 }
+
+@Suite("JSON string scanning eight bytes at a time")
+struct JSONScanTests {
+    /// The byte-by-byte rule the scan must agree with.
+    func reference(_ bytes: [UInt8], from start: Int, stopAtNonASCII: Bool) -> Int {
+        bytes[start...].firstIndex { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 || (stopAtNonASCII && $0 >= 0x80) } ?? bytes.count
+    }
+
+    @Test("the first byte to escape is found at every position and from every start, whatever surrounds it")
+    func everyPosition() {
+        let specials: [UInt8] = [0x22, 0x5C, 0x00, 0x0A, 0x1F, 0x80, 0xC3, 0xFF]
+        let fillers: [UInt8] = [0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x41]
+        var checked = 0
+        for length in 0...24 {
+            for filler in fillers {
+                for position in 0...length {
+                    for special in specials {
+                        var bytes = [UInt8](repeating: filler, count: length)
+                        if position < length { bytes[position] = special }
+                        for start in 0...length {
+                            for stop in [false, true] {
+                                let found = bytes.withUnsafeBufferPointer { b in
+                                    b.baseAddress.map { JSONScan.plainRun($0, from: start, to: length, stopAtNonASCII: stop) } ?? 0
+                                }
+                                #expect(found == reference(bytes, from: start, stopAtNonASCII: stop),
+                                        "length \(length) filler \(filler) special \(special) at \(position) from \(start) stop \(stop)")
+                                checked += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked > 40_000)
+    }
+
+    @Test("strings with quotes, backslashes, controls and non-ASCII round-trip through the writer and the parser")
+    func roundTrip() throws {
+        let samples = ["", "plain ascii text long enough", "quote \" in the middle of a long string", "back\\slash",
+                       "tab\tnew\nline", "control \u{1} char", "Zoë Müller – Größe 😀", String(repeating: "ü", count: 17),
+                       String(repeating: "a", count: 15) + "\"", "\u{7F}\u{80}"]
+        for sample in samples {
+            var w = JSONWriter()
+            w.beginObject(); w.field("s", sample); w.endObject()
+            let written = w.bytes
+            let decoded = try JSONDecoder().decode([String: String].self, from: Data(written))
+            #expect(decoded["s"] == sample, "writer: \(sample)")
+            let parsed = written.withUnsafeBytes { FastJSON.parse($0) }
+            if case .object(let fields)? = parsed, case .string(let text)? = fields.first(where: { $0.0 == "s" })?.1 {
+                #expect(text == sample, "parser: \(sample)")
+            } else if !sample.unicodeScalars.contains(where: { $0.value < 0x20 && !["\t", "\n", "\r"].contains(Character($0)) }) {
+                Issue.record("parser gave up on \(sample)")
+            }
+        }
+    }
+}
