@@ -173,18 +173,15 @@ final class Checkpoints: @unchecked Sendable {
                 continue
             }
             epoch.unacknowledgedWrites = writes.count
-            for (index, write) in writes.enumerated() {
-                do throws(KafkaError) {
-                    try producer.enqueue(write, onDelivery: onDelivery(write.topic, epoch))
-                } catch where error.kind == .queueFull {
+            writing: for (index, write) in writes.enumerated() {
+                switch enqueue(write, of: epoch) {
+                case .enqueued: continue
+                case .failed: break writing
+                case .full:
                     // Never wait here (this may be the delivery thread, which frees the room).
                     chain.enqueuing = true
                     overflow = (epoch, writes[index...])
-                    break
-                } catch {
-                    _ = report(.failure(error), write.topic)
-                    fail(chain)
-                    break
+                    break writing
                 }
             }
         }
@@ -195,29 +192,33 @@ final class Checkpoints: @unchecked Sendable {
                 var rest = rest[...]
                 // Each write is enqueued under the lock, so none goes out after a revoke or failure.
                 while let write = rest.first {
-                    enum Attempt { case enqueued, full, stop }
-                    let attempt = lock.withLock { () -> Attempt in
-                        guard !chain.revoked && !chain.failed else { return .stop }
-                        do throws(KafkaError) {
-                            try producer.enqueue(write, onDelivery: onDelivery(write.topic, epoch))
-                            return .enqueued
-                        } catch where error.kind == .queueFull {
-                            return .full
-                        } catch {
-                            _ = report(.failure(error), write.topic)
-                            fail(chain)
-                            return .stop
-                        }
-                    }
+                    let attempt = lock.withLock { chain.revoked || chain.failed ? .failed : enqueue(write, of: epoch) }
                     switch attempt {
                     case .enqueued: rest = rest.dropFirst()
                     case .full: await producer.waitForRoom()
-                    case .stop: rest = []
+                    case .failed: rest = []
                     }
                 }
                 lock.withLock { chain.enqueuing = false }
                 pump(chain)
             }
+        }
+    }
+
+    private enum Enqueued { case enqueued, full, failed }
+
+    /// Enqueues one of `epoch`'s writes (under `lock`). A failure other than a full local queue
+    /// is reported and fails the chain (the loop over the rest stops there: it is failed).
+    private func enqueue(_ write: ProducerMessage, of epoch: Epoch) -> Enqueued {
+        do throws(KafkaError) {
+            try producer.enqueue(write, onDelivery: onDelivery(write.topic, epoch))
+            return .enqueued
+        } catch where error.kind == .queueFull {
+            return .full
+        } catch {
+            _ = report(.failure(error), write.topic)
+            fail(epoch.chain)
+            return .failed
         }
     }
 

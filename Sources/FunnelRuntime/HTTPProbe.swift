@@ -57,10 +57,7 @@ public enum HTTPProbe {
                     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                     guard try sendAll(fd, bytes) else { throw Failure(description: "send: connection closed by 127.0.0.1:\(port)") }
                     if halfClose { shutdown(fd, Int32(SHUT_WR)) }
-                    var response = Data()
-                    var buffer = [UInt8](repeating: 0, count: 65536)
-                    while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { response.append(contentsOf: buffer[0..<n]) }
-                    continuation.resume(returning: String(decoding: response, as: UTF8.self))
+                    continuation.resume(returning: String(decoding: readToClose(fd), as: UTF8.self))
                 } catch { continuation.resume(throwing: error) }
             }
         }
@@ -150,16 +147,17 @@ public enum HTTPProbe {
         return try readResponse(fd, from: "127.0.0.1:\(port)")
     }
 
-    /// Reads a whole HTTP/1.1 response (the server closes the connection after it).
-    private static func readResponse(_ fd: Int32, from peer: String) throws -> (status: Int, headers: [String: String], body: String) {
+    /// Everything the peer sends until it closes the connection (or the receive timeout).
+    private static func readToClose(_ fd: Int32) -> Data {
         var response = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            response.append(contentsOf: buffer[0..<n])
-        }
-        let text = String(decoding: response, as: UTF8.self)
+        while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { response.append(contentsOf: buffer[0..<n]) }
+        return response
+    }
+
+    /// Reads a whole HTTP/1.1 response (the server closes the connection after it).
+    private static func readResponse(_ fd: Int32, from peer: String) throws -> (status: Int, headers: [String: String], body: String) {
+        let text = String(decoding: readToClose(fd), as: UTF8.self)
         guard let statusLine = text.split(separator: "\r\n", maxSplits: 1).first,
               let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
             throw Failure(description: "no HTTP response from \(peer)")

@@ -114,25 +114,28 @@ final class EventRequestHandler: ChannelInboundHandler {
         case .reply(let reply):
             respond(reply, keepAlive: keepAlive, context: context)
         case .deliver(let messages, let reply):
-            // The delivery thread settles the batch; the reply is written on this event loop.
-            let loop = context.eventLoop
-            let bound = NIOLoopBound((self, context), eventLoop: loop)
-            routes.context.producer.send(messages) { delivered in
-                loop.execute {
-                    let (handler, context) = bound.value
-                    handler.write(reply(delivered), keepAlive: keepAlive, context: context)
-                }
-            }
+            // The delivery thread settles the batch; the reply is made and written on this event loop.
+            let writeOnLoop = writer(keepAlive: keepAlive, context: context)
+            routes.context.producer.send(messages) { delivered in writeOnLoop { reply(delivered) } }
         }
     }
 
     /// Writes `reply` now, or on the next loop tick when called from inside a reply's write.
     private func respond(_ reply: Reply, keepAlive: Bool, context: ChannelHandlerContext) {
         guard writing else { return write(reply, keepAlive: keepAlive, context: context) }
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let (handler, context) = bound.value
-            handler.write(reply, keepAlive: keepAlive, context: context)
+        writer(keepAlive: keepAlive, context: context)({ reply })
+    }
+
+    /// Writes the reply `make` returns, made on the connection's loop at its next tick; callable
+    /// from any thread. (Created on the loop.)
+    private func writer(keepAlive: Bool, context: ChannelHandlerContext) -> @Sendable (@escaping @Sendable () -> Reply) -> Void {
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        return { make in
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.write(make(), keepAlive: keepAlive, context: context)
+            }
         }
     }
 

@@ -64,8 +64,7 @@ extension IngestRoutes {
         case .failure(let reply): return reply.response
         }
         func reject(_ status: HTTPResponse.Status, _ error: FieldError) -> Response {
-            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
-            return Self.errorReply(status, [error])
+            rejection(status, [error], labels: labels).response
         }
         guard Self.mediaType(request.headers) == "text/csv" else {
             return reject(.unsupportedMediaType, FieldError(field: "Content-Type", reason: "must be text/csv"))

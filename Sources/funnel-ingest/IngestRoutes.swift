@@ -36,12 +36,12 @@ struct IngestRoutes: Sendable {
     enum EventEndpoint: CaseIterable, Sendable {
         case leads, activities, outcomes
 
-        /// The path's components (the router's matching: empty components and the query ignored).
-        var components: [Substring] {
+        /// The path as documented.
+        var path: String {
             switch self {
-            case .leads: ["v1", "leads"]
-            case .activities: ["v1", "activities"]
-            case .outcomes: ["v1", "outcomes"]
+            case .leads: "/v1/leads"
+            case .activities: "/v1/activities"
+            case .outcomes: "/v1/outcomes"
             }
         }
 
@@ -64,16 +64,12 @@ struct IngestRoutes: Sendable {
         }
 
         /// The endpoint a `POST` to `path` (with its query, as in the request line) is for.
+        /// As the router matches: the query and empty path components are ignored.
         static func forPost(path: String) -> EventEndpoint? {
             let plain = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { path[..<$0] } ?? Substring(path)
-            switch plain {
-            case "/v1/leads": return .leads
-            case "/v1/activities": return .activities
-            case "/v1/outcomes": return .outcomes
-            default:
-                let components = plain.split(separator: "/")
-                return allCases.first { $0.components == components }
-            }
+            if let exact = allCases.first(where: { plain == $0.path }) { return exact }
+            let components = plain.split(separator: "/")
+            return allCases.first { $0.path.split(separator: "/") == components }
         }
     }
 
@@ -102,8 +98,7 @@ struct IngestRoutes: Sendable {
     func admit(_ endpoint: EventEndpoint, headers: HTTPFields) -> HeaderCheck {
         let labels = ["endpoint": endpoint.topic]
         func rejected(_ status: HTTPResponse.Status, _ errors: [FieldError]) -> HeaderCheck {
-            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
-            return .rejected(Self.errorBody(status, errors))
+            .rejected(rejection(status, errors, labels: labels))
         }
         let key: APIKeyEntry
         switch admit(headers, scope: endpoint.scope, labels: labels) {
@@ -278,7 +273,7 @@ struct IngestRoutes: Sendable {
             }
         }
         guard !messages.isEmpty else {
-            context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
+            countRejected(labels)
             return .reply(Self.reply(.badRequest, errors: errors, results: isArray ? results : nil, indexed: true))
         }
         if !errors.isEmpty {
@@ -325,6 +320,17 @@ struct IngestRoutes: Sendable {
     /// Sends `messages` and returns once Kafka acknowledged every one; throws the first failure.
     static func deliver(_ messages: [ProducerMessage], context: ServiceContext) async throws(KafkaError) {
         if let error = firstFailure(try await context.producer.sendAndAwait(messages)) { throw error }
+    }
+
+    /// Counts a request rejected with a 4xx (`funnel_http_rejected_total`).
+    func countRejected(_ labels: [String: String]) {
+        context.metrics.increment("funnel_http_rejected_total", help: "Requests rejected with 4xx.", labels: labels)
+    }
+
+    /// A counted 4xx rejection in the stable error shape.
+    func rejection(_ status: HTTPResponse.Status, _ errors: [FieldError], labels: [String: String]) -> Reply {
+        countRejected(labels)
+        return Self.errorBody(status, errors)
     }
 
     /// The first delivery that failed, if any.
