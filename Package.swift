@@ -84,8 +84,7 @@ let package = Package(
         ),
         .executableTarget(name: "funnel-ingest", dependencies: [
             "FunnelRuntime", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
-            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
         .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime"]),
         .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime"]),

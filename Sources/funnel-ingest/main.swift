@@ -1,17 +1,12 @@
 import FunnelRuntime
-import NIOCore
-import NIOPosix
 
 /// funnel-ingest: the public HTTP entry. Validates, assigns lead ids, and replies 202 only
 /// after Kafka acknowledged every event of the request.
 /// A request waits for Kafka's acknowledgement: without one within 10 s (librdkafka's default is
 /// 300 s) the client gets 503 + Retry-After and retries. `KAFKA_MESSAGE_TIMEOUT_MS` overrides it.
-// Request handlers run on the HTTP event loops instead of hopping to Swift's global pool and
-// back for every request (nothing in this process blocks: Kafka calls that wait run on their
-// own threads). Must run on the main thread before anything else is scheduled.
-let handlersOnEventLoops = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+/// The event endpoints are answered on the HTTP event loops by `EventRequestHandler`, without a
+/// Swift task per request.
 await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefaults: ["message.timeout.ms": "10000"]) { context, router in
-    if !handlersOnEventLoops { context.logger.warning("request handlers run on Swift's global pool (the NIO executor could not be installed)") }
     let keys = try APIKeyStore.load(configDirectory: context.environment.configDirectory, environment: context.environment.raw)
     if keys.entries.isEmpty {
         context.logger.warning("no API keys configured: every API request gets 401", metadata: [
