@@ -101,6 +101,13 @@ final class Checkpoints: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Adds outputs that belong to no input (a timer's firing) to `epoch`.
+    func add(outputs: Int, to epoch: Epoch) {
+        lock.lock()
+        epoch.unacknowledgedOutputs += outputs
+        lock.unlock()
+    }
+
     /// One output of an input of `epoch` was acknowledged (`acknowledged`) or failed.
     func outputSettled(_ epoch: Epoch, acknowledged: Bool) {
         lock.lock()
@@ -125,7 +132,7 @@ final class Checkpoints: @unchecked Sendable {
         for (partition, chain) in chains {
             let epoch = chain.open!
             let epochWrites = writes[partition] ?? []
-            guard !epoch.tickets.isEmpty || !epochWrites.isEmpty else { continue }
+            guard !epoch.tickets.isEmpty || !epochWrites.isEmpty || epoch.unacknowledgedOutputs > 0 else { continue }
             epoch.writes = epochWrites
             chain.open = Epoch(chain)
             if !chain.failed {

@@ -14,7 +14,10 @@ public enum HTTPService {
     public static func router(health: HealthState, metrics: MetricsRegistry) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("healthz") { _, _ in text(.ok, "ok\n") }
-        router.get("readyz") { _, _ in health.isReady ? text(.ok, "ready\n") : text(.serviceUnavailable, "not ready\n") }
+        router.get("readyz") { _, _ in
+            let failures = health.failures
+            return failures.isEmpty ? text(.ok, "ready\n") : text(.serviceUnavailable, "not ready\n" + failures.map { $0 + "\n" }.joined())
+        }
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))

@@ -24,6 +24,13 @@ public struct ServiceContext: Sendable {
                     logger: logger, makeHandler: makeHandler)
     }
 
+    /// A stateful stage: a ``KeyedProcessor`` with its table, timers and changelog.
+    public func stage<P: KeyedProcessor>(_ processor: P, group: String? = nil, clock: any WallClock = SystemClock()) -> (StageRunner, StatefulStage<P>) {
+        let stateful = StatefulStage(processor, environment: environment, clock: clock, health: health, logger: logger)
+        let runner = stage(topics: processor.table.inputs, group: group) { stateful }
+        return (runner, stateful)
+    }
+
     /// A stage with its own processor (stateful stages, rebalance hooks).
     public func stage(topics: [String], group: String? = nil, consumerProperties: [String: String] = [:],
                       makeProcessor: @escaping @Sendable () -> any StageProcessor) -> StageRunner {
@@ -55,7 +62,8 @@ public enum ServiceMain {
             let router = HTTPService.router(health: context.health, metrics: context.metrics)
             let services = try build(context, router)
             let app = HTTPService.application(router: router, port: environment.httpPort, handlers: context.connectionHandlers, logger: logger)
-            let all: [any Service] = services + [app, ParentWatch()]
+            let watch = BrokerWatch(configuration: environment.kafka, health: context.health, logger: logger)
+            let all: [any Service] = services + [app, watch, ParentWatch()]
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
                 services: all.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

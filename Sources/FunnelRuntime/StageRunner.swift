@@ -9,6 +9,9 @@ import Synchronization
 public struct StageFailure: Error, Sendable {
     public var field: String?
     public var reason: String
+    /// Outputs decided before the failure (e.g. a punctuation the input triggered): sent
+    /// before the dead letter.
+    public var outputs: [ProducerMessage] = []
     public init(field: String? = nil, reason: String) {
         self.field = field
         self.reason = reason
@@ -45,10 +48,20 @@ public protocol StageProcessor: AnyObject, Sendable {
     func assigned(_ partitions: [TopicPartition])
     /// Runs inside the rebalance callback after in-flight outputs and state writes were flushed.
     func revoked(_ partitions: [TopicPartition])
+    /// Topics that must have the same partition count (inputs and changelog of a table):
+    /// checked at start; when not empty the consumer uses the `range` assignor.
+    var copartitionedTopics: [String] { get }
+    /// Partitions with a timer due now (the runner asks every `FUNNEL_TIMER_TICK_MS`).
+    func partitionsWithDueTimers() -> [Int32]
+    /// Fires the due timers of a partition; their outputs. Called in the partition's open epoch.
+    func fireTimers(partition: Int32) -> [ProducerMessage]
 }
 
 extension StageProcessor {
     public func checkpoint() -> [Int32: [ProducerMessage]] { [:] }
+    public var copartitionedTopics: [String] { [] }
+    public func partitionsWithDueTimers() -> [Int32] { [] }
+    public func fireTimers(partition: Int32) -> [ProducerMessage] { [] }
 }
 
 /// A stateless stage: a handler closure.
@@ -108,7 +121,12 @@ public final class StageRunner: Service, @unchecked Sendable {
         self.consumerProperties = consumerProperties
         self.produced = ProducedCounters(metrics: metrics, labels: ["stage": name])
         self.checkpointInterval = .milliseconds(environment.raw["FUNNEL_STATE_FLUSH_MS"].flatMap(Int.init).map { max(10, $0) } ?? 1000)
+        self.timerTick = .milliseconds(environment.raw["FUNNEL_TIMER_TICK_MS"].flatMap(Int.init).map { max(10, $0) } ?? 1000)
     }
+
+    /// How often due timers are looked for (`FUNNEL_TIMER_TICK_MS`, default 1000): a timer
+    /// fires at most this late.
+    let timerTick: Duration
 
     /// How often a stateful stage writes what changed (`FUNNEL_STATE_FLUSH_MS`, default 1000):
     /// longer coalesces more writes per key, and re-processes more after a crash.
@@ -119,6 +137,11 @@ public final class StageRunner: Service, @unchecked Sendable {
         let trackerBox = Locked<OffsetTracker?>(nil)
         let checkpointsBox = Locked<Checkpoints?>(nil)
         let processor = makeProcessor()
+        var consumerProperties = self.consumerProperties
+        if !processor.copartitionedTopics.isEmpty {
+            try await Copartitioning.check(processor.copartitionedTopics, configuration: environment.kafka, service: name)
+            consumerProperties["partition.assignment.strategy"] = "range" // partition p of every input together
+        }
         let consumer = try KafkaConsumer(configuration: environment.kafka.withDefaults(consumerProperties), groupID: groupID, topics: topics, logger: logger) { event, _ in
             switch event {
             case .revoked(let partitions):
@@ -159,13 +182,22 @@ public final class StageRunner: Service, @unchecked Sendable {
                 checkpoints.seal { processor.checkpoint() }
             }
         }
-        defer { sealer.cancel() }
+        let tick = timerTick
+        let timers = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: tick)
+                await fireTimers(processor, checkpoints: checkpoints, labels: labels)
+            }
+        }
+        defer { sealer.cancel(); timers.cancel() }
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler { try await loop.value } onGracefulShutdown: { loop.cancel() }
         } onCancel: { loop.cancel() }
         health.setReady(false)
         logger.info("stage stopping: writing state, flushing outputs and leaving the group")
         sealer.cancel()
+        timers.cancel()
+        _ = await timers.value
         checkpoints.seal { processor.checkpoint() }
         try? await producer.flush(timeout: .seconds(10))
         try? await producer.flush(timeout: .seconds(10))
@@ -194,7 +226,7 @@ public final class StageRunner: Service, @unchecked Sendable {
                 do throws(StageFailure) {
                     result = try processor.process(message)
                 } catch {
-                    result = StageOutput(messages: [deadLetter(message, error)])
+                    result = StageOutput(messages: error.outputs + [deadLetter(message, error)])
                     metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: labels)
                     metrics.increment("funnel_failed_total", help: "Inputs that failed processing.", labels: labels)
                     logger.warning("dead letter", metadata: ["topic": "\(message.topic)", "partition": "\(message.partition)",
@@ -214,6 +246,31 @@ public final class StageRunner: Service, @unchecked Sendable {
                 }
             }
             processing.observe((ContinuousClock.now - started).seconds)
+        }
+    }
+
+    /// Fires the processor's due timers, each partition in its open epoch, and sends the outputs
+    /// (complete, with the state the firing changed, like an input's).
+    private func fireTimers(_ processor: any StageProcessor, checkpoints: Checkpoints, labels: [String: String]) async {
+        for partition in processor.partitionsWithDueTimers() {
+            let (outputs, epoch) = checkpoints.withOpenEpoch(partition: partition) { epoch -> ([ProducerMessage], Checkpoints.Epoch) in
+                let outputs = processor.fireTimers(partition: partition)
+                checkpoints.add(outputs: outputs.count, to: epoch)
+                return (outputs, epoch)
+            }
+            if !outputs.isEmpty {
+                metrics.increment("funnel_timers_fired_total", help: "Timer firings that produced outputs.", labels: labels)
+            }
+            for output in outputs {
+                let topic = output.topic
+                do {
+                    try await producer.send(output) { [self] outcome in
+                        checkpoints.outputSettled(epoch, acknowledged: report(outcome, topic: topic, labels: labels))
+                    }
+                } catch {
+                    checkpoints.outputSettled(epoch, acknowledged: report(.failure(error), topic: topic, labels: labels))
+                }
+            }
         }
     }
 
@@ -237,7 +294,9 @@ public final class StageRunner: Service, @unchecked Sendable {
         let letter = DeadLetter(
             original: Data(message.value ?? []).base64EncodedString(), key: message.keyString,
             topic: message.topic, partition: message.partition, offset: message.offset, stage: name,
-            field: failure.field, reason: failure.reason, failedAt: Timestamp.format(Date()))
+            field: failure.field, reason: failure.reason,
+            // The input's broker timestamp, not the wall clock: a re-processed input yields the same bytes.
+            failedAt: Timestamp.format(milliseconds: message.timestampMilliseconds))
         let id = EventID.derive(message.topic, String(message.partition), String(message.offset), name, "deadletter")
         let event = CloudEvent(id: id, source: name, type: TopicCatalog.deadLetter, time: letter.failedAt,
                                subject: message.keyString ?? "unknown", data: letter)
@@ -251,11 +310,24 @@ extension Duration {
 }
 
 /// Liveness and readiness, served at `/healthz` and `/readyz`.
+///
+/// Ready means every condition holds: the stage consuming (`setReady`), the broker answering
+/// (`broker`, see ``BrokerWatch``), state restored (`state-restore`), … A condition not set yet
+/// counts as not ready only for `stage`; `/readyz` names the ones that fail.
 public final class HealthState: Sendable {
-    private let ready = Locked(false)
+    private struct Condition: Sendable { var ready: Bool; var reason: String? }
+    private let conditions = Mutex<[String: Condition]>(["stage": Condition(ready: false, reason: "starting")])
     public init() {}
-    public func setReady(_ value: Bool) { ready.withLock { $0 = value } }
-    public var isReady: Bool { ready.value }
+    public func setReady(_ value: Bool) { set("stage", ready: value, reason: value ? nil : "not consuming") }
+    /// Sets one condition (e.g. `broker`) with the reason it fails.
+    public func set(_ condition: String, ready: Bool, reason: String? = nil) {
+        conditions.withLock { $0[condition] = Condition(ready: ready, reason: reason) }
+    }
+    public var isReady: Bool { conditions.withLock { $0.values.allSatisfy(\.ready) } }
+    /// `condition: reason` for each failing condition, sorted.
+    public var failures: [String] {
+        conditions.withLock { c in c.filter { !$0.value.ready }.map { "\($0.key): \($0.value.reason ?? "not ready")" }.sorted() }
+    }
 }
 
 /// `funnel_produced_total{stage,topic}` handles by topic (delivery callbacks run on one thread,

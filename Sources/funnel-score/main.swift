@@ -1,9 +1,9 @@
 import FunnelDomain
-import FunnelKafka
 import FunnelRuntime
+import FunnelStages
 
 /// funnel-score: enriched + activity → scored, with per-lead state restored from the
-/// compacted changelog on every partition assignment (see ScoreStage). Scale it by adding
+/// compacted changelog on every partition assignment (see ScoreProcessor). Scale it by adding
 /// replicas: each owns some partitions and their state.
 await ServiceMain.run(service: "funnel-score", defaultPort: 8082) { context, router in
     let file = context.environment.configDirectory + "/scoring-model.yaml"
@@ -11,9 +11,7 @@ await ServiceMain.run(service: "funnel-score", defaultPort: 8082) { context, rou
     context.logger.info("scoring model loaded", metadata: [
         "version": "\(model.version)", "scores": "\(model.allScores.map(\.name))",
         "rules": "\(model.ruleCount)"])
-    let stage = ScoreStage(scorer: Scorer(model: model), logger: context.logger,
-                           restore: ScoreStage.restoreFromChangelog(configuration: context.environment.kafka, logger: context.logger))
-    context.metrics.gauge("funnel_score_leads", help: "Leads whose state this replica holds.", labels: [:]) { Double(stage.leadCount) }
-    return [context.stage(topics: [TopicCatalog.enriched, TopicCatalog.activity],
-                          consumerProperties: ScoreStage.consumerProperties) { stage }]
+    let (runner, stage) = context.stage(ScoreProcessor(scorer: Scorer(model: model), logger: context.logger))
+    context.metrics.gauge("funnel_score_leads", help: "Leads whose state this replica holds.", labels: [:]) { Double(stage.keyCount) }
+    return [runner]
 }
