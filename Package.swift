@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // librdkafka's C API. Only FunnelKafka (and the C baseline used by the benchmark) import it.
@@ -53,13 +54,15 @@ let package = Package(
             dependencies: [
                 "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+                    ],
             linkerSettings: runtimeLibraryPath
         ),
-        // The domain: stages, topic catalogue, scoring and routing rules. Pure Swift, no I/O.
-        .target(name: "FunnelDomain", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")]),
-        // What every process shares: configuration, logging, the local broker, service lifecycle.
+        // The domain: events, codecs, stages, scoring and routing rules. Pure Swift, no I/O.
+        .target(name: "FunnelDomain", dependencies: [
+            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // What every process shares: configuration, JSON logs, metrics, HTTP health, the stage
+        // runner, checkpoints, and keyed state with durable timers (State/).
         .target(
             name: "FunnelRuntime",
             dependencies: [
@@ -68,32 +71,55 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             ]
         ),
+        // The stage processors (a folder per stage), shared by their executable and `funnel bench`.
+        .target(name: "FunnelStages", dependencies: [
+            "FunnelRuntime", "FunnelDomain", "FunnelKafka", .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The local harness: Tansu, child processes, the five-process pipeline, HTTP probes.
+        // Used by `funnel dev`, `funnel bench` and the tests; no service links it.
+        .target(name: "FunnelDevKit", dependencies: ["FunnelRuntime", "FunnelKafka", "FunnelDomain"]),
 
         .executableTarget(
             name: "funnel",
             dependencies: [
-                "FunnelRuntime", "FunnelKafka", "FunnelDomain", "CKafkaBaseline",
+                "FunnelRuntime", "FunnelKafka", "FunnelDomain", "FunnelStages", "FunnelDevKit", "CKafkaBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(name: "funnel-ingest", dependencies: [
-            "FunnelRuntime", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+            "FunnelRuntime", "FunnelDomain", "FunnelKafka",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
-        .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime"]),
-        .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime"]),
-        .executableTarget(name: "funnel-route", dependencies: ["FunnelRuntime"]),
-        .executableTarget(name: "funnel-followup", dependencies: ["FunnelRuntime"]),
+        .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka"]),
+        .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelStages"]),
+        .executableTarget(name: "funnel-route", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelStages"]),
+        .executableTarget(name: "funnel-followup", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka"]),
 
-        .testTarget(name: "FunnelKafkaTests", dependencies: ["FunnelKafka", "FunnelRuntime"]),
-        .testTarget(name: "FunnelPipelineTests", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka"]),
+        // Helpers every integration suite shares (client settings, a collector, a time guard).
+        .target(name: "FunnelTestSupport", dependencies: ["FunnelDevKit", "FunnelKafka"], path: "Tests/FunnelTestSupport"),
         .testTarget(name: "FunnelDomainTests", dependencies: ["FunnelDomain"]),
+        .testTarget(name: "FunnelKafkaTests", dependencies: ["FunnelKafka", "FunnelRuntime", "FunnelDevKit", "FunnelTestSupport"]),
+        .testTarget(name: "FunnelRuntimeTests", dependencies: [
+            "FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "FunnelStagesTests", dependencies: [
+            "FunnelStages", "FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "FunnelPipelineTests", dependencies: [
+            "FunnelRuntime", "FunnelStages", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport",
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -63,8 +63,9 @@ final class Checkpoints: @unchecked Sendable {
 
     /// Held while an input is processed and while the processor's changes are taken: an input
     /// and its state changes always land in the same epoch.
-    private let processing = NSLock()
-    private let lock = NSLock()
+    private let processing = Mutex(())
+    /// Guards `chains` and every chain's and epoch's fields.
+    private let lock = Mutex(())
     private var chains: [Int32: Chain] = [:]
 
     init(producer: KafkaProducer, tracker: OffsetTracker, logger: Logger,
@@ -85,47 +86,43 @@ final class Checkpoints: @unchecked Sendable {
     /// Runs `body` (processing one input of `partition`) in that partition's open epoch; `body`
     /// calls ``add(_:outputs:to:)`` for the input unless it was skipped.
     func withOpenEpoch<R>(partition: Int32, _ body: (Epoch) -> R) -> R {
-        processing.lock()
-        defer { processing.unlock() }
-        lock.lock()
-        let epoch = chain(partition).open!
-        lock.unlock()
-        return body(epoch)
+        processing.withLock { _ in
+            let epoch = lock.withLock { _ in chain(partition).open! }
+            return body(epoch)
+        }
     }
 
     /// Adds an input to `epoch`: complete once its `outputs` and the epoch's writes are acknowledged.
     func add(_ ticket: OffsetTracker.Ticket, outputs: Int, to epoch: Epoch) {
-        lock.lock()
-        epoch.tickets.append(ticket)
-        epoch.unacknowledgedOutputs += outputs
-        lock.unlock()
+        lock.withLock { _ in
+            epoch.tickets.append(ticket)
+            epoch.unacknowledgedOutputs += outputs
+        }
     }
 
     /// Adds outputs that belong to no input (a timer's firing) to `epoch`.
     func add(outputs: Int, to epoch: Epoch) {
-        lock.lock()
-        epoch.unacknowledgedOutputs += outputs
-        lock.unlock()
+        lock.withLock { _ in epoch.unacknowledgedOutputs += outputs }
     }
 
     /// One output of an input of `epoch` was acknowledged (`acknowledged`) or failed.
     func outputSettled(_ epoch: Epoch, acknowledged: Bool) {
-        lock.lock()
-        if !acknowledged { fail(epoch.chain) }
-        epoch.unacknowledgedOutputs -= 1
-        let ready = epoch.unacknowledgedOutputs == 0 && epoch.writes != nil
-        lock.unlock()
+        let ready = lock.withLock { _ in
+            if !acknowledged { fail(epoch.chain) }
+            epoch.unacknowledgedOutputs -= 1
+            return epoch.unacknowledgedOutputs == 0 && epoch.writes != nil
+        }
         if ready { pump(epoch.chain) }
     }
 
     /// Closes every partition's open epoch with its state writes from `changes` (called under
     /// the processing lock, so no input is half-processed) and starts the next ones.
     func seal(_ changes: () -> [Int32: [ProducerMessage]]) {
-        processing.lock()
-        let writes = changes()
-        var toPump: [Chain] = []
-        lock.lock()
-        for (partition, dropped) in writes where chains[partition] == nil && !dropped.isEmpty {
+        let toPump: [Chain] = processing.withLock { _ in
+          let writes = changes()
+          return lock.withLock { _ in
+            var toPump: [Chain] = []
+            for (partition, dropped) in writes where chains[partition] == nil && !dropped.isEmpty {
             // Changes only come from inputs, which open their partition's chain: not expected.
             logger.error("state writes for a partition without inputs dropped", metadata: ["partition": "\(partition)", "writes": "\(dropped.count)"])
         }
@@ -139,24 +136,25 @@ final class Checkpoints: @unchecked Sendable {
                 chain.sealed.append(epoch)
                 toPump.append(chain)
             }
+            }
+            return toPump
+          }
         }
-        lock.unlock()
-        processing.unlock()
         for chain in toPump { pump(chain) }
     }
 
     /// The partitions were revoked: their chains end. Writes not enqueued yet are dropped and
     /// their inputs never complete (the tracker has forgotten them); new inputs start new chains.
     func revoke(_ partitions: Set<Int32>) {
-        lock.lock()
-        for partition in partitions {
-            if let chain = chains.removeValue(forKey: partition) {
-                chain.revoked = true
-                chain.sealed.removeAll()
-                chain.open = nil // an epoch refers to its chain: no cycle left behind
+        lock.withLock { _ in
+            for partition in partitions {
+                if let chain = chains.removeValue(forKey: partition) {
+                    chain.revoked = true
+                    chain.sealed.removeAll()
+                    chain.open = nil // an epoch refers to its chain: no cycle left behind
+                }
             }
         }
-        lock.unlock()
     }
 
     /// Marks a chain failed (under `lock`): its sealed epochs are dropped, later ones too.
@@ -168,9 +166,9 @@ final class Checkpoints: @unchecked Sendable {
     /// Enqueues the writes of `chain`'s sealed epochs, oldest first, while their outputs are all
     /// acknowledged; completes the inputs of epochs without writes.
     private func pump(_ chain: Chain) {
+        let (completed, overflow) = lock.withLock { _ -> ([OffsetTracker.Ticket], (Epoch, ArraySlice<ProducerMessage>)?) in
         var completed: [OffsetTracker.Ticket] = []
         var overflow: (Epoch, ArraySlice<ProducerMessage>)?
-        lock.lock()
         while !chain.enqueuing, !chain.failed, !chain.revoked, let epoch = chain.sealed.first, epoch.unacknowledgedOutputs == 0 {
             chain.sealed.removeFirst()
             let writes = epoch.writes ?? []
@@ -192,21 +190,22 @@ final class Checkpoints: @unchecked Sendable {
                 }
             }
         }
-        lock.unlock()
+        return (completed, overflow)
+        }
         for ticket in completed { tracker.delivered(ticket) }
         if let (epoch, rest) = overflow {
             Task { [self] in
                 var rest = rest[...]
                 // Each write is enqueued under the lock, so none goes out after a revoke or failure.
                 while let write = rest.first {
-                    let attempt = lock.withLock { chain.revoked || chain.failed ? .failed : enqueue(write, of: epoch) }
+                    let attempt = lock.withLock { _ in chain.revoked || chain.failed ? .failed : enqueue(write, of: epoch) }
                     switch attempt {
                     case .enqueued: rest = rest.dropFirst()
                     case .full: await producer.waitForRoom()
                     case .failed: rest = []
                     }
                 }
-                lock.withLock { chain.enqueuing = false }
+                lock.withLock { _ in chain.enqueuing = false }
                 pump(chain)
             }
         }
@@ -232,13 +231,13 @@ final class Checkpoints: @unchecked Sendable {
     private func onDelivery(_ topic: String, _ epoch: Epoch) -> @Sendable (Result<DeliveryReport, KafkaError>) -> Void {
         { [self] outcome in
             guard report(outcome, topic) else {
-                lock.withLock { fail(epoch.chain) }
+                lock.withLock { _ in fail(epoch.chain) }
                 return
             }
-            lock.lock()
-            epoch.unacknowledgedWrites -= 1
-            let done = epoch.unacknowledgedWrites == 0 && !epoch.chain.failed ? epoch.tickets : []
-            lock.unlock()
+            let done = lock.withLock { _ in
+                epoch.unacknowledgedWrites -= 1
+                return epoch.unacknowledgedWrites == 0 && !epoch.chain.failed ? epoch.tickets : []
+            }
             for ticket in done { tracker.delivered(ticket) }
         }
     }

@@ -3,6 +3,7 @@ import CKafkaBaseline
 import Foundation
 import FunnelKafka
 import FunnelRuntime
+import FunnelDevKit
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

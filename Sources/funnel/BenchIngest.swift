@@ -4,6 +4,7 @@ import Foundation
 import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
+import FunnelDevKit
 
 /// `funnel bench ingest`: the real `funnel-ingest` process on a private broker, driven over
 /// HTTP by `wrk`: single-lead requests/s with p50/p99, leads/s in batches, p99 at a fixed

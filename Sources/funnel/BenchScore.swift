@@ -4,6 +4,8 @@ import Foundation
 import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
+import FunnelStages
+import FunnelDevKit
 
 /// `funnel bench score`: the hot path's numbers in one run — in-process model evaluation,
 /// the real `funnel-score` process on the local broker beside the bare C relay over the same
@@ -121,7 +123,7 @@ struct ScoreBench: AsyncParsableCommand {
     }
 
     static func processingRate(_ scorer: Scorer, leads: Int, events: Int, partitions: Int) -> Double {
-        let stage = ScoreStage(scorer: scorer, logger: .init(label: "bench")) { _ in [:] }
+        let stage = StatefulStage(ScoreProcessor(scorer: scorer, logger: .init(label: "bench")), readChangelog: { _, _ in 0 }, logger: .init(label: "bench"))
         stage.assigned((0..<Int32(partitions)).map { TopicPartition(topic: TopicCatalog.activity, partition: $0) })
         let messages = inputMessages(leads: leads, events: events).enumerated().map { i, m in
             let partition = KafkaPartitioner.partition(forKey: String(decoding: m.key ?? [], as: UTF8.self), partitionCount: partitions)
@@ -251,7 +253,7 @@ struct ScoreBench: AsyncParsableCommand {
         // The last state writes follow within a checkpoint interval (FUNNEL_STATE_FLUSH_MS, 1 s).
         var changelogRecords = 0.0
         for _ in 0..<50 {
-            let now = await total("funnel_produced_total", label: ScoreStage.changelogTopic).sum
+            let now = await total("funnel_produced_total", label: ScoreProcessor.changelogTopic).sum
             if now > 0 && now == changelogRecords { break }
             changelogRecords = now
             try await Task.sleep(for: .milliseconds(500))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FunnelKafka
 import FunnelRuntime
+import FunnelDevKit
 
 struct Broker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a local Tansu broker (memory storage) until Ctrl-C.")

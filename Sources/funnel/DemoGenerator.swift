@@ -1,6 +1,7 @@
 import Foundation
 import FunnelDomain
 import FunnelRuntime
+import FunnelDevKit
 
 /// Realistic synthetic traffic for `funnel dev`: leads (mostly ordinary, some hot, some
 /// competitors, students, disposable addresses and malformed records), behaviour, and sales

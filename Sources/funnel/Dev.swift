@@ -4,6 +4,7 @@ import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
 import Logging
+import FunnelDevKit
 
 struct Dev: AsyncParsableCommand {
     /// Returns after `duration` seconds (if given) or at Ctrl-C / SIGTERM, whichever comes first.

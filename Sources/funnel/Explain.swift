@@ -3,6 +3,7 @@ import Foundation
 import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
+import FunnelStages
 
 /// `funnel explain LEAD_ID`: the current score breakdown of a lead, from the scorer's
 /// changelog (the state every replica restores from) and the model file.
@@ -29,7 +30,7 @@ struct Explain: AsyncParsableCommand {
 
         let config = cluster.configuration
         let admin = try KafkaAdmin(configuration: config)
-        let topic = ScoreStage.changelogTopic
+        let topic = ScoreProcessor.changelogTopic
         guard let description = try await admin.listTopics().first(where: { $0.name == topic }) else {
             throw ValidationError("topic \(topic) does not exist on \(config.brokers): is funnel-score running there? (`funnel topics create`)")
         }
@@ -37,7 +38,7 @@ struct Explain: AsyncParsableCommand {
         let (value, records) = try await KafkaPartitionReader.latestValue(
             forKey: leadID, in: TopicPartition(topic: topic, partition: partition), configuration: config)
         let state: LeadScoreState?
-        do { state = try value.map { v throws(LeadScoreState.DecodingError) in try LeadScoreState(decoding: v.array) } }
+        do { state = try value.flatMap { v in try TableRecord(decoding: v.array).value.map { try LeadScoreState(decoding: $0) } } }
         catch { throw ValidationError("the state of \(leadID) in \(topic)[\(partition)] cannot be decoded: \(error)") }
         guard let state else {
             throw ValidationError("lead \(leadID) has no state in \(topic)[\(partition)] (\(records) records read). Check the id, and that funnel-score has seen an event of this lead.")

@@ -2,6 +2,7 @@ import ArgumentParser
 import Crypto
 import Foundation
 import FunnelRuntime
+import FunnelDevKit
 
 /// `funnel import FILE.csv`: streams a CSV file of leads to funnel-ingest's `POST /v1/imports`
 /// with a progress bar, retries on 503/429 under the same Idempotency-Key (so a retry never

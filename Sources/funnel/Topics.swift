@@ -2,6 +2,7 @@ import ArgumentParser
 import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
+import FunnelDevKit
 
 struct Topics: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,8 @@ import FunnelKafka
 import FunnelRuntime
 import Synchronization
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 /// One member of a consumer group, processing messages in its own task and recording
 /// what it processed and which partitions it holds.

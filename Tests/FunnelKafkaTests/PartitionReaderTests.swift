@@ -1,7 +1,8 @@
 import Foundation
 import FunnelKafka
-import FunnelRuntime
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 @Suite("Reading partitions to the end (state restore) against a real broker")
 struct PartitionReaderTests {

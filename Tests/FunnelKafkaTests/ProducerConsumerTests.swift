@@ -1,7 +1,8 @@
 import Foundation
 import FunnelKafka
-import FunnelRuntime
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 @Suite("Producer and consumer against a real broker", .timeLimit(.minutes(2)))
 struct ProducerConsumerTests {

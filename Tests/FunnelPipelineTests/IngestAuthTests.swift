@@ -3,6 +3,8 @@ import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 /// A real `funnel-ingest` process on a real local broker, with keys made by `funnel keys create`:
 /// an admin key in `FUNNEL_API_KEYS`, scoped keys in `<config dir>/api-keys.txt`.

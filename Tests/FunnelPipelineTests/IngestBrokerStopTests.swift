@@ -4,6 +4,8 @@ import FunnelKafka
 import FunnelRuntime
 import Synchronization
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 /// The ingest's promise: 202 only after Kafka acknowledged; otherwise 503 with Retry-After.
 @Suite("Ingest when the broker stops mid-load", .serialized, .timeLimit(.minutes(4)))

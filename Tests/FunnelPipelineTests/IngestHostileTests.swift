@@ -2,6 +2,8 @@ import Foundation
 import FunnelDomain
 import FunnelRuntime
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 /// Hostile and malformed requests against a real `funnel-ingest`: each case asserts the exact
 /// status and the field its error names (the fixture of IngestAuthTests: real broker, real keys).

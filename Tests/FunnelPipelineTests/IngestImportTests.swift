@@ -3,6 +3,8 @@ import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 /// CSV import over HTTP (`POST /v1/imports`) and through `funnel import`, against a real
 /// funnel-ingest and broker.

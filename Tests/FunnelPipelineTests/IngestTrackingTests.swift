@@ -3,6 +3,8 @@ import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 /// Open pixel, click redirect and one-click unsubscribe against a real funnel-ingest and broker.
 /// "No event" is checked without waiting for nothing: after the requests that must not record,

@@ -4,6 +4,8 @@ import FunnelKafka
 import FunnelRuntime
 import Synchronization
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 /// A stage change as seen by an outside subscriber.
 struct Seen: Sendable {
@@ -81,11 +83,6 @@ final class Watcher: Sendable {
         loop.cancel()
         await consumer.close()
     }
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
 }
 
 func leadID(_ email: String) -> String { EventID.lead(forContact: email) }

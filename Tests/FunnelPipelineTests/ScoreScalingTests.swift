@@ -2,9 +2,12 @@ import Foundation
 import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
+import FunnelStages
 import Testing
 #if canImport(Glibc)
 import Glibc
+import FunnelDevKit
+import FunnelTestSupport
 #endif
 
 /// funnel-score scales out without changing its answer: the same input stream, scored by
@@ -397,7 +400,7 @@ extension ScoreScalingTests {
                     "session.timeout.ms": "2000", "heartbeat.interval.ms": "200", "log_level": "3",
                     "topic.metadata.refresh.interval.ms": "1000"]),
                 groupID: "scaling-watch-\(UUID().uuidString.prefix(6))",
-                topics: [TopicCatalog.scored, ScoreStage.changelogTopic])
+                topics: [TopicCatalog.scored, ScoreProcessor.changelogTopic])
             let consumer = self.consumer, ids = self.ids, changelog = self.changelog, complete = self.completeLeads
             let hashes = self.inputHashes, signal = self.signal
             loop = Task {
@@ -407,7 +410,7 @@ extension ScoreScalingTests {
                             ids.withLock { _ = $0.insert(event.id) }
                         }
                     } else if let lead = message.keyString, let value = message.value,
-                              let state = try? LeadScoreState(decoding: value) {
+                              let state = try? TableRecord(decoding: value).value.flatMap({ try? LeadScoreState(decoding: $0) }) {
                         changelog.withLock { $0[lead] = state }
                         let all = hashes[lead].map { $0.isSubset(of: state.seen) } ?? false
                         complete.withLock { if all { $0.insert(lead) } else { $0.remove(lead) } }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One score evaluated at a reference time: totals, bands and the contributing rules.
 public struct ScoreResult: Sendable, Equatable {
@@ -241,19 +242,16 @@ public struct Scorer: @unchecked Sendable {
 enum RegexCache {
     /// By pattern text, not object identity: a freed regex's address can be reused by another.
     private struct Key: Hashable { let pattern: String; let value: String }
-    nonisolated(unsafe) private static var cache: [Key: Bool] = [:]
-    private static let lock = NSLock()
+    private static let cache = Mutex<[Key: Bool]>([:])
 
     static func matches(_ regex: NSRegularExpression, _ value: String) -> Bool {
         let key = Key(pattern: regex.pattern, value: value)
-        lock.lock()
-        if let known = cache[key] { lock.unlock(); return known }
-        lock.unlock()
+        if let known = cache.withLock({ $0[key] }) { return known }
         let result = regex.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
-        lock.lock()
-        if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
-        cache[key] = result
-        lock.unlock()
+        cache.withLock { cache in
+            if cache.count > 200_000 { cache.removeAll(keepingCapacity: true) }
+            cache[key] = result
+        }
         return result
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FunnelRuntime
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,11 +1,10 @@
 import Foundation
 import FunnelKafka
-import FunnelRuntime
+import FunnelDevKit
 import Synchronization
-import Testing
 
 /// Client settings for tests: short session timeout so group joins take about a second.
-func testConfiguration(_ broker: LocalBroker, _ extra: [String: String] = [:]) -> KafkaConfiguration {
+public func testConfiguration(_ broker: LocalBroker, _ extra: [String: String] = [:]) -> KafkaConfiguration {
     var config = KafkaConfiguration(brokers: broker.bootstrap, properties: [
         "session.timeout.ms": "2000",
         "heartbeat.interval.ms": "200",
@@ -16,22 +15,30 @@ func testConfiguration(_ broker: LocalBroker, _ extra: [String: String] = [:]) -
     return config
 }
 
-func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8))" }
+public func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8))" }
 
-func createTopic(_ broker: LocalBroker, _ name: String, partitions: Int = 1) async throws {
+/// Creates `name`; throws unless the broker created it (a name left over from another run fails).
+public func createTopic(_ broker: LocalBroker, _ name: String, partitions: Int = 1) async throws {
     let admin = try KafkaAdmin(configuration: KafkaConfiguration(brokers: broker.bootstrap))
     let outcome = try await admin.createTopics([TopicSpecification(name: name, partitions: partitions)])
-    #expect(outcome[name] == .created)
+    guard outcome[name] == .created else { throw TopicNotCreated(name: name, outcome: "\(String(describing: outcome[name]))") }
 }
 
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
+public struct TopicNotCreated: Error, CustomStringConvertible {
+    public let name: String
+    public let outcome: String
+    public var description: String { "topic \(name) not created: \(outcome)" }
+}
+
+public struct TimedOut: Error, CustomStringConvertible {
+    public let what: String
+    public init(what: String) { self.what = what }
+    public var description: String { "timed out waiting for \(what)" }
 }
 
 /// Fails (instead of hanging) if `body` does not finish within `seconds`. A guard, not a
 /// synchronisation: the awaited condition is an event.
-func within<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+public func within<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }
         group.addTask {
@@ -45,19 +52,21 @@ func within<T: Sendable>(_ seconds: Double, _ what: String, _ body: @escaping @S
 }
 
 /// Collects values from any thread and lets a test await a condition on them.
-final class Collector<Value: Sendable>: Sendable {
+public final class Collector<Value: Sendable>: Sendable {
     private struct Waiter {
         let id: UUID
         let predicate: @Sendable ([Value]) -> Bool
         let continuation: CheckedContinuation<Void, Never>
     }
     private struct State {
-        var values: [Value] = []
+        public var values: [Value] = []
         var waiters: [Waiter] = []
     }
     private let state = Mutex(State())
 
-    func append(_ value: Value) {
+    public init() {}
+
+    public func append(_ value: Value) {
         let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.values.append(value)
             let done = s.waiters.filter { $0.predicate(s.values) }
@@ -67,11 +76,11 @@ final class Collector<Value: Sendable>: Sendable {
         for c in ready { c.resume() }
     }
 
-    var values: [Value] { state.withLock { $0.values } }
+    public var values: [Value] { state.withLock { $0.values } }
 
     /// Waits until `predicate(values)` holds, or the task is cancelled (then returns at once,
     /// so a timed-out ``within(_:_:_:)`` never hangs on it).
-    func wait(until predicate: @escaping @Sendable ([Value]) -> Bool) async {
+    public func wait(until predicate: @escaping @Sendable ([Value]) -> Bool) async {
         let id = UUID()
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -91,6 +100,6 @@ final class Collector<Value: Sendable>: Sendable {
         }
     }
 
-    func wait(count: Int) async { await wait { $0.count >= count } }
+    public func wait(count: Int) async { await wait { $0.count >= count } }
 }
 

@@ -1,4 +1,5 @@
 import FunnelDomain
+import FunnelRuntime
 
 /// Reads the firmographic CSV (`domain,name,employees,industry,country,owner`).
 public enum CompanyFile {

@@ -3,6 +3,8 @@ import FunnelKafka
 import Logging
 @testable import FunnelRuntime
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 /// The epochs of a stateful stage (`Checkpoints`) against a real broker: state writes only
 /// after the outputs of their inputs, offsets only after the writes, partitions independent.

@@ -1,6 +1,8 @@
 import FunnelKafka
 import FunnelRuntime
 import Testing
+import FunnelDevKit
+import FunnelTestSupport
 
 @Suite("Offset tracking (pure)")
 struct OffsetTrackerTests {

@@ -1,4 +1,5 @@
 import Foundation
+import FunnelRuntime
 
 /// Waits for SIGINT or SIGTERM (Ctrl-C, `kill`, docker stop).
 public enum ShutdownSignal {

@@ -2,14 +2,15 @@ import Foundation
 import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
+import FunnelStages
 import Logging
 import Synchronization
 import Testing
 
 /// The scorer's processor with a fake changelog (pure logic: ownership, de-duplication,
 /// changelog records, the event-time sweep). The broker-backed behaviour is in ScoreScalingTests.
-@Suite("ScoreStage logic")
-struct ScoreStageTests {
+@Suite("The scorer's keyed processor")
+struct ScoreProcessorTests {
     static let model = try! ScoringModel.parse(yaml: """
     version: "stage-test"
     mql: { threshold: 60, release: 50 }
@@ -27,14 +28,23 @@ struct ScoreStageTests {
         let restored = Mutex<[[Int32]]>([])
         let content: [Int32: [String: LeadScoreState]]
         init(_ content: [Int32: [String: LeadScoreState]] = [:]) { self.content = content }
-        func restore(_ partitions: [Int32]) -> [Int32: [String: LeadScoreState]] {
-            restored.withLock { $0.append(partitions.sorted()) }
-            return content.filter { partitions.contains($0.key) }
+        /// Delivers the records of the requested changelog partitions, as the broker would.
+        func read(_ partitions: [TopicPartition], _ body: (ConsumerMessage) -> Void) -> Int {
+            restored.withLock { $0.append(partitions.map(\.partition).sorted()) }
+            var count = 0
+            for tp in partitions {
+                for (lead, state) in content[tp.partition] ?? [:] {
+                    body(ConsumerMessage(topic: tp.topic, partition: tp.partition, offset: Int64(count), key: Array(lead.utf8), value: state.encoded()))
+                    count += 1
+                }
+            }
+            return count
         }
     }
 
-    func stage(_ changelog: FakeChangelog) -> ScoreStage {
-        ScoreStage(scorer: Scorer(model: Self.model), logger: Logger(label: "test")) { changelog.restore($0) }
+    func stage(_ changelog: FakeChangelog) -> StatefulStage<ScoreProcessor> {
+        StatefulStage(ScoreProcessor(scorer: Scorer(model: Self.model), logger: Logger(label: "test")),
+                      readChangelog: { changelog.read($0, $1) }, logger: Logger(label: "test"))
     }
 
     func message<P: Codable & Sendable>(_ data: P, topic: String, lead: String, id: String, partition: Int32, offset: Int64) -> ConsumerMessage {
@@ -70,7 +80,7 @@ struct ScoreStageTests {
         let again = try s.process(activity("lead-a", .demoRequest, at: "2026-11-01T00:00:00Z", id: "seen-before", partition: 1))
         #expect(!again.skipped && again.messages.isEmpty && s.checkpoint().isEmpty)
         s.revoked([TopicPartition(topic: TopicCatalog.activity, partition: 1)])
-        #expect(s.leadCount == 0)
+        #expect(s.keyCount == 0)
         #expect(try s.process(activity("lead-a", .demoRequest, at: "2026-11-01T00:00:00Z", id: "y", partition: 1)).skipped)
     }
 
@@ -90,10 +100,10 @@ struct ScoreStageTests {
         let records = s.checkpoint()
         #expect(records.count == 1 && records[3]?.count == 1)
         let record = try #require(records[3]?.first)
-        #expect(record.topic == ScoreStage.changelogTopic && record.partition == 3 && record.key == Array("lead-b".utf8))
+        #expect(record.topic == ScoreProcessor.changelogTopic && record.partition == 3 && record.key == Array("lead-b".utf8))
         let state = try LeadScoreState(decoding: record.value ?? [])
         #expect(state.activities.count == 1 && state.profile?.jobTitle == "VP Sales" && state.mql)
-        #expect(s.state(of: "lead-b") == state)
+        #expect(s.value(of: "lead-b") == state)
         #expect(s.checkpoint().isEmpty) // nothing changed since
     }
 
@@ -137,7 +147,7 @@ struct ScoreStageTests {
         s.assigned([TopicPartition(topic: TopicCatalog.activity, partition: 0)])
         _ = try s.process(profile("lead-f", title: "VP Sales", at: "2026-11-01T00:00:00Z", id: "pf"))
         _ = try s.process(activity("lead-f", .demoRequest, at: "2026-11-01T00:00:00Z", id: "df"))
-        let state = try #require(s.state(of: "lead-f"))
+        let state = try #require(s.value(of: "lead-f"))
         let text = ScoreExplanation.render(leadID: "lead-f", state: state, scorer: Scorer(model: Self.model), at: state.lastEventTime)
         #expect(text.contains("lead lead-f — model stage-test"))
         #expect(text.contains("total 65 = fit 25 + interest 40"))

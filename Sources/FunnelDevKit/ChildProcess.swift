@@ -1,4 +1,5 @@
 import Foundation
+import FunnelRuntime
 import Synchronization
 #if canImport(Glibc)
 import Glibc

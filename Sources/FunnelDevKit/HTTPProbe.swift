@@ -1,4 +1,5 @@
 import Foundation
+import FunnelRuntime
 
 /// A minimal HTTP/1.1 client over a plain socket, for local probes and the demo generator.
 /// (FoundationNetworking's URLSession links libcurl and trapped under concurrent use here.)

@@ -1,4 +1,5 @@
 import Foundation
+import FunnelRuntime
 import FunnelDomain
 import FunnelKafka
 

@@ -1,3 +1,4 @@
+import FunnelRuntime
 /// A small deterministic random number generator (SplitMix64): the same seed gives the same
 /// sequence on every machine and run. For tests and generated inputs that must be repeatable;
 /// never for secrets or ids (those use the kernel's generator).

@@ -1,4 +1,5 @@
 import Foundation
+import FunnelRuntime
 import FunnelKafka
 
 /// A private Tansu broker (memory storage) on a free loopback port, for `funnel dev`,

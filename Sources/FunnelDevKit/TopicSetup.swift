@@ -1,3 +1,4 @@
+import FunnelRuntime
 import FunnelDomain
 import FunnelKafka
 
