@@ -28,6 +28,17 @@ public struct ServiceEnvironment: Sendable {
         return text
     }
 
+    /// An integer setting `name` in `range`, or `defaultValue` when unset; a value that is not
+    /// an integer in range stops the process at start with `NAME: reason`.
+    public func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>) throws -> Int {
+        guard let text = raw[name], !text.isEmpty else { return defaultValue }
+        guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+            throw ConfigError("\(name): '\(text)' is not an integer")
+        }
+        guard range.contains(value) else { throw ConfigError("\(name): \(value) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return value
+    }
+
     /// Non-empty, non-comment lines of a text file under the config directory.
     public func readList(_ name: String) throws -> [String] {
         try readConfigFile(name).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -23,5 +23,20 @@ public enum StageIO {
         return ProducerMessage(topic: topic, key: leadID, value: EventCoding.encode(event))
     }
 
+    /// The dead letter of `message`: the original bytes, where it came from and why `stage`
+    /// gave up. Its id derives from the message's coordinates and its time is the message's
+    /// broker timestamp, so whenever it is made (on arrival, or by a timer later) it is the same.
+    public static func deadLetter(_ message: ConsumerMessage, stage: String, failure: StageFailure) -> ProducerMessage {
+        let letter = DeadLetter(
+            original: Data(message.value ?? []).base64EncodedString(), key: message.keyString,
+            topic: message.topic, partition: message.partition, offset: message.offset, stage: stage,
+            field: failure.field, reason: failure.reason,
+            failedAt: Timestamp.format(milliseconds: message.timestampMilliseconds))
+        let id = EventID.derive(message.topic, String(message.partition), String(message.offset), stage, "deadletter")
+        let event = CloudEvent(id: id, source: stage, type: TopicCatalog.deadLetter, time: letter.failedAt,
+                               subject: message.keyString ?? "unknown", data: letter)
+        return ProducerMessage(topic: TopicCatalog.deadLetter, key: message.key, value: EventCoding.encode(event))
+    }
+
     public static func now() -> String { Timestamp.format(Date()) }
 }

@@ -226,7 +226,7 @@ public final class StageRunner: Service, @unchecked Sendable {
                 do throws(StageFailure) {
                     result = try processor.process(message)
                 } catch {
-                    result = StageOutput(messages: error.outputs + [deadLetter(message, error)])
+                    result = StageOutput(messages: error.outputs + [StageIO.deadLetter(message, stage: name, failure: error)])
                     metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: labels)
                     metrics.increment("funnel_failed_total", help: "Inputs that failed processing.", labels: labels)
                     logger.warning("dead letter", metadata: ["topic": "\(message.topic)", "partition": "\(message.partition)",
@@ -288,19 +288,6 @@ public final class StageRunner: Service, @unchecked Sendable {
             health.setReady(false)
             return false
         }
-    }
-
-    private func deadLetter(_ message: ConsumerMessage, _ failure: StageFailure) -> ProducerMessage {
-        let letter = DeadLetter(
-            original: Data(message.value ?? []).base64EncodedString(), key: message.keyString,
-            topic: message.topic, partition: message.partition, offset: message.offset, stage: name,
-            field: failure.field, reason: failure.reason,
-            // The input's broker timestamp, not the wall clock: a re-processed input yields the same bytes.
-            failedAt: Timestamp.format(milliseconds: message.timestampMilliseconds))
-        let id = EventID.derive(message.topic, String(message.partition), String(message.offset), name, "deadletter")
-        let event = CloudEvent(id: id, source: name, type: TopicCatalog.deadLetter, time: letter.failedAt,
-                               subject: message.keyString ?? "unknown", data: letter)
-        return ProducerMessage(topic: TopicCatalog.deadLetter, key: message.key, value: EventCoding.encode(event))
     }
 }
 

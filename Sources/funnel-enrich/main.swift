@@ -18,10 +18,11 @@ await ServiceMain.run(service: "funnel-enrich", defaultPort: 8081) { context, _ 
     return [context.stage(topics: [TopicCatalog.captured]) {
         { message throws(StageFailure) in
             let event = try StageIO.decode(LeadCaptured.self, message)
-            let now = StageIO.now()
-            let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, at: now)
+            // The captured event's time, not the wall clock: re-enriching an input yields the same bytes.
+            let time = event.data.capturedAt
+            let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, at: time)
             return [StageIO.output(enriched, topic: TopicCatalog.enriched, leadID: event.subject, from: event.id,
-                                   purpose: "enriched", source: "funnel-enrich", time: now)]
+                                   purpose: "enriched", source: "funnel-enrich", time: time)]
         }
     }]
 }

@@ -13,7 +13,8 @@ await ServiceMain.run(service: "funnel-followup", defaultPort: 8084) { context, 
         { message throws(StageFailure) in
             let event = try StageIO.decode(LeadRouted.self, message)
             guard event.data.stage == .nurture, let first = sequence.steps.first else { return [] }
-            let now = StageIO.now()
+            // The routing's event time, not the wall clock: a re-processed input yields the same bytes.
+            let now = event.data.routedAt
             let activity = LeadActivity(leadID: event.subject, type: .emailSent, occurredAt: now, source: "funnel-followup",
                                         attributes: ["sequence": sequence.sequence, "step": first.name, "template": first.template])
             return [StageIO.output(activity, topic: TopicCatalog.activity, leadID: event.subject, from: event.id,

@@ -88,3 +88,42 @@ public struct LifecycleRouter: Sendable {
         return [Transition(from: current, to: to, reason: reason)]
     }
 }
+
+/// What one transition publishes: the stage change, and the routing when the new stage hands
+/// the lead to a queue.
+public struct RoutingDecision: Sendable, Equatable {
+    public var changed: StageChanged
+    public var routed: LeadRouted?
+}
+
+extension LifecycleRouter {
+    /// Stages whose stage-changed event names the owner (sales has the lead).
+    public static func revealsOwner(_ stage: Stage) -> Bool {
+        stage == .mql || stage == .sal || stage == .sql || stage == .customer
+    }
+
+    /// The queue a stage hands the lead to (a `funnel.lead.routed.v1` event), if any.
+    public static func queue(for stage: Stage) -> String? {
+        switch stage {
+        case .mql: "sales"
+        case .nurture: "nurture"
+        case .disqualified: "none"
+        default: nil
+        }
+    }
+
+    /// The events of `transitions`, all stamped `time`: the event time of their cause (the
+    /// scored event's `scored_at`, the outcome's `occurred_at`), never the wall clock, so
+    /// re-processing the cause yields the same bytes.
+    public func decisions(_ transitions: [Transition], lead: LeadLifecycle, leadID: String, at time: String) -> [RoutingDecision] {
+        transitions.map { t in
+            let owner = Self.revealsOwner(t.to) ? lead.owner : nil
+            let changed = StageChanged(leadID: leadID, from: t.from, to: t.to, reason: t.reason, owner: owner,
+                                       score: lead.score, source: lead.source, campaign: lead.campaign, occurredAt: time)
+            let routed = Self.queue(for: t.to).map {
+                LeadRouted(leadID: leadID, stage: t.to, owner: owner, queue: $0, reason: t.reason, score: lead.score, routedAt: time)
+            }
+            return RoutingDecision(changed: changed, routed: routed)
+        }
+    }
+}

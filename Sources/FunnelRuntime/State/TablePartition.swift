@@ -49,7 +49,7 @@ public final class TablePartition<Value: Sendable>: @unchecked Sendable {
 
     /// Changes `key`'s value in place (nil: none; set nil to delete it) and marks the key changed.
     @inlinable
-    public func update<R>(_ key: String, _ body: (inout Value?) throws -> R) rethrows -> R {
+    public func update<R, E: Error>(_ key: String, _ body: (inout Value?) throws(E) -> R) throws(E) -> R {
         changed.insert(key)
         return try modify(key, body)
     }
@@ -57,7 +57,7 @@ public final class TablePartition<Value: Sendable>: @unchecked Sendable {
     /// Changes `key`'s value in place without marking it changed: for a change that need not
     /// be written (or call ``markChanged(_:)`` once you know).
     @inlinable
-    public func modify<R>(_ key: String, _ body: (inout Value?) throws -> R) rethrows -> R {
+    public func modify<R, E: Error>(_ key: String, _ body: (inout Value?) throws(E) -> R) throws(E) -> R {
         let result = try body(&entries[key, default: Entry()].value)
         if entries[key]?.isEmpty == true { entries[key] = nil }
         return result
