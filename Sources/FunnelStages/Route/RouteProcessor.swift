@@ -33,39 +33,35 @@ public struct RouteProcessor: KeyedProcessor {
     public func process(_ message: ConsumerMessage, in partition: TablePartition<RouteLeadState>) throws(StageFailure) -> [ProducerMessage] {
         if message.topic == TopicCatalog.scored {
             let event = try StageIO.decode(LeadScored.self, message)
-            return try partition.modify(event.subject) { state throws(StageFailure) -> [ProducerMessage] in
-                var lead = state ?? RouteLeadState()
-                guard lead.markSeen(event.id) else { return [] } // re-delivered: nothing changes
-                let transitions = router.apply(event.data, to: &lead.lifecycle)
-                var outputs = events(transitions, lead: lead, leadID: event.subject, cause: event.id, time: event.data.scoredAt)
-                if lead.isKnown && !lead.pending.isEmpty { outputs += applyPending(&lead, leadID: event.subject, in: partition) }
-                state = lead
-                partition.markChanged(event.subject)
-                return outputs
-            }
+            var lead = partition.value(of: event.subject) ?? RouteLeadState()
+            guard lead.markSeen(event.id) else { return [] } // re-delivered: nothing changes
+            let transitions = router.apply(event.data, to: &lead.lifecycle)
+            var outputs = events(transitions, lead: lead, leadID: event.subject, cause: event.id, time: event.data.scoredAt)
+            let applied = lead.isKnown ? applyPending(&lead, leadID: event.subject) : (held: [], outputs: [])
+            partition.update(event.subject) { $0 = lead }
+            for held in applied.held { partition.cancel(held.timerID, for: event.subject) }
+            outputs += applied.outputs
+            return outputs
         }
         let event = try StageIO.decode(LeadOutcome.self, message)
-        return try partition.modify(event.subject) { state throws(StageFailure) -> [ProducerMessage] in
-            var lead = state ?? RouteLeadState()
-            if lead.isKnown {
-                guard lead.markSeen(event.id) else { return [] }
-                let transitions = router.apply(event.data, to: &lead.lifecycle)
-                state = lead
-                partition.markChanged(event.subject)
-                return events(transitions, lead: lead, leadID: event.subject, cause: event.id, time: event.data.occurredAt)
-            }
-            // Not seen yet: hold it (once) until the lead arrives or the wait ends.
-            guard !lead.pending.contains(where: { $0.eventID == event.id }) else { return [] }
-            guard lead.pending.count < RouteLeadState.maxPending else {
-                throw StageFailure(field: "data.lead_id", reason: "more than \(RouteLeadState.maxPending) outcomes wait for lead \(event.subject), which this router has not seen")
-            }
-            let held = PendingOutcome(eventID: event.id, topic: message.topic, partition: message.partition, offset: message.offset,
-                                      timestamp: message.timestampMilliseconds, key: message.key ?? [], value: message.value ?? [])
-            lead.pending.append(held)
-            state = lead
-            partition.schedule(held.timerID, for: event.subject, at: max(0, held.timestamp) + pendingOutcomeWait)
-            return []
+        var lead = partition.value(of: event.subject) ?? RouteLeadState()
+        if lead.isKnown {
+            guard lead.markSeen(event.id) else { return [] }
+            let transitions = router.apply(event.data, to: &lead.lifecycle)
+            partition.update(event.subject) { $0 = lead }
+            return events(transitions, lead: lead, leadID: event.subject, cause: event.id, time: event.data.occurredAt)
         }
+        // Not seen yet: hold it (once) until the lead arrives or the wait ends.
+        guard !lead.pending.contains(where: { $0.eventID == event.id }) else { return [] }
+        guard lead.pending.count < RouteLeadState.maxPending else {
+            throw StageFailure(field: "data.lead_id", reason: "more than \(RouteLeadState.maxPending) outcomes wait for lead \(event.subject), which this router has not seen")
+        }
+        let held = PendingOutcome(eventID: event.id, topic: message.topic, partition: message.partition, offset: message.offset,
+                                  timestamp: message.timestampMilliseconds, key: message.key ?? [], value: message.value ?? [])
+        lead.pending.append(held)
+        partition.update(event.subject) { $0 = lead }
+        partition.schedule(held.timerID, for: event.subject, at: max(0, held.timestamp) + pendingOutcomeWait)
+        return []
     }
 
     /// A pending outcome's wait is over and its lead never came: its dead letter, the same one
@@ -83,11 +79,12 @@ public struct RouteProcessor: KeyedProcessor {
         }
     }
 
-    /// Applies the outcomes that waited for this lead, in arrival order, and cancels their timers.
-    private func applyPending(_ lead: inout RouteLeadState, leadID: String, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
+    /// Applies the outcomes that waited for this lead, in arrival order (their timers are the
+    /// caller's to cancel).
+    private func applyPending(_ lead: inout RouteLeadState, leadID: String) -> (held: [PendingOutcome], outputs: [ProducerMessage]) {
         var outputs: [ProducerMessage] = []
-        for held in lead.pending {
-            partition.cancel(held.timerID, for: leadID)
+        let held = lead.pending
+        for held in held {
             let message = ConsumerMessage(topic: held.topic, partition: held.partition, offset: held.offset, key: held.key, value: held.value)
             // It was decoded when it arrived; the same bytes decode again.
             guard let event = try? StageIO.decode(LeadOutcome.self, message), lead.markSeen(event.id) else { continue }
@@ -95,7 +92,7 @@ public struct RouteProcessor: KeyedProcessor {
             outputs += events(transitions, lead: lead, leadID: leadID, cause: event.id, time: event.data.occurredAt)
         }
         lead.pending = []
-        return outputs
+        return (held, outputs)
     }
 
     private func events(_ transitions: [Transition], lead: RouteLeadState, leadID: String, cause: String, time: String) -> [ProducerMessage] {
