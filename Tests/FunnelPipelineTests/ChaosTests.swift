@@ -193,6 +193,11 @@ struct Workload: Sendable {
     let client: RetryingClient
     let watcher: InvariantWatcher
     let eventTime = Timestamp.format(Date())
+    /// Leads accepted so far by `sendLeads`.
+    let sentBatches = Collector<Int>()
+    var sent: Int { sentBatches.values.reduce(0, +) }
+    /// Waits until at least `n` leads were accepted (an event: each accepted batch).
+    func waitSent(_ n: Int) async { await sentBatches.wait { $0.reduce(0, +) >= n } }
 
     init(name: String, count: Int, seed: UInt64, client: RetryingClient, watcher: InvariantWatcher) {
         var rng = SplitMix64(seed: seed)
@@ -224,6 +229,7 @@ struct Workload: Sendable {
                 }, key: "demo-\(tag)")
             }
             start += batch
+            sentBatches.append(part.count)
             try await Task.sleep(for: pause)
         }
     }
@@ -411,19 +417,33 @@ struct ChaosTests {
             let workload = Workload(name: "rebalance", count: 600, seed: 0x2EBA1, client: client, watcher: watcher)
             let expected = workload.expected
             async let outcomes: Void = workload.sendOutcomes(seconds: 180)
-            try await workload.sendLeads(range: 0..<200, batch: 50, pause: .milliseconds(300))
+            // Leads flow the whole time (10 every 200 ms) while the replicas change.
+            async let sending: Void = workload.sendLeads(batch: 10, pause: .milliseconds(200))
+            func metric(_ port: Int, _ name: String) async -> Double {
+                guard let text = try? await HTTPProbe.get(port: port, path: "/metrics").body else { return 0 }
+                return Progress.sum(text, name)
+            }
+            try await within(60, "a sixth of the leads to be sent") { await workload.waitSent(100) }
 
             let port = try pipeline.startInstance("funnel-route", instance: 1)
             let second = try #require(pipeline.process("funnel-route", instance: 1))
             try await HTTPProbe.waitUntilReady(port: port, process: second, log: logs + "/funnel-route-1.log", timeout: .seconds(60))
-            try await workload.sendLeads(range: 200..<400, batch: 50, pause: .milliseconds(300))
-            // The second replica took part: it consumed something.
-            let metrics = try await HTTPProbe.get(port: port, path: "/metrics").body
-            let consumed = Progress.sum(metrics, "funnel_consumed_total")
-            print("[rebalance] second funnel-route replica consumed \(Int(consumed)) events before it was stopped")
+            // Wait (polling its /metrics, with a deadline) until the new replica has partitions and consumes.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var consumed = 0.0
+            while consumed == 0 && ContinuousClock.now < deadline {
+                consumed = await metric(port, "funnel_consumed_total")
+                if consumed == 0 { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            let sentAtScaleUp = workload.sent
+            print("[rebalance] second funnel-route replica consuming (\(Int(consumed)) events) after \(sentAtScaleUp) leads sent")
+            #expect(consumed > 0, "the second replica was assigned partitions and consumed")
+            try await within(60, "more leads to be sent with two replicas") { await workload.waitSent(min(sentAtScaleUp + 150, 500)) }
+            let consumedBySecond = await metric(port, "funnel_consumed_total")
             await pipeline.stopInstance("funnel-route", instance: 1)
             #expect(second.isRunning == false)
-            try await workload.sendLeads(range: 400..<600, batch: 50, pause: .milliseconds(300))
+            print("[rebalance] second replica stopped after consuming \(Int(consumedBySecond)) events; \(workload.sent) leads sent")
+            try await sending
             try await outcomes
             do {
                 try await watcher.wait("every lead to reach its final stage", seconds: 150) {
@@ -435,7 +455,6 @@ struct ChaosTests {
                 throw error
             }
             printSummary("rebalance", workload, pipeline, watcher, client: client)
-            #expect(consumed > 0, "the second replica was assigned partitions")
             #expect(pipeline.restarts.values.reduce(0, +) == 0, "no service died: \(pipeline.restarts)")
             let violations = watcher.checkInvariants(expected: expected)
             print("[rebalance] invariant violations: \(violations)")
