@@ -87,6 +87,23 @@ final class InvariantWatcher: Sendable {
         await consumer.close()
     }
 
+    static func subject(_ json: String) -> String {
+        ((try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any])?["subject"] as? String ?? "?"
+    }
+
+    /// The top-level and `data` fields whose values differ between two encodings of an event.
+    static func differingFields(_ a: String, _ b: String) -> String {
+        func object(_ text: String) -> [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]) ?? [:] }
+        func fields(_ x: [String: Any], _ y: [String: Any], prefix: String) -> [String] {
+            Set(x.keys).union(y.keys).sorted().flatMap { key -> [String] in
+                if key == "data", let dx = x[key] as? [String: Any], let dy = y[key] as? [String: Any] { return fields(dx, dy, prefix: "data.") }
+                let vx = x[key].map { "\($0)" }, vy = y[key].map { "\($0)" }
+                return vx == vy ? [] : [prefix + key]
+            }
+        }
+        return fields(object(a), object(b), prefix: "").joined(separator: ",")
+    }
+
     /// Lets the lifecycle go back only along the recycle paths: nurture → mql (a lead that scores
     /// high enough again) and mql/sal → nurture (rejected by sales).
     static func isRecycle(from: Stage?, to: Stage) -> Bool {
@@ -127,9 +144,15 @@ final class InvariantWatcher: Sendable {
             }
         }
         for d in s.differentBytes.prefix(10) {
-            fail("event \(d.id) on \(d.topic) delivered with different bytes:\n  \(d.first)\n  \(d.other)")
+            fail("event \(d.id) on \(d.topic) (\(Self.subject(d.first))) delivered with different bytes (fields \(Self.differingFields(d.first, d.other))):\n  \(d.first)\n  \(d.other)")
         }
-        if s.differentBytes.count > 10 { fail("\(s.differentBytes.count) event ids delivered with different bytes in all") }
+        if !s.differentBytes.isEmpty {
+            let kinds = Dictionary(grouping: s.differentBytes) { "\($0.topic): \(Self.differingFields($0.first, $0.other))" }
+            let summary = kinds.sorted { $0.key < $1.key }.map { "\($0.value.count) × \($0.key)" }.joined(separator: "; ")
+            fail("\(s.differentBytes.count) event ids delivered with different bytes in all: \(summary)")
+            print("[invariants] same id, different bytes: \(summary)")
+            for d in s.differentBytes.prefix(40) { print("[invariants]   \(d.topic) \(d.id) lead \(Self.subject(d.first))") }
+        }
         return violations
     }
 }
@@ -317,10 +340,13 @@ struct ChaosTests {
             let killer = Task { () -> [String: Int] in
                 var rng = SplitMix64(seed: 0x5EED_0001)
                 var kills: [String: Int] = [:]
+                var round: [String] = []
                 while kills.values.reduce(0, +) < 10 || sending.value {
                     if Task.isCancelled { break }
                     try? await Task.sleep(for: .milliseconds(800 + rng.below(2200))) // a random moment
-                    let service = LocalPipeline.services[rng.below(LocalPipeline.services.count)]
+                    // Rounds of a seeded random order of the five services: each is killed as often as the others.
+                    if round.isEmpty { round = LocalPipeline.services.shuffled(using: &rng) }
+                    let service = round.removeFirst()
                     if await pipeline.kill(service) {
                         kills[service, default: 0] += 1
                         print("[chaos] SIGKILL \(service) (kill \(kills.values.reduce(0, +)))")
@@ -330,7 +356,7 @@ struct ChaosTests {
             }
             async let outcomes: Void = workload.sendOutcomes(seconds: 240)
             do {
-                try await workload.sendLeads(batch: 50, pause: .milliseconds(700))
+                try await workload.sendLeads(batch: 40, pause: .milliseconds(1200))
             } catch {
                 sending.withLock { $0 = false }
                 killer.cancel()
