@@ -238,18 +238,18 @@ struct Workload: Sendable {
     var expected: [String: Stage] { Dictionary(uniqueKeysWithValues: leads.map { ($0.id, $0.expected) }) }
 
     /// Sends the leads in batches of `batch`, `pause` apart (load shaping, not synchronisation).
-    func sendLeads(range: Range<Int>? = nil, batch: Int = 50, pause: Duration = .milliseconds(400)) async throws {
+    func sendLeads(range: Range<Int>? = nil, batch: Int = 50, pause: Duration = .milliseconds(400), deadline: Double = 150) async throws {
         let slice = Array(leads[range ?? 0..<leads.count])
         var start = 0
         while start < slice.count {
             let part = Array(slice[start..<min(start + batch, slice.count)])
             let tag = "\(name)-\(range?.lowerBound ?? 0)-\(start)"
-            try await client.post("/v1/leads", part.map(\.payload), key: "leads-\(tag)")
+            try await client.post("/v1/leads", part.map(\.payload), key: "leads-\(tag)", deadline: deadline)
             let hot = part.filter { $0.plan != .nurture }
             if !hot.isEmpty {
                 try await client.post("/v1/activities", hot.map {
                     ["email": $0.email, "type": "demo_request", "url": "https://example.com/demo", "occurred_at": eventTime] as [String: Any]
-                }, key: "demo-\(tag)")
+                }, key: "demo-\(tag)", deadline: deadline)
             }
             start += batch
             sentBatches.append(part.count)
@@ -259,8 +259,8 @@ struct Workload: Sendable {
 
     /// For every lead with outcomes, waits until it is seen at `mql`, then posts its outcomes in
     /// order (each accepted before the next is sent), in batches of the leads ready together.
-    func sendOutcomes(seconds: Double) async throws {
-        var pending = leads.filter { $0.plan == .won || $0.plan == .lost }
+    func sendOutcomes(range: Range<Int>? = nil, seconds: Double) async throws {
+        var pending = leads[range ?? 0..<leads.count].filter { $0.plan == .won || $0.plan == .lost }
         var round = 0
         while !pending.isEmpty {
             let ids = Set(pending.map(\.id))
@@ -394,14 +394,15 @@ struct ChaosTests {
         try await withPipeline("pause") { pipeline, watcher, logs in
             let client = RetryingClient(pipeline: pipeline)
             let workload = Workload(name: "pause", count: 300, seed: 0xB0CE, client: client, watcher: watcher)
-            let expected = workload.expected
-            async let outcomes: Void = workload.sendOutcomes(seconds: 180)
-            try await workload.sendLeads(range: 0..<150, batch: 50, pause: .milliseconds(300))
+            let before = 0..<150, during = 150..<300
+            async let outcomesBefore: Void = workload.sendOutcomes(range: before, seconds: 180)
+            try await workload.sendLeads(range: before, batch: 50, pause: .milliseconds(300))
 
             #expect(pipeline.broker.pause(), "the broker's process id is known")
             let pausedAt = ContinuousClock.now
-            // Leads sent during the pause: ingest cannot deliver them; the client retries.
-            let during = Task { try await workload.sendLeads(range: 150..<300, batch: 50, pause: .milliseconds(300)) }
+            // Leads sent during the pause: ingest cannot deliver them; the client retries until
+            // accepted, at most 60 s after the broker is back.
+            let sendingDuring = Task { try await workload.sendLeads(range: during, batch: 50, pause: .milliseconds(300), deadline: 90) }
             var notReady: Set<String> = []
             let watched = LocalPipeline.services
             while ContinuousClock.now < pausedAt + .seconds(25) && notReady.count < watched.count {
@@ -417,11 +418,31 @@ struct ChaosTests {
             // Keep the broker frozen 30 s in all (the length of the outage under test).
             try await Task.sleep(until: pausedAt + .seconds(30))
             #expect(pipeline.broker.resume())
+            let resumedAt = ContinuousClock.now
             try await pipeline.waitUntilReady(timeout: .seconds(90))
-            try await during.value
-            try await outcomes
+            print("[pause] every service ready again \(ContinuousClock.now - resumedAt) after the broker resumed")
+
+            var accepted = Dictionary(uniqueKeysWithValues: workload.leads[before].map { ($0.id, $0.expected) })
             do {
-                try await watcher.wait("every lead to reach its final stage", seconds: 150) {
+                try await sendingDuring.value
+                accepted = workload.expected
+            } catch {
+                let probe = try? await HTTPProbe.post(port: pipeline.ports["funnel-ingest"]!, path: "/v1/leads",
+                                                      json: JSONSerialization.data(withJSONObject: workload.leads[during.lowerBound].payload),
+                                                      headers: pipeline.authorization)
+                let ready = await HTTPProbe.isReady(port: pipeline.ports["funnel-ingest"]!)
+                Issue.record("""
+                    funnel-ingest did not accept the leads sent during the pause within 60 s after the broker resumed \
+                    (\(error)); it reports /readyz \(ready ? "200 (ready)" : "not ready") but answers a new lead with \
+                    \(probe.map { "\($0.status) \($0.body.prefix(200))" } ?? "no answer"); see \(logs)/funnel-ingest.log
+                    """)
+            }
+            let expected = accepted
+            async let outcomesDuring: Void = expected.count == workload.leads.count ? workload.sendOutcomes(range: during, seconds: 120) : ()
+            try await outcomesBefore
+            try await outcomesDuring
+            do {
+                try await watcher.wait("every accepted lead to reach its final stage", seconds: 120) {
                     expected.allSatisfy { watcher.last($0.key) == $0.value }
                 }
             } catch {
@@ -430,6 +451,7 @@ struct ChaosTests {
                 throw error
             }
             printSummary("pause", workload, pipeline, watcher, client: client)
+            print("[pause] leads finished: \(expected.count) of \(workload.leads.count)")
             #expect(pipeline.restarts.values.reduce(0, +) == 0, "no service died: \(pipeline.restarts); logs in \(logs)")
             let violations = watcher.checkInvariants(expected: expected)
             print("[pause] invariant violations: \(violations)")
