@@ -212,8 +212,13 @@ final class Supervised: Sendable {
             var startedAt = ContinuousClock.now
             while true {
                 let child = state.value.current
+                let command = await Self.commandPID(of: child)
                 let status = await child.waitUntilExit()
                 if state.value.stopping || Task.isCancelled { return }
+                // If the watchdog itself died, its command may live on (holding the port): end it.
+                if let command, await Self.killOrphan(command) {
+                    FileHandle.standardError.write(Data("[supervisor] \(name): its watchdog died; killed the orphaned process \(command.pid)\n".utf8))
+                }
                 if ContinuousClock.now - startedAt >= Self.healthyAfter { backoff = Self.initialBackoff }
                 FileHandle.standardError.write(Data("[supervisor] \(name) exited (status \(status)) without being asked to; restarting in \(backoff)\n".utf8))
                 // The backoff is the supervisor's policy, not a synchronisation; stop() cancels it.
@@ -237,6 +242,32 @@ final class Supervised: Sendable {
     }
 
     var current: ChildProcess { state.value.current }
+
+    /// The command's pid, once the watchdog has started it (nil if it exits first).
+    static func commandPID(of child: ChildProcess) async -> (pid: pid_t, cmdline: Data)? {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while child.isRunning, ContinuousClock.now < deadline {
+            if let pid = child.commandPID, let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") { return (pid, cmdline) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    /// SIGKILLs `pid` if it is still alive (not a zombie) and waits (bounded) until it is gone.
+    static func killOrphan(_ command: (pid: pid_t, cmdline: Data)) async -> Bool {
+        let pid = command.pid
+        // The same process, not a new one that reused the pid.
+        guard FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") == command.cmdline else { return false }
+        func alive() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[stat.index(after: close)...].hasPrefix(" Z")
+        }
+        guard alive(), Glibc.kill(pid, SIGKILL) == 0 else { return false }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while alive(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return true
+    }
 
     /// SIGTERM, then waits until the process exited; no restart follows.
     func stop() async {
