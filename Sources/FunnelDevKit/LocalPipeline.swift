@@ -55,7 +55,7 @@ public final class LocalPipeline: Sendable {
             for service in services { ports[service] = try (service == "funnel-ingest" ? ingestPort : nil) ?? Network.freePort() }
             let key = try await createAPIKey(binDirectory: binDirectory, source: "dev", scopes: ["admin"], scratchDirectory: logDirectory)
             let pipeline = LocalPipeline(broker: broker, binDirectory: binDirectory, logDirectory: logDirectory, ports: ports, apiKey: key)
-            for service in services { try pipeline.startService(service, extraEnvironment: extraEnvironment) }
+            for service in services { try await pipeline.startService(service, extraEnvironment: extraEnvironment) }
             try await pipeline.waitUntilReady()
             return pipeline
         } catch {
@@ -103,18 +103,18 @@ public final class LocalPipeline: Sendable {
 
     /// Starts (or restarts) one service (instance 0) under supervision; its output goes to
     /// `<logDirectory>/<service>.log`. A running instance 0 is stopped gracefully first.
-    public func startService(_ service: String, extraEnvironment: [String: String] = [:]) throws {
-        try startSupervised(service, instance: 0, port: ports[service]!, extraEnvironment: extraEnvironment)
+    public func startService(_ service: String, extraEnvironment: [String: String] = [:]) async throws {
+        try await startSupervised(service, instance: 0, port: ports[service]!, extraEnvironment: extraEnvironment)
     }
 
     /// Starts another replica of `service` (same consumer group) on its own HTTP port, under
     /// supervision; its output goes to `<logDirectory>/<service>-<instance>.log`. Returns the port.
     @discardableResult
-    public func startInstance(_ service: String, instance: Int, extraEnvironment: [String: String] = [:]) throws -> Int {
-        guard instance != 0 else { try startService(service, extraEnvironment: extraEnvironment); return ports[service]! }
+    public func startInstance(_ service: String, instance: Int, extraEnvironment: [String: String] = [:]) async throws -> Int {
+        guard instance != 0 else { try await startService(service, extraEnvironment: extraEnvironment); return ports[service]! }
         let port = try Network.freePort()
         instancePorts.withLock { $0[Self.key(service, instance)] = port }
-        try startSupervised(service, instance: instance, port: port, extraEnvironment: extraEnvironment)
+        try await startSupervised(service, instance: instance, port: port, extraEnvironment: extraEnvironment)
         return port
     }
 
@@ -147,8 +147,10 @@ public final class LocalPipeline: Sendable {
 
     private static func key(_ service: String, _ instance: Int) -> String { "\(service)#\(instance)" }
 
-    private func startSupervised(_ service: String, instance: Int, port: Int, extraEnvironment: [String: String]) throws {
+    private func startSupervised(_ service: String, instance: Int, port: Int, extraEnvironment: [String: String]) async throws {
         let key = Self.key(service, instance)
+        // A running instance is stopped first (it holds the port).
+        await instances.withLock { $0.removeValue(forKey: key) }?.stop()
         var environment = environment(for: service, extra: extraEnvironment)
         environment["FUNNEL_HTTP_PORT"] = String(port)
         let env = environment
@@ -161,8 +163,7 @@ public final class LocalPipeline: Sendable {
         let first = try spawn()
         let counts = restartCounts
         let supervised = Supervised(name: name, first: first, spawn: spawn) { counts.withLock { $0[service, default: 0] += 1 } }
-        let previous = instances.withLock { i -> Supervised? in defer { i[key] = supervised }; return i[key] }
-        if let previous { Task { await previous.stop() } }
+        instances.withLock { $0[key] = supervised }
     }
 
     /// Waits until every service answers `/readyz` with 200.

@@ -297,9 +297,11 @@ func describe(_ counts: [String: Int]) -> String {
 @Suite("Chaos: kills, a paused broker and rebalances lose, repeat and reorder nothing", .serialized, .timeLimit(.minutes(8)))
 struct ChaosTests {
     /// Runs `body` with a fresh pipeline and an invariant watcher; always stops both.
-    func withPipeline(_ name: String, _ body: (LocalPipeline, InvariantWatcher, String) async throws -> Void) async throws {
+    func withPipeline(_ name: String, environment: [String: String] = [:],
+                      _ body: (LocalPipeline, InvariantWatcher, String) async throws -> Void) async throws {
         let logs = NSTemporaryDirectory() + "funnel-\(name)-\(UUID().uuidString.prefix(6))"
-        let pipeline = try await LocalPipeline.start(binDirectory: PipelineEndToEndTests.binDirectory, logDirectory: logs)
+        let pipeline = try await LocalPipeline.start(binDirectory: PipelineEndToEndTests.binDirectory, logDirectory: logs,
+                                                     extraEnvironment: environment)
         let watcher: InvariantWatcher
         do { watcher = try InvariantWatcher(broker: pipeline.broker) } catch { await pipeline.stop(); throw error }
         do {
@@ -458,6 +460,35 @@ struct ChaosTests {
         }
     }
 
+    @Test("a funnel-score killed before its first checkpoint replays its inputs into byte-identical scored events")
+    func scoreReplayIsByteIdentical() async throws {
+        // Stateful stages with a checkpoint interval longer than the test: the kill loses all of
+        // funnel-score's state and offsets, and the restarted one re-processes every input.
+        try await withPipeline("replay", environment: ["FUNNEL_STATE_FLUSH_MS": "600000"]) { pipeline, watcher, logs in
+            let client = RetryingClient(pipeline: pipeline)
+            let workload = Workload(name: "replay", count: 40, seed: 0xF00D, client: client, watcher: watcher)
+            let hot = workload.leads.filter { $0.plan != .nurture }
+            @Sendable func scoredRead() -> Int { watcher.state.value.readPerTopic[TopicCatalog.scored] ?? 0 }
+            // Each lead's demo request first (scored without a profile), then the profile.
+            try await client.post("/v1/activities", hot.map {
+                ["email": $0.email, "type": "demo_request", "url": "https://example.com/demo", "occurred_at": workload.eventTime] as [String: Any]
+            }, key: "replay-demo")
+            try await watcher.wait("the demo requests to be scored", seconds: 60) { scoredRead() >= hot.count }
+            try await client.post("/v1/leads", workload.leads.map(\.payload), key: "replay-leads")
+            let expected = Dictionary(uniqueKeysWithValues: workload.leads.map { ($0.id, $0.plan == .nurture ? Stage.nurture : Stage.mql) })
+            try await watcher.wait("every lead to come to rest", seconds: 60) { expected.allSatisfy { watcher.last($0.key) == $0.value } }
+            let before = scoredRead()
+
+            #expect(await pipeline.kill("funnel-score"))
+            try await watcher.wait("the restarted funnel-score to re-emit its scored events", seconds: 90) { scoredRead() >= 2 * before }
+            let s = watcher.state.value
+            print("[replay] scored events before the kill \(before), read in all \(s.readPerTopic[TopicCatalog.scored] ?? 0); redeliveries with the same bytes \(s.sameBytesRedeliveries), same id with different bytes \(s.differentBytes.count); restarts \(describe(pipeline.restarts))")
+            #expect(pipeline.restarts["funnel-score"] == 1)
+            let violations = watcher.checkInvariants(expected: expected)
+            print("[replay] invariant violations: \(violations); logs in \(logs)")
+        }
+    }
+
     @Test("funnel-route scaled 1 → 2 → 1 replicas while leads flow: the invariants hold")
     func routeRebalance() async throws {
         try await withPipeline("rebalance") { pipeline, watcher, logs in
@@ -473,7 +504,7 @@ struct ChaosTests {
             }
             try await within(60, "a sixth of the leads to be sent") { await workload.waitSent(100) }
 
-            let port = try pipeline.startInstance("funnel-route", instance: 1)
+            let port = try await pipeline.startInstance("funnel-route", instance: 1)
             let second = try #require(pipeline.process("funnel-route", instance: 1))
             try await HTTPProbe.waitUntilReady(port: port, process: second, log: logs + "/funnel-route-1.log", timeout: .seconds(60))
             // Wait (polling its /metrics, with a deadline) until the new replica has partitions and consumes.
