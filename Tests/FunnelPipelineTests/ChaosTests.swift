@@ -259,7 +259,7 @@ struct Workload: Sendable {
 
     /// For every lead with outcomes, waits until it is seen at `mql`, then posts its outcomes in
     /// order (each accepted before the next is sent), in batches of the leads ready together.
-    func sendOutcomes(range: Range<Int>? = nil, seconds: Double) async throws {
+    func sendOutcomes(range: Range<Int>? = nil, seconds: Double, deadline: Double = 150) async throws {
         var pending = leads[range ?? 0..<leads.count].filter { $0.plan == .won || $0.plan == .lost }
         var round = 0
         while !pending.isEmpty {
@@ -281,7 +281,7 @@ struct Workload: Sendable {
                 let time = Timestamp.format(Date().addingTimeInterval(Double(step)))
                 try await client.post("/v1/outcomes", group.map {
                     ["lead_id": $0.id, "outcome": outcome, "occurred_at": time] as [String: Any]
-                }, key: "outcome-\(name)-\(round)-\(outcome)")
+                }, key: "outcome-\(name)-\(round)-\(outcome)", deadline: deadline)
             }
         }
     }
@@ -397,7 +397,7 @@ struct ChaosTests {
             let client = RetryingClient(pipeline: pipeline)
             let workload = Workload(name: "pause", count: 300, seed: 0xB0CE, client: client, watcher: watcher)
             let before = 0..<150, during = 150..<300
-            async let outcomesBefore: Void = workload.sendOutcomes(range: before, seconds: 180)
+            async let outcomesBefore: Void = workload.sendOutcomes(range: before, seconds: 180, deadline: 90)
             try await workload.sendLeads(range: before, batch: 50, pause: .milliseconds(300))
 
             #expect(pipeline.broker.pause(), "the broker's process id is known")
