@@ -56,8 +56,27 @@ public final class LocalBroker: Sendable {
         throw StartError.notReady(port: port, log: log)
     }
 
+    /// The broker's own process id (not its watchdog's), e.g. to pause it.
+    public var pid: pid_t? { process.commandPID }
+
+    /// Freezes the broker (SIGSTOP): connections stay open but nothing is answered, as with a
+    /// hung or partitioned broker. Returns false if its process id is unknown.
+    @discardableResult
+    public func pause() -> Bool {
+        guard let pid else { return false }
+        return kill(pid, SIGSTOP) == 0
+    }
+
+    /// Lets a paused broker go on (SIGCONT).
+    @discardableResult
+    public func resume() -> Bool {
+        guard let pid else { return false }
+        return kill(pid, SIGCONT) == 0
+    }
+
     /// Stops the broker and waits for it to exit.
     public func stop() async {
+        resume() // a stopped process would not act on SIGTERM
         await process.terminate()
     }
 

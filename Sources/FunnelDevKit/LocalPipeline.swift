@@ -2,6 +2,9 @@ import Foundation
 import FunnelRuntime
 import FunnelDomain
 import FunnelKafka
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The whole pipeline on one machine: a private broker, the topic catalogue, and the five
 /// processes as separate OS processes. Used by `funnel dev` and the end-to-end tests.
@@ -19,7 +22,11 @@ public final class LocalPipeline: Sendable {
     private let apiKeyLine: String
     /// Signs the tracking links of this run (`FUNNEL_TRACKING_SECRET` of ingest and follow-up).
     public let trackingSecret = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: .min ... .max)) }.joined()
-    private let children = Locked<[String: ChildProcess]>([:])
+    /// Supervised instances by `service#instance` (instance 0 is the one `start` runs).
+    private let instances = Locked<[String: Supervised]>([:])
+    private let restartCounts = Locked<[String: Int]>([:])
+    /// HTTP ports of extra instances (`startInstance`), by `service#instance`.
+    private let instancePorts = Locked<[String: Int]>([:])
 
     public var ingestURL: String { "http://127.0.0.1:\(ports["funnel-ingest"]!)" }
 
@@ -48,7 +55,7 @@ public final class LocalPipeline: Sendable {
             for service in services { ports[service] = try (service == "funnel-ingest" ? ingestPort : nil) ?? Network.freePort() }
             let key = try await createAPIKey(binDirectory: binDirectory, source: "dev", scopes: ["admin"], scratchDirectory: logDirectory)
             let pipeline = LocalPipeline(broker: broker, binDirectory: binDirectory, logDirectory: logDirectory, ports: ports, apiKey: key)
-            for service in services { try pipeline.startService(service, extraEnvironment: extraEnvironment) }
+            for service in services { try await pipeline.startService(service, extraEnvironment: extraEnvironment) }
             try await pipeline.waitUntilReady()
             return pipeline
         } catch {
@@ -94,22 +101,77 @@ public final class LocalPipeline: Sendable {
         return (key, line)
     }
 
-    /// Starts (or restarts) one service; its output goes to `<logDirectory>/<service>.log`.
-    public func startService(_ service: String, extraEnvironment: [String: String] = [:]) throws {
-        let child = try ChildProcess(name: service, executable: binDirectory + "/" + service, arguments: [],
-                                     environment: environment(for: service, extra: extraEnvironment),
-                                     outputPath: logDirectory + "/\(service).log")
-        children.withLock { $0[service] = child }
+    /// Starts (or restarts) one service (instance 0) under supervision; its output goes to
+    /// `<logDirectory>/<service>.log`. A running instance 0 is stopped gracefully first.
+    public func startService(_ service: String, extraEnvironment: [String: String] = [:]) async throws {
+        try await startSupervised(service, instance: 0, port: ports[service]!, extraEnvironment: extraEnvironment)
     }
 
-    public func process(_ service: String) -> ChildProcess? { children.value[service] }
+    /// Starts another replica of `service` (same consumer group) on its own HTTP port, under
+    /// supervision; its output goes to `<logDirectory>/<service>-<instance>.log`. Returns the port.
+    @discardableResult
+    public func startInstance(_ service: String, instance: Int, extraEnvironment: [String: String] = [:]) async throws -> Int {
+        guard instance != 0 else { try await startService(service, extraEnvironment: extraEnvironment); return ports[service]! }
+        let port = try Network.freePort()
+        instancePorts.withLock { $0[Self.key(service, instance)] = port }
+        try await startSupervised(service, instance: instance, port: port, extraEnvironment: extraEnvironment)
+        return port
+    }
+
+    /// Stops one instance gracefully (SIGTERM) and waits until it exited; it is not restarted.
+    public func stopInstance(_ service: String, instance: Int) async {
+        let supervised = instances.withLock { $0.removeValue(forKey: Self.key(service, instance)) }
+        await supervised?.stop()
+    }
+
+    /// The HTTP port of an instance (instance 0: `ports[service]`).
+    public func port(_ service: String, instance: Int = 0) -> Int? {
+        instance == 0 ? ports[service] : instancePorts.value[Self.key(service, instance)]
+    }
+
+    /// SIGKILLs the command of `service` (instance 0 unless given); the supervisor restarts it.
+    /// Returns once the process is dead (its exit observed): true if it was running and killed.
+    @discardableResult
+    public func kill(_ service: String, instance: Int = 0) async -> Bool {
+        guard let supervised = instances.value[Self.key(service, instance)] else { return false }
+        return await supervised.kill()
+    }
+
+    /// How often the supervisor restarted each service (all instances) after an unrequested exit.
+    public var restarts: [String: Int] { restartCounts.value }
+
+    /// The current process of a service instance (it changes when the supervisor restarts it).
+    public func process(_ service: String, instance: Int = 0) -> ChildProcess? {
+        instances.value[Self.key(service, instance)]?.current
+    }
+
+    private static func key(_ service: String, _ instance: Int) -> String { "\(service)#\(instance)" }
+
+    private func startSupervised(_ service: String, instance: Int, port: Int, extraEnvironment: [String: String]) async throws {
+        let key = Self.key(service, instance)
+        // A running instance is stopped first (it holds the port).
+        await instances.withLock { $0.removeValue(forKey: key) }?.stop()
+        var environment = environment(for: service, extra: extraEnvironment)
+        environment["FUNNEL_HTTP_PORT"] = String(port)
+        let env = environment
+        let log = logDirectory + (instance == 0 ? "/\(service).log" : "/\(service)-\(instance).log")
+        let executable = binDirectory + "/" + service
+        let name = instance == 0 ? service : "\(service)#\(instance)"
+        let spawn: @Sendable () throws -> ChildProcess = {
+            try ChildProcess(name: name, executable: executable, arguments: [], environment: env, outputPath: log)
+        }
+        let first = try spawn()
+        let counts = restartCounts
+        let supervised = Supervised(name: name, first: first, spawn: spawn) { counts.withLock { $0[service, default: 0] += 1 } }
+        instances.withLock { $0[key] = supervised }
+    }
 
     /// Waits until every service answers `/readyz` with 200.
     public func waitUntilReady(timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         for service in Self.services {
             while !(await HTTPProbe.isReady(port: ports[service]!)) {
-                guard ContinuousClock.now < deadline, children.value[service]?.isRunning == true else {
+                guard ContinuousClock.now < deadline, instances.value[Self.key(service, 0)] != nil else {
                     throw ConfigError("\(service) did not become ready; see \(logDirectory)/\(service).log")
                 }
                 try await Task.sleep(for: .milliseconds(100))
@@ -117,10 +179,119 @@ public final class LocalPipeline: Sendable {
         }
     }
 
-    /// Stops every service gracefully (SIGTERM), then the broker.
+    /// Stops every service instance gracefully (SIGTERM; no restarts from here on), then the broker.
     public func stop() async {
-        for child in children.value.values { child.signal(SIGTERM) }
-        for child in children.value.values { await child.waitUntilExit() }
+        let all = instances.withLock { i -> [Supervised] in defer { i = [:] }; return Array(i.values) }
+        await withTaskGroup(of: Void.self) { group in
+            for supervised in all { group.addTask { await supervised.stop() } }
+        }
         await broker.stop()
+    }
+}
+
+/// One supervised service instance: when its process exits without being asked to stop, it is
+/// started again after a backoff (0.5 s doubling to 10 s; back to 0.5 s once a process ran 30 s).
+final class Supervised: Sendable {
+    static let initialBackoff: Duration = .milliseconds(500)
+    static let maxBackoff: Duration = .seconds(10)
+    static let healthyAfter: Duration = .seconds(30)
+
+    let name: String
+    private struct State {
+        var current: ChildProcess
+        var stopping = false
+    }
+    private let state: Locked<State>
+    private let loop = Locked<Task<Void, Never>?>(nil)
+
+    init(name: String, first: ChildProcess, spawn: @escaping @Sendable () throws -> ChildProcess, onRestart: @escaping @Sendable () -> Void) {
+        self.name = name
+        state = Locked(State(current: first))
+        let state = self.state
+        loop.withLock { $0 = Task {
+            var backoff = Self.initialBackoff
+            var startedAt = ContinuousClock.now
+            while true {
+                let child = state.value.current
+                let command = await Self.commandPID(of: child)
+                let status = await child.waitUntilExit()
+                if state.value.stopping || Task.isCancelled { return }
+                // If the watchdog itself died, its command may live on (holding the port): end it.
+                if let command, await Self.killOrphan(command) {
+                    FileHandle.standardError.write(Data("[supervisor] \(name): its watchdog died; killed the orphaned process \(command.pid)\n".utf8))
+                }
+                if ContinuousClock.now - startedAt >= Self.healthyAfter { backoff = Self.initialBackoff }
+                FileHandle.standardError.write(Data("[supervisor] \(name) exited (status \(status)) without being asked to; restarting in \(backoff)\n".utf8))
+                // The backoff is the supervisor's policy, not a synchronisation; stop() cancels it.
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, Self.maxBackoff)
+                do {
+                    // Decide and swap under the lock, so stop() either sees the new child or prevents it.
+                    let started = try state.withLock { s -> Bool in
+                        guard !s.stopping else { return false }
+                        s.current = try spawn()
+                        return true
+                    }
+                    guard started else { return }
+                    startedAt = ContinuousClock.now
+                    onRestart()
+                } catch {
+                    FileHandle.standardError.write(Data("[supervisor] cannot restart \(name): \(error)\n".utf8))
+                }
+            }
+        } }
+    }
+
+    var current: ChildProcess { state.value.current }
+
+    /// The command's pid, once the watchdog has started it (nil if it exits first).
+    static func commandPID(of child: ChildProcess) async -> (pid: pid_t, cmdline: Data)? {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while child.isRunning, ContinuousClock.now < deadline {
+            if let pid = child.commandPID, let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") { return (pid, cmdline) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    /// SIGKILLs `pid` if it is still alive (not a zombie) and waits (bounded) until it is gone.
+    static func killOrphan(_ command: (pid: pid_t, cmdline: Data)) async -> Bool {
+        let pid = command.pid
+        // The same process, not a new one that reused the pid.
+        guard FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") == command.cmdline else { return false }
+        func alive() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[stat.index(after: close)...].hasPrefix(" Z")
+        }
+        guard alive(), Glibc.kill(pid, SIGKILL) == 0 else { return false }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while alive(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        return true
+    }
+
+    /// SIGTERM, then waits until the process exited; no restart follows.
+    func stop() async {
+        let child = state.withLock { s -> ChildProcess in s.stopping = true; return s.current }
+        child.signal(SIGTERM)
+        await child.waitUntilExit()
+        let task = loop.value
+        task?.cancel()
+        await task?.value
+    }
+
+    /// SIGKILLs the command (not the watchdog, which would orphan it) and waits for the exit.
+    func kill() async -> Bool {
+        let child = current
+        // Right after a (re)start the watchdog may not have forked the command yet.
+        let deadline = ContinuousClock.now + .seconds(5)
+        var pid = child.commandPID
+        while pid == nil, child.isRunning, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+            pid = child.commandPID
+        }
+        guard let pid, Glibc.kill(pid, SIGKILL) == 0 else { return false }
+        await child.waitUntilExit()
+        return true
     }
 }

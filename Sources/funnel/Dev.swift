@@ -148,7 +148,9 @@ struct Progress {
                 if dead > 0 { part += String(format: " dead %.0f", dead) }
                 parts.append(part)
             }
-            print(parts.joined(separator: " | ") + "  ‖ mql \(board.count(.mql)) customer \(board.count(.customer))")
+            let restarts = pipeline.restarts.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+            let restartPart = restarts.isEmpty ? "" : "  ‖ restarts: " + restarts.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print(parts.joined(separator: " | ") + "  ‖ mql \(board.count(.mql)) customer \(board.count(.customer))" + restartPart)
         }
     }
 
