@@ -442,6 +442,26 @@ struct FastJSONIngestTests {
             #expect(fast == slow)
         }
     }
+
+    @Test("the router's stage-changed and routed events: byte-identical to JSONEncoder (explicit nulls, omitted optionals, scores)")
+    func routerEvents() {
+        let score = ScoreSnapshot(total: 61.25, grade: "B", quadrant: "hot", model: "2026-11-23.2")
+        for change in [StageChanged(leadID: "l", from: nil, to: .captured, reason: "lead captured", owner: nil, score: nil,
+                                    source: nil, campaign: nil, occurredAt: "2026-11-23T12:00:00Z"),
+                       StageChanged(leadID: "l", from: .identified, to: .mql, reason: "score 61 >= 60 (hot) \"x\"/é", owner: "ana",
+                                    score: score, source: "web", campaign: "spring/β", occurredAt: "2026-11-23T12:00:00.123Z"),
+                       StageChanged(leadID: "l", from: .sql, to: .customer, reason: "closed won", owner: nil,
+                                    score: ScoreSnapshot(total: 100, grade: "A", quadrant: "fit", model: "m"), source: nil, campaign: "c",
+                                    occurredAt: "2026-11-23T12:00:00Z")] {
+            let (fast, slow) = Self.same(change, type: TopicCatalog.stageChanged)
+            #expect(fast == slow)
+        }
+        for routed in [LeadRouted(leadID: "l", stage: .mql, owner: "bo", queue: "sales", reason: "score 70 >= 60", score: score, routedAt: "2026-11-23T12:00:00Z"),
+                       LeadRouted(leadID: "l", stage: .nurture, owner: nil, queue: "nurture", reason: "below", score: nil, routedAt: "2026-11-23T12:00:00Z")] {
+            let (fast, slow) = Self.same(routed, type: TopicCatalog.routed)
+            #expect(fast == slow)
+        }
+    }
 }
 
 @Suite("FastJSON parser: strict where JSONDecoder is strict")

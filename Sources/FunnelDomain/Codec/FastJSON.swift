@@ -188,6 +188,13 @@ public struct JSONWriter {
 
     public mutating func int(_ v: Int) { value(); digits(Int64(v)) }
 
+    /// An explicit `null` (for keys a schema requires even without a value).
+    public mutating func null() {
+        value()
+        let word: StaticString = "null"
+        word.withUTF8Buffer { append($0) }
+    }
+
     /// Integral values without a fraction (as Foundation writes them), others shortest round-trip.
     public mutating func number(_ v: Double) {
         value()
