@@ -37,6 +37,4 @@ public enum StageIO {
                                subject: message.keyString ?? "unknown", data: letter)
         return ProducerMessage(topic: TopicCatalog.deadLetter, key: message.key, value: EventCoding.encode(event))
     }
-
-    public static func now() -> String { Timestamp.format(Date()) }
 }

@@ -77,25 +77,7 @@ struct RouteBench: AsyncParsableCommand {
     static func processingRate(_ router: LifecycleRouter, _ inputs: [ProducerMessage], partitions: Int, durable: Bool) -> Double {
         let noRecords: StatefulStage<RouteProcessor>.ChangelogReader = { _, _ in 0 }
         let stage = StatefulStage(RouteProcessor(router: router), readChangelog: durable ? noRecords : nil, logger: .init(label: "bench"))
-        stage.assigned((0..<Int32(partitions)).map { TopicPartition(topic: TopicCatalog.scored, partition: $0) })
-        let messages = inputs.enumerated().map { i, m in
-            ConsumerMessage(topic: m.topic, partition: KafkaPartitioner.partition(forKey: String(decoding: m.key ?? [], as: UTF8.self), partitionCount: partitions),
-                            offset: Int64(i), key: m.key, value: m.value, timestampMilliseconds: 1)
-        }
-        var bytes = 0
-        let start = ContinuousClock.now
-        for (index, message) in messages.enumerated() {
-            if let result = try? stage.process(message) { bytes += result.messages.reduce(0) { $0 + ($1.valueBytes?.count ?? 0) } }
-            // The changelog records, as the runner takes them once a second.
-            if index % 40_000 == 39_999 || index == messages.count - 1 {
-                for records in stage.checkpoint().values {
-                    for record in records { bytes += record.valueBytes?.count ?? 0 }
-                }
-            }
-        }
-        let elapsed = (ContinuousClock.now - start).seconds
-        if bytes == 0 { print("no outputs") }
-        return Double(messages.count) / elapsed
+        return ScoreBench.processingRate(stage, inputs, partitions: partitions)
     }
 
     struct BrokerResult { var rate: Double; var cpuPerMillion: Double; var changelogRecords: Double }

@@ -120,7 +120,7 @@ public final class StatefulStage<Processor: KeyedProcessor>: StageProcessor, @un
 
     // MARK: Inspection (metrics, tests)
 
-    /// Keys with a value, over the owned partitions.
+    /// Keys held (with a value, or with timers only), over the owned partitions.
     public var keyCount: Int { partitions.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 
     /// The partition numbers owned now.

@@ -40,7 +40,7 @@ public final class TablePartition<Value: Sendable>: @unchecked Sendable {
 
     // MARK: Values
 
-    /// Keys with a value.
+    /// Keys held: with a value, or with timers only.
     public var count: Int { entries.count }
 
     /// The value of `key`, if any.
