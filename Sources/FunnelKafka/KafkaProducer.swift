@@ -23,17 +23,58 @@ public final class KafkaProducer: Sendable {
     public init(configuration: KafkaConfiguration, logger: Logger = Logger(label: "funnel.kafka.producer")) throws(KafkaError) {
         let effective = configuration.withDefaults(KafkaConfiguration.producerDefaults)
         self.configuration = effective
-        let conf = try effective.makeNativeConfiguration()
         let context = ProducerContext(logger: logger)
-        context.install(on: conf)
-        rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
-            guard let message else { return }
-            ClientContext.unretained(opaque, as: ProducerContext.self)?.delivered(message.pointee)
-        }
-        let rk = try NativeHandle.make(type: RD_KAFKA_PRODUCER, conf: conf)
+        let rk = try Self.makeNative(effective, context: context)
         self.context = context
         self.handle = NativeHandle(rk)
         self.poller = PollThread(name: "funnel-kafka-producer-poll", handle: handle)
+    }
+
+    private static func makeNative(_ configuration: KafkaConfiguration, context: ProducerContext) throws(KafkaError) -> OpaquePointer {
+        let conf = try configuration.makeNativeConfiguration()
+        context.install(on: conf)
+        rd_kafka_conf_set_dr_msg_cb(conf) { rk, message, opaque in
+            guard let message else { return }
+            ClientContext.unretained(opaque, as: ProducerContext.self)?.delivered(message.pointee, rk)
+        }
+        return try NativeHandle.make(type: RD_KAFKA_PRODUCER, conf: conf)
+    }
+
+    /// How many times the client was recreated after a fatal error (see ``renewIfFatal()``).
+    public var renewals: Int { context.renewals.load(ordering: .relaxed) }
+
+    /// Recreates the librdkafka client if the current one raised a fatal error or was fenced.
+    ///
+    /// An idempotent producer whose delivery guarantees can no longer hold (its deliveries timed
+    /// out during a broker outage and the broker then fences its epoch: `PRODUCER_FENCED`,
+    /// `INVALID_PRODUCER_EPOCH`, `UNKNOWN_PRODUCER_ID`) is unusable for good: librdkafka fails
+    /// every later message with `_FATAL`. Nothing it had accepted was acknowledged, so a new
+    /// client (new producer id) loses nothing: what was in flight fails back to its senders,
+    /// who retry. Called before every enqueue once a fatal error was seen; cheap otherwise.
+    public func renewIfFatal() {
+        guard context.fatal.load(ordering: .acquiring) else { return }
+        context.renewing.withLock { _ in
+            guard context.fatal.load(ordering: .acquiring) else { return } // another caller renewed it
+            let replacement: OpaquePointer
+            do { replacement = try Self.makeNative(configuration, context: context) } catch {
+                context.logger.error("producer: could not recreate the client after a fatal error", metadata: ["error": "\(error)"])
+                return
+            }
+            var retiredTopics: [TopicHandle] = []
+            guard let old = handle.replace(with: replacement, exclusive: { _ in
+                retiredTopics = topics.withLock { $0.removeAll() }
+            }) else { return }
+            context.renewals.add(1, ordering: .relaxed)
+            // Fail what the old client still holds back to its senders, then release it. (Its
+            // delivery reports note the old client's fatal state again: cleared after.)
+            rd_kafka_purge(old, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+            _ = rd_kafka_flush(old, 2000)
+            for topic in retiredTopics { rd_kafka_topic_destroy(topic.pointer) }
+            rd_kafka_destroy(old)
+            context.fatal.store(false, ordering: .releasing)
+            context.logger.warning("producer recreated after a fatal error; messages in flight were failed back to their senders",
+                                   metadata: ["cause": "\(context.fatalCause.withLock { $0 })", "renewals": "\(renewals)"])
+        }
     }
 
     deinit {
@@ -204,6 +245,7 @@ public final class KafkaProducer: Sendable {
     }
 
     private func produce(_ message: ProducerMessage, opaque: UnsafeMutableRawPointer?) throws(KafkaError) {
+        renewIfFatal()
         try handle.withHandle { rk throws(KafkaError) in
             let rkt = try topicHandle(message.topic, rk)
             var headers: OpaquePointer? = nil
@@ -227,6 +269,7 @@ public final class KafkaProducer: Sendable {
             }
             if err != RD_KAFKA_RESP_ERR_NO_ERROR {
                 if let headers { rd_kafka_headers_destroy(headers) }
+                if err == RD_KAFKA_RESP_ERR__FATAL { context.noteFatal(rk) } // the next enqueue renews the client
                 throw KafkaError(code: err, context: "enqueue to \(message.topic)")
             }
         }
@@ -339,9 +382,37 @@ final class ProducerContext: ClientContext, @unchecked Sendable {
     private let roomWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
     private let waiting = Atomic<Int>(0)
     let deliveryFailures = Atomic<Int>(0)
+    /// Set when the client raised a fatal error: the next enqueue recreates it.
+    let fatal = Atomic<Bool>(false)
+    let fatalCause = Mutex<String>("")
+    let renewals = Atomic<Int>(0)
+    /// Held while the client is being recreated.
+    let renewing = Mutex<Void>(())
 
+    /// Records that `rk` is in a fatal state (with librdkafka's reason), if it is.
+    func noteFatal(_ rk: OpaquePointer?) {
+        guard let rk else { return }
+        var reason = [CChar](repeating: 0, count: 512)
+        let code = rd_kafka_fatal_error(rk, &reason, reason.count)
+        guard code != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        noteUnusable(String(cString: rd_kafka_err2name(code)) + ": " + String(cBuffer: reason))
+    }
 
-    func delivered(_ message: rd_kafka_message_t) {
+    /// Marks the client for renewal (the next enqueue recreates it).
+    func noteUnusable(_ cause: String) {
+        fatalCause.withLock { $0 = cause }
+        fatal.store(true, ordering: .releasing)
+    }
+
+    /// Delivery errors after which the broker refuses every later message of this producer id,
+    /// although librdkafka does not raise them as fatal (seen with Tansu after a 30 s freeze:
+    /// every delivery then fails with PRODUCER_FENCED until the process restarts).
+    static func fencesTheClient(_ err: rd_kafka_resp_err_t) -> Bool {
+        err == RD_KAFKA_RESP_ERR_PRODUCER_FENCED || err == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH
+            || err == RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID || err == RD_KAFKA_RESP_ERR__FATAL
+    }
+
+    func delivered(_ message: rd_kafka_message_t, _ rk: OpaquePointer?) {
         // Fast path: an acknowledged fire-and-forget message needs no Swift objects at all.
         if message.err == RD_KAFKA_RESP_ERR_NO_ERROR && message._private == nil {
             if waiting.load(ordering: .acquiring) > 0 { wakeWaiters() }
@@ -356,6 +427,9 @@ final class ProducerContext: ClientContext, @unchecked Sendable {
             if error.kind == .other || error.kind == .timeout { error.kind = error.kind == .timeout ? .timeout : .delivery }
             result = .failure(error)
             deliveryFailures.add(1, ordering: .relaxed)
+            if !fatal.load(ordering: .relaxed) {
+                if Self.fencesTheClient(message.err) { noteUnusable("\(error)") } else { noteFatal(rk) }
+            }
             if message._private == nil {
                 logger.warning("message not delivered", metadata: ["topic": "\(topic)", "error": "\(error)"])
             }

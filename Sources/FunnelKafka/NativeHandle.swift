@@ -51,6 +51,22 @@ final class NativeHandle: @unchecked Sendable {
         teardown(pointer)
     }
 
+    /// Swaps in `replacement` (a new `rd_kafka_t` for the same client) and returns the old
+    /// one for the caller to retire, or nil (and destroys `replacement`) if the handle was
+    /// destroyed meanwhile. `exclusive` runs under the exclusive lock with the old pointer
+    /// (to drop what belongs to it, such as topic handles), when no call is using it.
+    func replace(with replacement: OpaquePointer, exclusive: (OpaquePointer) -> Void) -> OpaquePointer? {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        guard let old = pointer else {
+            rd_kafka_destroy(replacement)
+            return nil
+        }
+        exclusive(old)
+        pointer = replacement
+        return old
+    }
+
     /// Creates an `rd_kafka_t` of `type` from a configuration (the conf is consumed).
     static func make(type: rd_kafka_type_t, conf: OpaquePointer) throws(KafkaError) -> OpaquePointer {
         try LibrdkafkaVersion.check()

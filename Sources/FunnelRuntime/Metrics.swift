@@ -91,9 +91,18 @@ public final class MetricsRegistry: Sendable {
 
     /// A gauge whose value is read at scrape time.
     public func gauge(_ name: String, help: String, labels: [String: String] = [:], _ read: @escaping @Sendable () -> Double) {
+        readAtScrape(name, type: "gauge", help: help, labels: labels, read)
+    }
+
+    /// A counter kept elsewhere (a client library's), read at scrape time.
+    public func counter(_ name: String, help: String, labels: [String: String] = [:], _ read: @escaping @Sendable () -> Double) {
+        readAtScrape(name, type: "counter", help: help, labels: labels, read)
+    }
+
+    private func readAtScrape(_ name: String, type: String, help: String, labels: [String: String], _ read: @escaping @Sendable () -> Double) {
         let key = Self.render(labels)
         series.withLock { all in
-            if all[name] == nil { all[name] = Series(help: help, type: "gauge") }
+            if all[name] == nil { all[name] = Series(help: help, type: type) }
             all[name]!.values[key] = 0
         }
         gauges.withLock { $0[name + key] = read }

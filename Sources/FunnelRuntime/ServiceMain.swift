@@ -59,6 +59,10 @@ public enum ServiceMain {
             let producer = try KafkaProducer(configuration: environment.kafka.withDefaults(producerDefaults), logger: logger)
             let context = ServiceContext(environment: environment, logger: logger, producer: producer,
                                          metrics: MetricsRegistry(), health: HealthState(), connectionHandlers: ConnectionHandlers())
+            context.metrics.counter("funnel_kafka_producer_renewals_total",
+                                    help: "Times the producer's client was recreated after a fatal error (e.g. fenced by the broker after an outage).") {
+                Double(producer.renewals)
+            }
             let router = HTTPService.router(health: context.health, metrics: context.metrics)
             let services = try build(context, router)
             let app = HTTPService.application(router: router, port: environment.httpPort, handlers: context.connectionHandlers, logger: logger)

@@ -23,6 +23,16 @@ public enum StageIO {
         return ProducerMessage(topic: topic, key: leadID, value: EventCoding.encode(event))
     }
 
+    /// An output event keyed by lead id whose id derives from `parts` and its content (see
+    /// ``EventCoding/encodeContentAddressed(_:deriving:source:type:time:subject:)``): for outputs
+    /// that depend on more than their input, so an id never carries two contents.
+    public static func contentAddressedOutput<P: Codable & Sendable & FastJSONEncodable>(
+        _ data: P, topic: String, leadID: String, deriving parts: [String], source: String, time: String
+    ) -> ProducerMessage {
+        let (_, bytes) = EventCoding.encodeContentAddressed(data, deriving: parts, source: source, type: topic, time: time, subject: leadID)
+        return ProducerMessage(topic: topic, key: leadID, value: bytes)
+    }
+
     /// The dead letter of `message`: the original bytes, where it came from and why `stage`
     /// gave up. Its id derives from the message's coordinates and its time is the message's
     /// broker timestamp, so whenever it is made (on arrival, or by a timer later) it is the same.

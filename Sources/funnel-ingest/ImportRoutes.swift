@@ -93,7 +93,7 @@ extension IngestRoutes {
         var inFlight: [(task: Task<Void, Error>, count: Int)] = []
         var bytes = 0
         let eventSource = "funnel-ingest/" + key.source
-        let now = Timestamp.format(Date())
+        let now = idempotencyKey.map { firstSeen.time(for: "import\u{0}\(key.source)\u{0}\($0)") } ?? Timestamp.format(Date())
 
         /// Awaits the oldest batch in flight; its rows count as accepted once acknowledged.
         func settleOldest() async throws {

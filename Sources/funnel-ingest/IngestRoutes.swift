@@ -17,12 +17,15 @@ struct IngestRoutes: Sendable {
     let limiter: RateLimiter
     /// Items per array request (`FUNNEL_MAX_BATCH`, default 1000); more is a 413.
     let maxBatch: Int
+    /// The first request's time per Idempotency-Key: a retry's events are byte-identical.
+    let firstSeen: FirstSeenTimes
     static let maxBody = 5 * 1024 * 1024
 
-    init(context: ServiceContext, keys: APIKeyStore, limiter: RateLimiter) {
+    init(context: ServiceContext, keys: APIKeyStore, limiter: RateLimiter, firstSeen: FirstSeenTimes) {
         self.context = context
         self.keys = keys
         self.limiter = limiter
+        self.firstSeen = firstSeen
         maxBatch = context.environment.raw["FUNNEL_MAX_BATCH"].flatMap(Int.init).map { max(1, $0) } ?? 1000
     }
 
@@ -250,7 +253,8 @@ struct IngestRoutes: Sendable {
         if items.count > maxBatch {
             return .reply(Self.errorBody(.contentTooLarge, [FieldError(field: "", reason: "at most \(maxBatch) items per request, got \(items.count)")]))
         }
-        let now = Timestamp.format(Date())
+        // A retry under the same key re-uses the first attempt's time: same ids, same bytes.
+        let now = idempotencyKey.map { firstSeen.time(for: "ingest\u{0}\(key.source)\u{0}\($0)\u{0}\(topic)") } ?? Timestamp.format(Date())
         var messages: [ProducerMessage] = []
         // Per item: accepted (lead and event id) or rejected (field and reason). In an array the
         // good items are accepted even when others are rejected.

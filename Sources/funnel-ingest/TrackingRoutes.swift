@@ -21,6 +21,8 @@ struct TrackingRoutes: Sendable {
     let context: ServiceContext
     /// nil when no secret is configured: every token is then unknown (404).
     let signer: TrackingSigner?
+    /// The first hit's time per token (a second hit is the same event, byte for byte).
+    let firstSeen: FirstSeenTimes
 
     /// Secrets from `FUNNEL_TRACKING_SECRET` (or the file named by `FUNNEL_TRACKING_SECRET_FILE`)
     /// and, during a rotation, `FUNNEL_TRACKING_SECRET_PREVIOUS` (still verifies, never signs).
@@ -87,7 +89,8 @@ struct TrackingRoutes: Sendable {
 
     /// The token's activity event, or nil (logged) if it does not validate.
     private func event(_ token: TrackingToken, text: String) -> ProducerMessage? {
-        let now = Timestamp.format(Date())
+        // The id derives from the token: a second hit is the same event, with the first hit's time.
+        let now = firstSeen.time(for: "tracking\u{0}" + text)
         let activity = token.activity(at: now)
         guard activity.validate().isEmpty else {
             context.logger.error("signed tracking token yields an invalid activity", metadata: ["kind": "\(token.kind)"])

@@ -18,7 +18,8 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefau
     }
     let limiter = try RateLimiter.fromEnvironment(context.environment.raw)
     context.logger.info("rate limit per API key source", metadata: ["per_second": "\(limiter.rate)", "burst": "\(limiter.burst)"])
-    let routes = IngestRoutes(context: context, keys: keys, limiter: limiter)
+    let firstSeen = FirstSeenTimes(capacity: try context.environment.integer("FUNNEL_IDEMPOTENCY_KEYS", default: 100_000, in: 1...10_000_000))
+    let routes = IngestRoutes(context: context, keys: keys, limiter: limiter, firstSeen: firstSeen)
     routes.register(on: router)
     context.connectionHandlers.add { EventRequestHandler(routes: routes) }
     try OpenAPIDocument.register(on: router, context: context)
@@ -26,7 +27,7 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefau
     if signer == nil {
         context.logger.warning("no tracking secret (FUNNEL_TRACKING_SECRET): open, click and unsubscribe links answer 404")
     }
-    TrackingRoutes(context: context, signer: signer).register(on: router)
+    TrackingRoutes(context: context, signer: signer, firstSeen: firstSeen).register(on: router)
     context.health.setReady(true)
     return []
 }

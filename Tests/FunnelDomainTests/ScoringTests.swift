@@ -290,6 +290,21 @@ struct FastJSONTests {
             let event = CloudEvent(id: "id-1", source: "funnel-score", type: TopicCatalog.scored, time: s.scoredAt, subject: s.leadID, data: s)
             let fast = EventCoding.encode(event), slow = EventCoding.foundationEncode(event)
             #expect(String(decoding: fast, as: UTF8.self) == String(decoding: slow, as: UTF8.self))
+
+            // Content-addressed: the same bytes as the event built with the returned id, and an
+            // id that is the parts' plus the FNV-1a of the payload's JSON.
+            let (id, bytes) = EventCoding.encodeContentAddressed(s, deriving: ["in-1", "scored"], source: "funnel-score",
+                                                                 type: TopicCatalog.scored, time: s.scoredAt, subject: s.leadID)
+            var withID = event
+            withID.id = id
+            #expect(String(decoding: bytes, as: UTF8.self) == String(decoding: EventCoding.foundationEncode(withID), as: UTF8.self))
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in try! EventCoding.encoder().encode(s) { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+            #expect(id == EventID.derive("in-1", "scored", String(h, radix: 16)))
+            var other = s
+            other.total += 0.01
+            #expect(EventCoding.encodeContentAddressed(other, deriving: ["in-1", "scored"], source: "funnel-score",
+                                                       type: TopicCatalog.scored, time: s.scoredAt, subject: s.leadID).id != id)
         }
     }
 }

@@ -143,28 +143,23 @@ final class InvariantWatcher: Sendable {
                 previous = event.to
             }
         }
-        // Known defect: funnel-score's output for an input depends on whether the lead's other
-        // topic was read first (profile before or after an activity), so a replay after a crash
-        // can re-emit a scored id with other contents. Reported as a known issue (the test
-        // stays red for every other topic); see the README's "Known defects".
-        let scoredDiffer = s.differentBytes.filter { $0.topic == TopicCatalog.scored }
-        let otherDiffer = s.differentBytes.filter { $0.topic != TopicCatalog.scored }
-        if !scoredDiffer.isEmpty {
-            withKnownIssue("funnel-score: scored contents depend on the order of its two input topics", isIntermittent: true) {
-                Issue.record(Comment(rawValue: "\(scoredDiffer.count) scored ids delivered with different bytes, e.g. \(scoredDiffer[0].id) (fields \(Self.differingFields(scoredDiffer[0].first, scoredDiffer[0].other)))"))
-            }
-        }
-        for d in otherDiffer.prefix(10) {
+        for d in s.differentBytes.prefix(10) {
             fail("event \(d.id) on \(d.topic) (\(Self.subject(d.first))) delivered with different bytes (fields \(Self.differingFields(d.first, d.other))):\n  \(d.first)\n  \(d.other)")
         }
         if !s.differentBytes.isEmpty {
             let kinds = Dictionary(grouping: s.differentBytes) { "\($0.topic): \(Self.differingFields($0.first, $0.other))" }
             let summary = kinds.sorted { $0.key < $1.key }.map { "\($0.value.count) × \($0.key)" }.joined(separator: "; ")
-            if !otherDiffer.isEmpty { fail("\(otherDiffer.count) event ids delivered with different bytes outside the scored topic: \(summary)") }
-            print("[invariants] same id, different bytes: \(summary)")
-            for d in s.differentBytes.prefix(40) { print("[invariants]   \(d.topic) \(d.id) lead \(Self.subject(d.first))") }
+            fail("\(s.differentBytes.count) event ids delivered with different bytes: \(summary)")
         }
         return violations
+    }
+}
+
+extension ChaosTests {
+    /// The sum of metric `name` on the process listening on `port` (0 if unreachable).
+    static func metric(_ port: Int, _ name: String) async -> Double {
+        guard let text = try? await HTTPProbe.get(port: port, path: "/metrics").body else { return 0 }
+        return Progress.sum(text, name)
     }
 }
 
@@ -407,14 +402,16 @@ struct ChaosTests {
         try await withPipeline("pause") { pipeline, watcher, logs in
             let client = RetryingClient(pipeline: pipeline)
             let workload = Workload(name: "pause", count: 300, seed: 0xB0CE, client: client, watcher: watcher)
-            // Every lead is accepted before the freeze, so the stages are mid-stream when it
-            // comes. Nothing is posted during it: funnel-ingest's deliveries that time out in a
-            // freeze leave it fenced by Tansu afterwards (PRODUCER_FENCED on every delivery,
-            // while /readyz says ready) — a known defect, in the closing note of this stop.
-            try await workload.sendLeads(batch: 50, pause: .milliseconds(100))
+            // Two thirds of the leads are accepted before the freeze, so the stages are
+            // mid-stream when it comes; the rest are posted during it (the client retries each
+            // 503 under its Idempotency-Key until the broker is back). Deliveries that time out
+            // in the freeze leave funnel-ingest's idempotent producer fenced by the broker
+            // afterwards (a fatal error): it must recreate its client by itself.
+            try await workload.sendLeads(range: 0..<200, batch: 50, pause: .milliseconds(100))
 
             #expect(pipeline.broker.pause(), "the broker's process id is known")
             let pausedAt = ContinuousClock.now
+            async let duringFreeze: Void = workload.sendLeads(range: 200..<300, batch: 25, pause: .milliseconds(100), deadline: 120)
             var notReady: Set<String> = []
             let watched = LocalPipeline.services
             while ContinuousClock.now < pausedAt + .seconds(25) && notReady.count < watched.count {
@@ -433,6 +430,8 @@ struct ChaosTests {
             let resumedAt = ContinuousClock.now
             try await pipeline.waitUntilReady(timeout: .seconds(90))
             print("[pause] every service ready again \(ContinuousClock.now - resumedAt) after the broker resumed")
+            try await duringFreeze
+            print("[pause] the leads posted during the freeze were accepted \(ContinuousClock.now - resumedAt) after it; ingest producer renewals: \(Int(await Self.metric(pipeline.ports["funnel-ingest"]!, "funnel_kafka_producer_renewals_total")))")
             let expected = workload.expected
             try await workload.sendOutcomes(seconds: 120)
             do {
@@ -490,10 +489,7 @@ struct ChaosTests {
             async let outcomes: Void = workload.sendOutcomes(seconds: 180)
             // Leads flow the whole time (10 every 200 ms) while the replicas change.
             async let sending: Void = workload.sendLeads(batch: 10, pause: .milliseconds(200))
-            func metric(_ port: Int, _ name: String) async -> Double {
-                guard let text = try? await HTTPProbe.get(port: port, path: "/metrics").body else { return 0 }
-                return Progress.sum(text, name)
-            }
+            func metric(_ port: Int, _ name: String) async -> Double { await Self.metric(port, name) }
             try await within(60, "a sixth of the leads to be sent") { await workload.waitSent(100) }
 
             let port = try await pipeline.startInstance("funnel-route", instance: 1)

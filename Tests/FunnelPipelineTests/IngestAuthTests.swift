@@ -239,6 +239,14 @@ struct IngestAuthTests {
         #expect(Set(try ids(other)).isDisjoint(with: try ids(first)))
         #expect(Set(try ids(otherSource)).isDisjoint(with: try ids(first)))
         #expect(Set(try ids(none)).isDisjoint(with: try ids(first)))
+        // The retry's events are the first request's, byte for byte (its time too: an id never
+        // carries two contents, even when the first attempt was written but answered 503).
+        let events = try await fixture.events(on: TopicCatalog.activity, lead: EventID.lead(forContact: email)) { found, _ in found == 10 }
+        let byID = Dictionary(grouping: events) { $0["id"] as? String ?? "" }
+        #expect(byID.count == 8 && byID.values.filter { $0.count == 2 }.count == 2)
+        for (id, copies) in byID where copies.count > 1 {
+            #expect(NSDictionary(dictionary: copies[0]) == NSDictionary(dictionary: copies[1]), "event \(id) delivered with different contents")
+        }
 
         let bad = try await fixture.post("/v1/activities", body, headers: bearer(fixture.admin).merging(["Idempotency-Key": "has space"]) { $1 })
         #expect(bad.status == 400 && bad.errors == [["field": "Idempotency-Key", "reason": "must be 1 to 255 visible ASCII characters"]])

@@ -39,7 +39,7 @@ struct IngestTrackingTests {
         return EventID.derive("tracking", token)
     }
 
-    @Test("open pixel: a 43-byte GIF, not cached; one email_open with the campaign; loading it again is the same event")
+    @Test("open pixel: a 43-byte GIF, not cached; one email_open with the campaign; loading it again is the same event, byte for byte")
     func openPixel() async throws {
         let lead = aLead()
         let token = try signer.sign(TrackingToken(kind: .open, leadID: lead, expires: future, campaign: "nurture-default/intro"))
@@ -53,6 +53,7 @@ struct IngestTrackingTests {
         #expect(events.count == 3)
         let id = EventID.derive("tracking", token)
         #expect(events.prefix(2).map { $0["id"] as? String } == [id, id], "the same token yields the same event id")
+        #expect(NSDictionary(dictionary: events[0]) == NSDictionary(dictionary: events[1]), "and the same event: the first hit's time")
         let data = try #require(events[0]["data"] as? [String: Any])
         #expect(data["type"] as? String == "email_open")
         #expect(data["lead_id"] as? String == lead)

@@ -93,7 +93,7 @@ struct ScoreProcessorTests {
         let out = try s.process(profile("lead-b", title: "VP Sales", at: "2026-11-01T06:00:00Z", id: "p1", partition: 3))
         #expect(out.messages.count == 1)
         let scored = try decodeScored(out.messages[0])
-        #expect(scored.id == EventID.derive("p1", "scored") && scored.subject == "lead-b")
+        #expect(scored.id == Self.contentID(["p1", "scored"], scored) && scored.subject == "lead-b")
         #expect(scored.data.profileKnown && scored.data.fit == 25 && scored.data.mql == true) // the early activity was kept
         #expect(scored.data.scoredAt == "2026-11-01T06:00:00.000Z" && scored.time == scored.data.scoredAt)
         // Two inputs of one lead since the last checkpoint: one record, with the state after both.
@@ -119,7 +119,7 @@ struct ScoreProcessorTests {
         let out = try s.process(activity("lead-e", .pageView, at: "2026-11-11T05:00:00Z", id: "de"))
         let events = try out.messages.map(decodeScored)
         let swept = try #require(events.first { $0.subject == "lead-c" })
-        #expect(swept.id == EventID.derive(EventID.derive("lead-c", "sweep", String(Timestamp.milliseconds("2026-11-11T00:00:00Z")!)), "scored"))
+        #expect(swept.id == Self.contentID(["lead-c", "sweep", String(Timestamp.milliseconds("2026-11-11T00:00:00Z")!)], swept))
         // Demo 40 × 0.5^(9.96 days / 10): interest 20.06, medium; the quadrant falls from engaged to cold.
         #expect(swept.data.scoredAt == "2026-11-11T00:00:00.000Z" && swept.data.interest == 20.06)
         #expect(swept.data.interestBand == "medium" && swept.data.quadrant == "cold")
@@ -131,6 +131,39 @@ struct ScoreProcessorTests {
         // The same boundary does not sweep twice.
         let next = try s.process(activity("lead-e", .pageView, at: "2026-11-11T06:00:00Z", id: "de2"))
         #expect(next.messages.count == 1)
+    }
+
+    /// The id a scored event must have: derived from `parts` and the FNV-1a of its data's JSON.
+    static func contentID(_ parts: [String], _ event: CloudEvent<LeadScored>) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in try! EventCoding.encoder().encode(event.data) {
+            h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        return EventID.derive(parts + [String(h, radix: 16)])
+    }
+
+    @Test("a lead's score after an input depends on which of its other events were read first: each interleaving has its own ids, and one id always has the same bytes")
+    func interleavings() throws {
+        func run(_ order: [ConsumerMessage]) throws -> [String: [UInt8]] {
+            let s = stage(FakeChangelog())
+            s.assigned([TopicPartition(topic: TopicCatalog.activity, partition: 0)])
+            var out: [String: [UInt8]] = [:]
+            for m in order {
+                for produced in try s.process(m).messages { out[try decodeScored(produced).id] = produced.value }
+            }
+            return out
+        }
+        let demo = activity("lead-f", .demoRequest, at: "2026-11-01T02:00:00Z", id: "df")
+        let vp = profile("lead-f", title: "VP Sales", at: "2026-11-01T01:00:00Z", id: "pf")
+        let profileFirst = try run([vp, demo]), demoFirst = try run([demo, vp]), again = try run([vp, demo])
+        #expect(again == profileFirst) // a replay in the same order: the same ids, the same bytes
+        // Both inputs score differently in the other order (the demo without the profile, the
+        // profile with the demo), so the two runs share no id.
+        #expect(profileFirst.count == 2 && demoFirst.count == 2)
+        #expect(Set(profileFirst.keys).isDisjoint(with: demoFirst.keys))
+        let withoutProfile = try demoFirst.values.map { try EventDecoder.decode(LeadScored.self, from: $0, expectedType: TopicCatalog.scored).get() }
+            .filter { !$0.data.profileKnown }
+        #expect(withoutProfile.count == 1 && withoutProfile[0].id == Self.contentID(["df", "scored"], withoutProfile[0]))
     }
 
     @Test("a bad input is a stage failure naming the field (it becomes a dead letter)")

@@ -211,6 +211,49 @@ public struct JSONWriter {
     public mutating func field(_ name: StaticString, _ v: Int?) { if let v { key(name); int(v) } }
 }
 
+extension JSONWriter {
+    /// Bytes written so far.
+    var byteCount: Int { count }
+
+    /// 64-bit FNV-1a of the bytes written in `range`.
+    func fnv1a(_ range: Range<Int>) -> UInt64 {
+        withBytes { bytes in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for i in range { h = (h ^ UInt64(bytes[i])) &* 0x0000_0100_0000_01b3 }
+            return h
+        }
+    }
+}
+
+extension EventCoding {
+    /// An event whose id derives from `parts` *and the bytes of its payload*: whatever made it,
+    /// one id always carries the same content. For stages whose output for an input depends on
+    /// more than that input (funnel-score: on which of the lead's other events were read first),
+    /// so a replay that saw another interleaving says so with another id instead of re-using one.
+    /// The bytes are those of `CloudEvent(id:…)` with the returned id (a test compares them).
+    public static func encodeContentAddressed<P: Codable & Sendable & FastJSONEncodable>(
+        _ data: P, deriving parts: [String], source: String, type: String, time: String, subject: String
+    ) -> (id: String, bytes: [UInt8]) {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("data")
+        let start = w.byteCount
+        data.writeJSON(to: &w)
+        let digest = w.fnv1a(start..<w.byteCount)
+        let id = EventID.derive(parts + [String(digest, radix: 16)])
+        w.field("datacontenttype", "application/json")
+        w.field("dataschema", Schemas.uri(for: type))
+        w.field("id", id)
+        w.field("source", source)
+        w.field("specversion", "1.0")
+        w.field("subject", subject)
+        w.field("time", time)
+        w.field("type", type)
+        w.endObject()
+        return (id, w.bytes)
+    }
+}
+
 extension CloudEvent {
     /// The structured-mode event, keys sorted as `EventCoding` writes them.
     func fastJSON(_ data: any FastJSONEncodable) -> [UInt8] {

@@ -6,8 +6,10 @@ import Logging
 /// funnel-score's processor: enriched + activity → scored, per-lead state in the table
 /// `funnel.score.leads.v1` (see ``KeyedProcessor`` for what the runtime does around it).
 ///
-/// - Scores use event time, never the wall clock: re-processing an input the store does not
-///   know reproduces the same scored event (ids derive from input ids).
+/// - Scores use event time, never the wall clock, and a scored event's id derives from its
+///   input's id *and its content*: a lead's score after an input depends on which of its other
+///   events (on the other input topic) were read before it, so a replay after a crash may see
+///   another interleaving — it then emits another id, never the same id with other bytes.
 /// - Re-delivered inputs (recent event ids are part of the state) change nothing.
 /// - The stream-time punctuation is the sweep: when a partition's event time crosses a
 ///   multiple of `sweep_interval_hours`, leads whose bands changed only because time passed
@@ -43,8 +45,8 @@ public struct ScoreProcessor: KeyedProcessor {
             }
             let scored = scorer.score(&state!, leadID: input.leadID)
             partition.markChanged(input.leadID)
-            return [StageIO.output(scored, topic: TopicCatalog.scored, leadID: input.leadID, from: input.eventID,
-                                   purpose: "scored", source: "funnel-score", time: scored.scoredAt)]
+            return [StageIO.contentAddressedOutput(scored, topic: TopicCatalog.scored, leadID: input.leadID,
+                                                   deriving: [input.eventID, "scored"], source: "funnel-score", time: scored.scoredAt)]
         }
     }
 
@@ -59,9 +61,9 @@ public struct ScoreProcessor: KeyedProcessor {
         for leadID in due {
             partition.update(leadID) { state in
                 let scored = scorer.score(&state!, leadID: leadID, at: boundary)
-                let id = EventID.derive(leadID, "sweep", String(boundary))
-                outputs.append(StageIO.output(scored, topic: TopicCatalog.scored, leadID: leadID, from: id,
-                                              purpose: "scored", source: "funnel-score", time: scored.scoredAt))
+                outputs.append(StageIO.contentAddressedOutput(scored, topic: TopicCatalog.scored, leadID: leadID,
+                                                              deriving: [leadID, "sweep", String(boundary)],
+                                                              source: "funnel-score", time: scored.scoredAt))
             }
         }
         if !due.isEmpty {
