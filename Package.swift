@@ -13,6 +13,11 @@ let runtimeLibraryPath: [LinkerSetting] = [
     ]),
 ]
 
+/// Release builds optimise across our own modules: the stateful runtime is generic
+/// (`StatefulStage<P>`, `TablePartition<Value>`) and its hot paths are specialised for each
+/// stage's processor only when the compiler may see their bodies from the stage's module.
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "Funnel",
     platforms: [.macOS(.v15)],
@@ -54,13 +59,14 @@ let package = Package(
             dependencies: [
                 "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
-                    ],
+            ],
+            swiftSettings: crossModule,
             linkerSettings: runtimeLibraryPath
         ),
         // The domain: events, codecs, stages, scoring and routing rules. Pure Swift, no I/O.
         .target(name: "FunnelDomain", dependencies: [
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], swiftSettings: crossModule),
         // What every process shares: configuration, JSON logs, metrics, HTTP health, the stage
         // runner, checkpoints, and keyed state with durable timers (State/).
         .target(
@@ -74,12 +80,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
-            ]
+            ],
+            swiftSettings: crossModule
         ),
         // The stage processors (a folder per stage), shared by their executable and `funnel bench`.
         .target(name: "FunnelStages", dependencies: [
             "FunnelRuntime", "FunnelDomain", "FunnelKafka", .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: crossModule),
         // The local harness: Tansu, child processes, the five-process pipeline, HTTP probes.
         // Used by `funnel dev`, `funnel bench` and the tests; no service links it.
         .target(name: "FunnelDevKit", dependencies: ["FunnelRuntime", "FunnelKafka", "FunnelDomain"]),

@@ -25,9 +25,13 @@ public struct ServiceContext: Sendable {
     }
 
     /// A stateful stage: a ``KeyedProcessor`` with its table, timers and changelog.
+    /// `group` also names the stage (its metrics' `stage` label, its `/readyz` condition) when
+    /// a process runs more than one.
     public func stage<P: KeyedProcessor>(_ processor: P, group: String? = nil, clock: any WallClock = SystemClock()) -> (StageRunner, StatefulStage<P>) {
         let stateful = StatefulStage(processor, environment: environment, clock: clock, health: health, logger: logger)
-        let runner = stage(topics: processor.table.inputs, group: group) { stateful }
+        let runner = StageRunner(name: group ?? environment.service, topics: processor.table.inputs, groupID: group ?? environment.service,
+                                 environment: environment, producer: producer, metrics: metrics, health: health,
+                                 logger: logger, consumerProperties: [:], makeProcessor: { stateful })
         return (runner, stateful)
     }
 

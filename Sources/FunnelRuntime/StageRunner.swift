@@ -87,6 +87,9 @@ public final class StageRunner: Service, @unchecked Sendable {
     public let name: String
     public let topics: [String]
     public let groupID: String
+    /// The `/readyz` condition this runner sets: `stage`, or `stage NAME` for a second stage
+    /// of the same process.
+    var readinessCondition: String { name == environment.service ? "stage" : "stage \(name)" }
     let environment: ServiceEnvironment
     let producer: KafkaProducer
     let metrics: MetricsRegistry
@@ -168,7 +171,7 @@ public final class StageRunner: Service, @unchecked Sendable {
         metrics.gauge("funnel_consumer_lag", help: "Messages behind the end of the assigned partitions.", labels: labels) {
             Double(consumer.lag())
         }
-        health.setReady(true)
+        health.set(readinessCondition, ready: true)
         logger.info("stage started", metadata: ["topics": "\(topics)", "group": "\(groupID)"])
 
         // The loop runs in its own task, cancelled on graceful shutdown. (Not
@@ -193,7 +196,7 @@ public final class StageRunner: Service, @unchecked Sendable {
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler { try await loop.value } onGracefulShutdown: { loop.cancel() }
         } onCancel: { loop.cancel() }
-        health.setReady(false)
+        health.set(readinessCondition, ready: false, reason: "not consuming")
         logger.info("stage stopping: writing state, flushing outputs and leaving the group")
         sealer.cancel()
         timers.cancel()
@@ -285,7 +288,7 @@ public final class StageRunner: Service, @unchecked Sendable {
             // restart; the process reports not ready so an orchestrator can restart it.
             logger.error("output not delivered", metadata: ["topic": "\(topic)", "error": "\(error)"])
             metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: labels)
-            health.setReady(false)
+            health.set(readinessCondition, ready: false, reason: "not consuming")
             return false
         }
     }

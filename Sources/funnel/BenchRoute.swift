@@ -22,7 +22,7 @@ struct RouteBench: AsyncParsableCommand {
     func run() async throws {
         guard ["all", "processing", "broker"].contains(only) else { throw ValidationError("--only takes all, processing or broker") }
         let model = try ScoringModel.parse(yaml: String(contentsOfFile: ProjectPaths.configDirectory + "/scoring-model.yaml", encoding: .utf8))
-        let router = LifecycleRouter(reps: ["ana", "bo", "cy", "di"], mqlThreshold: model.mqlThreshold)
+        let router = LifecycleRouter(routing: .everyoneTo("ana"), mqlThreshold: model.mqlThreshold)
         let inputs = Self.inputs(leads: leads, threshold: model.mqlThreshold)
         print("\(inputs.count) inputs: \(leads) leads × 2 scored events, outcomes accepted → meeting → won for every second lead\n")
         if only != "broker" {

@@ -54,7 +54,11 @@ struct EnrichmentTests {
 
 @Suite("Lifecycle")
 struct LifecycleTests {
-    let router = LifecycleRouter(reps: ["r1", "r2", "r3"], mqlThreshold: 60)
+    /// Known accounts to their owner, everyone else to pool `p`.
+    let router = LifecycleRouter(routing: RoutingConfig(
+        version: "t1", defaultPool: "p",
+        rules: [RoutingRule(name: "account", conditions: [.hasAccountOwner(true)], target: .accountOwner)],
+        pools: ["p": .init(name: "p", members: [.init(rep: "r1"), .init(rep: "r2")])]), mqlThreshold: 60)
 
     func scored(total: Double, contact: Bool = true, dq: String? = nil, owner: String? = nil) -> LeadScored {
         LeadScored(leadID: "l1", model: "m", total: total, fit: total, interest: 0, grade: "A", quadrant: "hot", rules: [],
@@ -62,11 +66,12 @@ struct LifecycleTests {
                    accountOwner: owner, source: nil, campaign: nil, scoredAt: now)
     }
 
-    @Test("hot lead: captured → identified → mql with an owner; sales outcomes to customer")
+    @Test("hot lead: captured → identified → mql, waiting for its pool's owner; sales outcomes to customer")
     func hot() {
         var lead = LeadLifecycle()
-        #expect(router.apply(scored(total: 80), to: &lead).map(\.to) == [.captured, .identified, .mql])
-        #expect(lead.owner != nil)
+        let transitions = router.apply(scored(total: 80), to: &lead)
+        #expect(transitions.map(\.to) == [.captured, .identified, .mql])
+        #expect(transitions.map(\.awaitsPool) == [nil, nil, "p"] && lead.owner == nil && lead.stage == .mql && lead.rule == "default")
         for o in [OutcomeType.accepted, .meeting, .won] {
             _ = router.apply(LeadOutcome(leadID: "l1", outcome: o, occurredAt: now), to: &lead)
         }
@@ -84,18 +89,22 @@ struct LifecycleTests {
     @Test("a lead sales rejected must score higher to return to mql")
     func recycling() {
         var lead = LeadLifecycle()
-        _ = router.apply(scored(total: 70), to: &lead)
+        _ = router.apply(scored(total: 70, owner: "acct"), to: &lead)
         #expect(router.apply(LeadOutcome(leadID: "l1", outcome: .rejected, occurredAt: now), to: &lead).map(\.to) == [.nurture])
-        #expect(router.apply(scored(total: 70), to: &lead).isEmpty)
-        #expect(router.apply(scored(total: 85), to: &lead).map(\.to) == [.mql])
+        #expect(router.apply(scored(total: 70, owner: "acct"), to: &lead).isEmpty)
+        #expect(router.apply(scored(total: 85, owner: "acct"), to: &lead).map(\.to) == [.mql])
     }
 
-    @Test("owners: account owner first, else deterministic and spread over reps")
+    @Test("a known account's lead goes to the account owner at once (no pool); a waiting MQL moves on no score")
     func owners() {
-        #expect(router.owner(for: "x", accountOwner: "acct") == "acct")
-        #expect(router.owner(for: "lead-1", accountOwner: nil) == router.owner(for: "lead-1", accountOwner: nil))
-        let spread = Set((0..<60).compactMap { router.owner(for: "lead-\($0)", accountOwner: nil) })
-        #expect(spread == ["r1", "r2", "r3"])
+        var known = LeadLifecycle()
+        let t = router.apply(scored(total: 80, owner: "acct"), to: &known)
+        #expect(t.last?.to == .mql && t.last?.awaitsPool == nil && known.owner == "acct" && known.rule == "account")
+        var waiting = LeadLifecycle()
+        _ = router.apply(scored(total: 80), to: &waiting)
+        waiting.assignment = PendingAssignment(requestID: "r", pool: "p", from: .identified, reason: "x")
+        #expect(router.apply(scored(total: 90, dq: "competitor"), to: &waiting).isEmpty)
+        #expect(waiting.score?.total == 90)
     }
 }
 

@@ -21,7 +21,7 @@ struct RouteProcessorTests {
         }
     }
 
-    let router = LifecycleRouter(reps: ["ana", "bo"], mqlThreshold: 60)
+    let router = LifecycleRouter(routing: .everyoneTo("ana"), mqlThreshold: 60)
     static let day: Int64 = 86_400_000
 
     func stage(_ changelog: Changelog, _ clock: ManualClock = ManualClock(0)) -> StatefulStage<RouteProcessor> {

@@ -20,7 +20,9 @@ extension StageChanged: FastJSONEncodable {
         w.field("lead_id", leadID)
         w.field("occurred_at", occurredAt)
         w.key("owner"); if let owner { w.string(owner) } else { w.null() }
+        w.field("pool", pool)
         w.field("reason", reason)
+        w.field("routing_version", routingVersion)
         w.key("score"); if let score { score.writeJSON(to: &w) } else { w.null() }
         w.key("source"); if let source { w.string(source) } else { w.null() }
         w.field("to", to.rawValue)
@@ -33,11 +35,45 @@ extension LeadRouted: FastJSONEncodable {
         w.beginObject()
         w.field("lead_id", leadID)
         w.field("owner", owner)
+        w.field("pool", pool)
+        w.field("priority", priority)
         w.field("queue", queue)
         w.field("reason", reason)
         w.field("routed_at", routedAt)
+        w.field("routing_version", routingVersion)
+        w.field("rule", rule)
         if let score { w.field("score") { w in score.writeJSON(to: &w) } }
         w.field("stage", stage.rawValue)
+        w.endObject()
+    }
+}
+
+extension AssignmentCommand: FastJSONEncodable {
+    public func writeJSON(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("at", at)
+        w.field("hops", hops)
+        w.field("kind", kind.rawValue)
+        w.field("lead_id", leadID)
+        w.field("pool", pool)
+        w.field("priority", priority?.rawValue)
+        w.field("rep", rep)
+        w.field("request_id", requestID)
+        w.field("rule", rule)
+        w.endObject()
+    }
+}
+
+extension AssignmentAnswer: FastJSONEncodable {
+    public func writeJSON(to w: inout JSONWriter) {
+        w.beginObject()
+        w.field("at", at)
+        w.field("lead_id", leadID)
+        w.field("owner", owner)
+        w.field("pool", pool)
+        w.field("queue", queue)
+        w.field("reason", reason)
+        w.field("request_id", requestID)
         w.endObject()
     }
 }

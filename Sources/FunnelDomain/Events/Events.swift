@@ -282,12 +282,18 @@ public struct LeadScored: Validatable, Equatable {
     public var interestBand: String?
     /// Further named scores of the model.
     public var scores: [NamedScore]?
+    /// Profile facts routing rules match on (from the enriched profile; absent until it is known).
+    public var country: String?
+    public var employees: Int?
+    public var industry: String?
+    /// The matched account's tier (enrichment's `account_tier` attribute), if any.
+    public var accountTier: String?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", model, total, fit, interest, grade, quadrant, rules, disqualification
         case profileKnown = "profile_known", contactAvailable = "contact_available", emailClass = "email_class"
         case accountOwner = "account_owner", source, campaign, scoredAt = "scored_at", mql
-        case interestBand = "interest_band", scores
+        case interestBand = "interest_band", scores, country, employees, industry, accountTier = "account_tier"
     }
 
     public init(leadID: String, model: String, total: Double, fit: Double, interest: Double, grade: String,
@@ -319,9 +325,18 @@ public struct LeadRouted: Validatable, Equatable {
     public var reason: String
     public var score: ScoreSnapshot?
     public var routedAt: String
+    /// The `version` of routing.yaml that decided.
+    public var routingVersion: String?
+    /// The pool that assigned the owner (or whose fallback queue the lead waits in).
+    public var pool: String?
+    /// The routing rule that matched (`default`: the default pool).
+    public var rule: String?
+    /// `hot` for a fast-tracked lead.
+    public var priority: String?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", stage, owner, queue, reason, score, routedAt = "routed_at"
+        case routingVersion = "routing_version", pool, rule, priority
     }
 
     public init(leadID: String, stage: Stage, owner: String?, queue: String, reason: String, score: ScoreSnapshot?, routedAt: String) {
@@ -345,9 +360,14 @@ public struct StageChanged: Validatable, Equatable {
     public var source: String?
     public var campaign: String?
     public var occurredAt: String
+    /// The `version` of routing.yaml that decided (absent on events of older routers).
+    public var routingVersion: String?
+    /// The owner's pool, when a pool assigned the owner.
+    public var pool: String?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", from, to, reason, owner, score, source, campaign, occurredAt = "occurred_at"
+        case routingVersion = "routing_version", pool
     }
 
     public init(leadID: String, from: Stage?, to: Stage, reason: String, owner: String?, score: ScoreSnapshot?,
@@ -368,6 +388,8 @@ public struct StageChanged: Validatable, Equatable {
         try c.encode(source, forKey: .source)
         try c.encode(campaign, forKey: .campaign)
         try c.encode(occurredAt, forKey: .occurredAt)
+        try c.encodeIfPresent(routingVersion, forKey: .routingVersion)
+        try c.encodeIfPresent(pool, forKey: .pool)
     }
 
     public func validate() -> [FieldError] {

@@ -26,6 +26,12 @@ public enum TopicCatalog {
     public static let stageChanged = "funnel.lead.stage-changed.v1"
     public static let outcome = "funnel.lead.outcome.v1"
     public static let deadLetter = "funnel.deadletter.v1"
+    /// funnel-route internal: assignment requests and releases, keyed by pool.
+    public static let assignments = "funnel.route.assignments.v1"
+    /// funnel-route internal: the pools' answers, keyed by lead.
+    public static let assigned = "funnel.route.assigned.v1"
+    /// Run-time pool member controls (`funnel reps`), compacted, key `pool/rep` in the pool's partition.
+    public static let reps = "funnel.route.reps.v1"
 
     /// Seven days of retention for event topics.
     static let events = ["cleanup.policy": "delete", "retention.ms": "604800000"]
@@ -50,6 +56,10 @@ public enum TopicCatalog {
             TopicDefinition(name: deadLetter, partitions: 1, configs: events, summary: "what could not be processed, with the original bytes and why"),
             TopicDefinition(name: changelog(service: "score", store: "leads"), partitions: partitions, configs: changelog, summary: "funnel-score per-lead state"),
             TopicDefinition(name: changelog(service: "route", store: "leads"), partitions: partitions, configs: changelog, summary: "funnel-route lifecycle state"),
+            TopicDefinition(name: assignments, partitions: partitions, configs: events, summary: "funnel-route: assignment requests and releases, keyed by pool"),
+            TopicDefinition(name: assigned, partitions: partitions, configs: events, summary: "funnel-route: the pools' answers, keyed by lead"),
+            TopicDefinition(name: reps, partitions: partitions, configs: changelog, summary: "pool member pauses and capacities set by `funnel reps`"),
+            TopicDefinition(name: changelog(service: "route", store: "pools"), partitions: partitions, configs: changelog, summary: "funnel-route per-pool distribution state"),
             TopicDefinition(name: changelog(service: "followup", store: "enrolments"), partitions: partitions, configs: changelog, summary: "funnel-followup sequence enrolments and timers"),
         ]
     }

@@ -7,7 +7,25 @@ public struct LeadLifecycle: Sendable, Equatable {
     public var campaign: String?
     /// The score when sales sent the lead back to nurture: it must score higher to return.
     public var recycledAtScore: Double?
+    /// The pool that assigned the current owner (its open-lead count drops when the lead closes).
+    public var pool: String?
+    /// The routing rule that sent the lead to its owner or pool, and its priority.
+    public var rule: String?
+    public var priority: RoutingRule.Priority?
+    /// An MQL transition decided and waiting for its pool's answer (published with the owner).
+    public var assignment: PendingAssignment?
     public init() {}
+}
+
+/// An MQL transition whose owner a pool has not named yet.
+public struct PendingAssignment: Sendable, Equatable {
+    public var requestID: String
+    public var pool: String
+    public var from: Stage?
+    public var reason: String
+    public init(requestID: String, pool: String, from: Stage?, reason: String) {
+        self.requestID = requestID; self.pool = pool; self.from = from; self.reason = reason
+    }
 }
 
 /// One transition decided by the router.
@@ -15,31 +33,36 @@ public struct Transition: Sendable, Equatable {
     public var from: Stage?
     public var to: Stage
     public var reason: String
+    /// Set when the new owner comes from a pool: the transition is published once the pool
+    /// answers (``LeadLifecycle/assignment``), with the owner.
+    public var awaitsPool: String?
+    public init(from: Stage?, to: Stage, reason: String, awaitsPool: String? = nil) {
+        self.from = from; self.to = to; self.reason = reason; self.awaitsPool = awaitsPool
+    }
 }
 
 /// The lifecycle state machine (`funnel-route`): pure, deterministic.
 public struct LifecycleRouter: Sendable {
-    public var reps: [String]
+    public var routing: RoutingConfig
     public var mqlThreshold: Double
 
-    public init(reps: [String], mqlThreshold: Double) {
-        self.reps = reps
+    public init(routing: RoutingConfig, mqlThreshold: Double) {
+        self.routing = routing
         self.mqlThreshold = mqlThreshold
     }
 
-    /// The owner for a lead: the account owner if known, else a rep chosen by the lead id
-    /// (deterministic, so a replay assigns the same rep; even across many leads).
-    public func owner(for leadID: String, accountOwner: String?) -> String? {
-        if let accountOwner { return accountOwner }
-        guard !reps.isEmpty else { return nil }
-        let hash = EventID.derive("owner", leadID).prefix(8)
-        return reps[Int(UInt32(hash, radix: 16) ?? 0) % reps.count]
+    /// Stages that close a lead for its owner: the pool's open-lead count goes down.
+    public static func closesOwnership(_ stage: Stage) -> Bool {
+        stage == .customer || stage == .lost || stage == .nurture || stage == .disqualified
     }
 
     /// Transitions caused by a new score.
     public func apply(_ scored: LeadScored, to lead: inout LeadLifecycle) -> [Transition] {
         guard scored.profileKnown else { return [] } // activities before the profile: wait for it
         lead.score = scored.snapshot
+        // An MQL waiting for its owner: nothing moves until the pool answers (the next score
+        // after the answer is judged as usual).
+        if lead.assignment != nil { return [] }
         lead.source = lead.source ?? scored.source
         lead.campaign = lead.campaign ?? scored.campaign
         var out: [Transition] = []
@@ -61,8 +84,21 @@ public struct LifecycleRouter: Sendable {
             let bar = max(mqlThreshold, (lead.recycledAtScore ?? -.infinity) + 1)
             // The scorer's MQL flag carries its hysteresis; older events only have the total.
             if (scored.mql ?? (scored.total >= mqlThreshold)) && scored.total >= bar {
-                lead.owner = owner(for: scored.leadID, accountOwner: scored.accountOwner)
-                move(.mql, "score \(Int(scored.total)) >= \(Int(mqlThreshold)) (\(scored.quadrant))")
+                let reason = "score \(Int(scored.total)) >= \(Int(mqlThreshold)) (\(scored.quadrant))"
+                let choice = routing.route(scored)
+                lead.rule = choice.rule
+                lead.priority = choice.priority
+                switch choice.target {
+                case .owner(let rep):
+                    lead.owner = rep
+                    lead.pool = nil
+                    move(.mql, reason + "; rule \(choice.rule): \(rep)")
+                case .pool(let pool):
+                    // Published when the pool names the owner (see RouteProcessor).
+                    out.append(Transition(from: lead.stage, to: .mql, reason: reason, awaitsPool: pool))
+                    lead.stage = .mql
+                    lead.owner = nil
+                }
             } else if lead.stage == .identified {
                 move(.nurture, "score \(Int(scored.total)) below \(Int(mqlThreshold)): nurture")
             }
@@ -115,15 +151,27 @@ extension LifecycleRouter {
     /// The events of `transitions`, all stamped `time`: the event time of their cause (the
     /// scored event's `scored_at`, the outcome's `occurred_at`), never the wall clock, so
     /// re-processing the cause yields the same bytes.
-    public func decisions(_ transitions: [Transition], lead: LeadLifecycle, leadID: String, at time: String) -> [RoutingDecision] {
+    /// `queue` replaces the stage's queue (a pool's fallback queue when nobody was available).
+    public func decisions(_ transitions: [Transition], lead: LeadLifecycle, leadID: String, at time: String,
+                          queue: String? = nil) -> [RoutingDecision] {
         transitions.map { t in
-            let owner = Self.revealsOwner(t.to) ? lead.owner : nil
-            let changed = StageChanged(leadID: leadID, from: t.from, to: t.to, reason: t.reason, owner: owner,
+            let reveals = Self.revealsOwner(t.to)
+            let owner = reveals ? lead.owner : nil
+            var changed = StageChanged(leadID: leadID, from: t.from, to: t.to, reason: t.reason, owner: owner,
                                        score: lead.score, source: lead.source, campaign: lead.campaign, occurredAt: time)
-            let routed = Self.queue(for: t.to).map {
-                LeadRouted(leadID: leadID, stage: t.to, owner: owner, queue: $0, reason: t.reason, score: lead.score, routedAt: time)
-            }
-            return RoutingDecision(changed: changed, routed: routed)
+            changed.routingVersion = routing.version
+            changed.pool = reveals ? lead.pool : nil
+            let routed = (t.to == .mql ? queue : nil).map(Optional.some) ?? Self.queue(for: t.to)
+            return RoutingDecision(changed: changed, routed: routed.map {
+                var r = LeadRouted(leadID: leadID, stage: t.to, owner: owner, queue: $0, reason: t.reason, score: lead.score, routedAt: time)
+                r.routingVersion = routing.version
+                if t.to == .mql {
+                    r.pool = lead.pool ?? lead.assignment?.pool
+                    r.rule = lead.rule
+                    r.priority = lead.priority?.rawValue
+                }
+                return r
+            })
         }
     }
 }

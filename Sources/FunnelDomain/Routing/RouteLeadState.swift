@@ -3,7 +3,8 @@
 /// re-delivered input changes nothing).
 public struct RouteLeadState: Sendable, Equatable {
     /// Format version, the first byte of the encoding (never 0xF7, the table-record marker).
-    public static let formatVersion: UInt8 = 1
+    /// Version 2 added the pool, rule, priority and pending assignment; version 1 still reads.
+    public static let formatVersion: UInt8 = 2
     /// How many recent input ids are remembered: re-deliveries come from one checkpoint
     /// interval (about a second), in which a lead has a handful of inputs.
     public static let recentInputs = 32
@@ -29,6 +30,10 @@ public struct RouteLeadState: Sendable, Equatable {
 
     /// Whether the router has seen the lead (it has a stage): outcomes apply, or wait.
     public var isKnown: Bool { lifecycle.stage != nil }
+
+    /// Whether outcomes apply now: the lead is known and not waiting for its pool's answer
+    /// (sales cannot act on a lead whose MQL event, with the owner, is not out yet).
+    public var acceptsOutcomes: Bool { isKnown && lifecycle.assignment == nil }
 }
 
 /// An outcome message held until its lead arrives: enough to apply it later and to
@@ -82,6 +87,14 @@ extension RouteLeadState {
         }
         w.varint(UInt64(recent.count))
         for hash in recent { w.fixed64(hash) }
+        // Version 2.
+        w.optionalString(l.pool)
+        w.optionalString(l.rule)
+        w.optionalString(l.priority?.rawValue)
+        if let a = l.assignment {
+            w.byte(1)
+            w.string(a.requestID); w.string(a.pool); w.optionalString(a.from?.rawValue); w.string(a.reason)
+        } else { w.byte(0) }
         return w.bytes
     }
 
@@ -89,7 +102,7 @@ extension RouteLeadState {
         var r = ByteReader(Array(bytes))
         func fail(_ what: String) -> DecodingError { DecodingError(description: "route lead state: \(what)") }
         guard let version = r.byte() else { throw fail("empty") }
-        guard version == Self.formatVersion else { throw fail("unknown format version \(version)") }
+        guard version == 1 || version == Self.formatVersion else { throw fail("unknown format version \(version)") }
         guard let stage = r.optionalString(), let owner = r.optionalString(), let source = r.optionalString(),
               let campaign = r.optionalString(), let hasScore = r.byte() else { throw fail("truncated lifecycle") }
         var lifecycle = LeadLifecycle()
@@ -123,6 +136,16 @@ extension RouteLeadState {
         for _ in 0..<recentCount {
             guard let hash = r.fixed64() else { throw fail("truncated recent inputs") }
             recent.append(hash)
+        }
+        guard version >= 2 else { return }
+        guard let pool = r.optionalString(), let rule = r.optionalString(), let priority = r.optionalString(),
+              let hasAssignment = r.byte() else { throw fail("truncated routing") }
+        self.lifecycle.pool = pool
+        self.lifecycle.rule = rule
+        self.lifecycle.priority = priority.flatMap(RoutingRule.Priority.init(rawValue:))
+        if hasAssignment == 1 {
+            guard let id = r.string(), let pool = r.string(), let from = r.optionalString(), let reason = r.string() else { throw fail("truncated assignment") }
+            self.lifecycle.assignment = PendingAssignment(requestID: id, pool: pool, from: from.flatMap(Stage.init(rawValue:)), reason: reason)
         }
     }
 }

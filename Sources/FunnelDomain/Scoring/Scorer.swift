@@ -147,6 +147,10 @@ public struct Scorer: @unchecked Sendable {
             scoredAt: Timestamp.format(milliseconds: at))
         event.mql = state.mql
         event.interestBand = p.interestBand
+        event.country = profile?.country
+        event.employees = profile?.employees
+        event.industry = profile?.industry
+        event.accountTier = profile?.attributes["account_tier"]
         if results.count > 1 {
             event.scores = results.dropFirst().map {
                 NamedScore(name: $0.name, total: Self.round($0.total), fit: Self.round($0.fit), interest: Self.round($0.interest),

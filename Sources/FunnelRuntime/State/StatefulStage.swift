@@ -176,7 +176,7 @@ public final class StatefulStage<Processor: KeyedProcessor>: StageProcessor, @un
                     partition.forEach { _, value in newest = max(newest, processor.streamTime(of: value) ?? 0) }
                     partition.streamTime = newest
                 }
-                health.set("state-restore", ready: true)
+                health.set("state-restore \(processor.table.changelog)", ready: true)
                 logger.info("state restored", metadata: [
                     "changelog": "\(topic)", "partitions": "\(numbers)", "records": "\(count)", "undecodable": "\(undecodable)",
                     "keys": "\(restored.values.reduce(0) { $0 + $1.count })", "seconds": "\((ContinuousClock.now - started).seconds)"])
@@ -185,7 +185,7 @@ public final class StatefulStage<Processor: KeyedProcessor>: StageProcessor, @un
                 }
                 return restored
             } catch {
-                health.set("state-restore", ready: false, reason: "restoring \(topic) \(numbers) failed: \(error)")
+                health.set("state-restore \(processor.table.changelog)", ready: false, reason: "restoring \(topic) \(numbers) failed: \(error)")
                 logger.error("state restore failed; retrying", metadata: ["changelog": "\(topic)", "error": "\(error)", "retry_in_s": "\(backoff)"])
                 Thread.sleep(forTimeInterval: backoff)
                 backoff = min(backoff * 2, 30)

@@ -2,9 +2,17 @@ import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
 
-/// funnel-route's processor: scored + outcome → stage-changed + routed, per-lead lifecycle in
-/// the table `funnel.route.leads.v1` (see ``KeyedProcessor`` for what the runtime does around it).
+/// funnel-route's lead side: scored + outcome + pool answers → stage-changed + routed (and
+/// assignment commands to the pools), per-lead lifecycle in the table `funnel.route.leads.v1`
+/// (see ``KeyedProcessor`` for what the runtime does around it).
 ///
+/// - An MQL whose routing rule names a pool asks that pool (``AssignmentCommand``, keyed by
+///   pool, handled by ``PoolProcessor`` on whichever replica owns the pool) and publishes its
+///   MQL transition when the answer (keyed by lead) comes back, with the owner. Meanwhile the
+///   lead's outcomes wait in its state. A lead that closes (customer, lost, nurture,
+///   disqualified) releases its owner's open-lead slot in the pool.
+/// - An answer that is not the one the lead waits for (a duplicate: the pool saw a request twice)
+///   is handed back at once with a release, so no lead is owned twice and the counts stay true.
 /// - The decisions are the pure ``LifecycleRouter``'s; this type only keeps state and builds events.
 /// - Output ids derive from the cause's id and times are the cause's event time, so a
 ///   re-processed input yields the same bytes; re-delivered inputs (recent ids are in the
@@ -18,7 +26,8 @@ public struct RouteProcessor: KeyedProcessor {
     public static let changelogTopic = TopicCatalog.changelog(service: "route", store: "leads")
 
     public let router: LifecycleRouter
-    public let table = TableDefinition(service: "route", store: "leads", inputs: [TopicCatalog.scored, TopicCatalog.outcome])
+    public let table = TableDefinition(service: "route", store: "leads",
+                                       inputs: [TopicCatalog.scored, TopicCatalog.outcome, TopicCatalog.assigned])
     /// How long an outcome waits for its lead (ms) before it is dead-lettered.
     public let pendingOutcomeWait: Int64
 
@@ -36,22 +45,26 @@ public struct RouteProcessor: KeyedProcessor {
             var lead = partition.value(of: event.subject) ?? RouteLeadState()
             guard lead.markSeen(event.id) else { return [] } // re-delivered: nothing changes
             let transitions = router.apply(event.data, to: &lead.lifecycle)
-            var outputs = events(transitions, lead: lead, leadID: event.subject, cause: event.id, time: event.data.scoredAt)
-            let applied = lead.isKnown ? applyPending(&lead, leadID: event.subject) : (held: [], outputs: [])
+            var outputs = events(transitions, lead: &lead, leadID: event.subject, cause: event.id, time: event.data.scoredAt)
+            let applied = lead.acceptsOutcomes ? applyPending(&lead, leadID: event.subject) : (held: [], outputs: [])
             partition.update(event.subject) { $0 = lead }
             for held in applied.held { partition.cancel(held.timerID, for: event.subject) }
             outputs += applied.outputs
             return outputs
         }
+        if message.topic == TopicCatalog.assigned {
+            return try answer(StageIO.decode(AssignmentAnswer.self, message), in: partition)
+        }
         let event = try StageIO.decode(LeadOutcome.self, message)
         var lead = partition.value(of: event.subject) ?? RouteLeadState()
-        if lead.isKnown {
+        if lead.acceptsOutcomes {
             guard lead.markSeen(event.id) else { return [] }
             let transitions = router.apply(event.data, to: &lead.lifecycle)
+            let outputs = events(transitions, lead: &lead, leadID: event.subject, cause: event.id, time: event.data.occurredAt)
             partition.update(event.subject) { $0 = lead }
-            return events(transitions, lead: lead, leadID: event.subject, cause: event.id, time: event.data.occurredAt)
+            return outputs
         }
-        // Not seen yet: hold it (once) until the lead arrives or the wait ends.
+        // Not seen yet (or its MQL waits for the pool): hold it (once) until the lead can take it.
         guard !lead.pending.contains(where: { $0.eventID == event.id }) else { return [] }
         guard lead.pending.count < RouteLeadState.maxPending else {
             throw StageFailure(field: "data.lead_id", reason: "more than \(RouteLeadState.maxPending) outcomes wait for lead \(event.subject), which this router has not seen")
@@ -62,6 +75,31 @@ public struct RouteProcessor: KeyedProcessor {
         partition.update(event.subject) { $0 = lead }
         partition.schedule(held.timerID, for: event.subject, at: max(0, held.timestamp) + pendingOutcomeWait)
         return []
+    }
+
+    /// A pool's answer: publishes the waiting MQL transition with the owner (or the fallback
+    /// queue), then the outcomes that waited for it. Any other answer is handed back.
+    private func answer(_ event: CloudEvent<AssignmentAnswer>, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
+        let answer = event.data, leadID = event.subject
+        var lead = partition.value(of: leadID) ?? RouteLeadState()
+        guard lead.markSeen(event.id) else { return [] }
+        guard let waiting = lead.lifecycle.assignment, waiting.requestID == answer.requestID else {
+            partition.update(leadID) { $0 = lead }
+            guard let rep = answer.owner else { return [] }
+            // Not the answer this lead waits for (the pool assigned it twice): give the slot back.
+            return [command(AssignmentCommand(kind: .release, pool: answer.pool, leadID: leadID, requestID: answer.requestID,
+                                              rep: rep, at: answer.at), cause: event.id, purpose: "release-duplicate")]
+        }
+        lead.lifecycle.assignment = nil
+        lead.lifecycle.owner = answer.owner
+        lead.lifecycle.pool = answer.owner != nil ? answer.pool : nil
+        let transition = Transition(from: waiting.from, to: .mql, reason: waiting.reason + "; " + answer.reason)
+        var outputs = events([transition], lead: &lead, leadID: leadID, cause: event.id, time: answer.at, queue: answer.queue, pool: answer.pool)
+        let applied = applyPending(&lead, leadID: leadID)
+        partition.update(leadID) { $0 = lead }
+        for held in applied.held { partition.cancel(held.timerID, for: leadID) }
+        outputs += applied.outputs
+        return outputs
     }
 
     /// A pending outcome's wait is over and its lead never came: its dead letter, the same one
@@ -89,22 +127,51 @@ public struct RouteProcessor: KeyedProcessor {
             // It was decoded when it arrived; the same bytes decode again.
             guard let event = try? StageIO.decode(LeadOutcome.self, message), lead.markSeen(event.id) else { continue }
             let transitions = router.apply(event.data, to: &lead.lifecycle)
-            outputs += events(transitions, lead: lead, leadID: leadID, cause: event.id, time: event.data.occurredAt)
+            outputs += events(transitions, lead: &lead, leadID: leadID, cause: event.id, time: event.data.occurredAt)
         }
         lead.pending = []
         return (held, outputs)
     }
 
-    private func events(_ transitions: [Transition], lead: RouteLeadState, leadID: String, cause: String, time: String) -> [ProducerMessage] {
+    /// The events of `transitions`: stage changes and routings; an assignment request for a
+    /// transition that waits for its pool (recorded in the lead); a release when the lead
+    /// closes for a pool's rep.
+    private func events(_ transitions: [Transition], lead: inout RouteLeadState, leadID: String, cause: String, time: String,
+                        queue: String? = nil, pool: String? = nil) -> [ProducerMessage] {
         var outputs: [ProducerMessage] = []
-        for (index, decision) in router.decisions(transitions, lead: lead.lifecycle, leadID: leadID, at: time).enumerated() {
+        var published: [Transition] = []
+        for t in transitions {
+            if let pool = t.awaitsPool {
+                let requestID = EventID.derive(cause, "assign")
+                lead.lifecycle.assignment = PendingAssignment(requestID: requestID, pool: pool, from: t.from, reason: t.reason)
+                outputs.append(command(AssignmentCommand(kind: .assign, pool: pool, leadID: leadID, requestID: requestID, at: time,
+                                                         priority: lead.lifecycle.priority, rule: lead.lifecycle.rule),
+                                       cause: cause, purpose: "assign"))
+            } else {
+                published.append(t)
+            }
+        }
+        for (index, decision) in router.decisions(published, lead: lead.lifecycle, leadID: leadID, at: time, queue: queue).enumerated() {
             outputs.append(StageIO.output(decision.changed, topic: TopicCatalog.stageChanged, leadID: leadID, from: cause,
                                           purpose: "stage-changed-\(index)", source: Self.service, time: time))
-            if let routed = decision.routed {
+            if var routed = decision.routed {
+                if routed.pool == nil, let pool { routed.pool = pool }
                 outputs.append(StageIO.output(routed, topic: TopicCatalog.routed, leadID: leadID, from: cause,
                                               purpose: "routed-\(index)", source: Self.service, time: time))
             }
         }
+        if published.contains(where: { LifecycleRouter.closesOwnership($0.to) }), let pool = lead.lifecycle.pool, let rep = lead.lifecycle.owner {
+            outputs.append(command(AssignmentCommand(kind: .release, pool: pool, leadID: leadID, requestID: EventID.derive(cause, "release"),
+                                                     rep: rep, at: time), cause: cause, purpose: "release"))
+            lead.lifecycle.pool = nil
+        }
         return outputs
+    }
+
+    /// An assignment command, keyed by its pool (so the pool's owner gets it).
+    private func command(_ c: AssignmentCommand, cause: String, purpose: String) -> ProducerMessage {
+        let event = CloudEvent(id: purpose == "assign" ? c.requestID : EventID.derive(cause, purpose), source: Self.service,
+                               type: TopicCatalog.assignments, time: c.at, subject: c.leadID, data: c)
+        return ProducerMessage(topic: TopicCatalog.assignments, key: c.pool, value: EventCoding.encode(event))
     }
 }
