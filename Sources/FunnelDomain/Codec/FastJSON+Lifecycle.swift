@@ -74,6 +74,7 @@ extension AssignmentAnswer: FastJSONEncodable {
         w.field("queue", queue)
         w.field("reason", reason)
         w.field("request_id", requestID)
+        if let sequence { w.field("sequence") { $0.int(Int(sequence)) } }
         w.endObject()
     }
 }

@@ -54,14 +54,18 @@ public struct AssignmentAnswer: Validatable, Equatable {
     public var queue: String?
     public var reason: String
     public var at: String
+    /// The pool's assignment count after this one: a second assignment of the same request (the
+    /// pool no longer remembered it) differs from a re-delivery of the first answer.
+    public var sequence: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case leadID = "lead_id", requestID = "request_id", pool, owner, queue, reason, at
+        case leadID = "lead_id", requestID = "request_id", pool, owner, queue, reason, at, sequence
     }
 
-    public init(leadID: String, requestID: String, pool: String, owner: String?, queue: String?, reason: String, at: String) {
+    public init(leadID: String, requestID: String, pool: String, owner: String?, queue: String?, reason: String, at: String,
+                sequence: Int64? = nil) {
         self.leadID = leadID; self.requestID = requestID; self.pool = pool; self.owner = owner; self.queue = queue
-        self.reason = reason; self.at = at
+        self.reason = reason; self.at = at; self.sequence = sequence
     }
 
     public func validate() -> [FieldError] {

@@ -61,7 +61,8 @@ public struct PoolProcessor: KeyedProcessor {
             case .assign:
                 switch routing.decide(pool, state: &state!, at: time) {
                 case .owner(let rep, let reason):
-                    return [answer(command, pool: pool.name, owner: rep, queue: nil, reason: reason)]
+                    return [answer(command, pool: pool.name, owner: rep, queue: nil, reason: reason,
+                                   sequence: state!.members.reduce(0) { $0 + $1.assigned })]
                 case .queue(let queue, let reason):
                     return [answer(command, pool: pool.name, owner: nil, queue: queue, reason: reason)]
                 case .forward(let next, let reason):
@@ -81,9 +82,10 @@ public struct PoolProcessor: KeyedProcessor {
         }
     }
 
-    private func answer(_ command: AssignmentCommand, pool: String, owner: String?, queue: String?, reason: String) -> ProducerMessage {
+    private func answer(_ command: AssignmentCommand, pool: String, owner: String?, queue: String?, reason: String,
+                        sequence: Int64? = nil) -> ProducerMessage {
         let answer = AssignmentAnswer(leadID: command.leadID, requestID: command.requestID, pool: pool, owner: owner, queue: queue,
-                                      reason: reason, at: command.at)
+                                      reason: reason, at: command.at, sequence: sequence)
         return StageIO.contentAddressedOutput(answer, topic: TopicCatalog.assigned, leadID: command.leadID,
                                               deriving: [command.requestID, "answer"], source: Self.service, time: command.at)
     }

@@ -1,0 +1,184 @@
+import Foundation
+import FunnelDomain
+import FunnelKafka
+import FunnelRuntime
+import FunnelStages
+import Logging
+import Testing
+
+/// funnel-route's two sides wired in memory: the lead side (RouteProcessor) sends assignment
+/// commands, the pool side (PoolProcessor) answers, the lead side publishes. Exact counts,
+/// duplicates on either hop, releases, held outcomes, fallbacks and run-time pauses.
+/// (The same round trip over the broker runs in the pipeline and chaos tests.)
+@Suite("Routing through pools: lead side and pool side")
+struct PoolRoutingTests {
+    static let routing = try! RoutingConfig.parse(yaml: """
+    version: "pools-test-1"
+    default_pool: inbound
+    rules:
+      - { name: tiny, when: { employees: { max: 5 } }, pool: tiny }
+    pools:
+      inbound:
+        members: [{ rep: a }, { rep: b }, { rep: c }, { rep: d }]
+      tiny:
+        fallback: { queue: unassigned }
+        members: [{ rep: solo, max_open: 1 }]
+    """, file: "routing.yaml")
+
+    /// Both stages on partition 0, and the messages between them.
+    final class Loop {
+        let leads: StatefulStage<RouteProcessor>
+        var pools: StatefulStage<PoolProcessor>
+        /// Stage-changed and routed events, in order.
+        var published: [ProducerMessage] = []
+        var commands: [ProducerMessage] = []
+        var answers: [ProducerMessage] = []
+        var offset: Int64 = 0
+
+        init() {
+            leads = StatefulStage(RouteProcessor(router: LifecycleRouter(routing: PoolRoutingTests.routing, mqlThreshold: 60)),
+                                  readChangelog: { _, _ in 0 }, logger: Logger(label: "test"))
+            leads.assigned([TopicPartition(topic: TopicCatalog.scored, partition: 0)])
+            pools = Self.poolStage()
+        }
+
+        static func poolStage() -> StatefulStage<PoolProcessor> {
+            let s = StatefulStage(PoolProcessor(routing: PoolRoutingTests.routing), readChangelog: { _, _ in 0 }, logger: Logger(label: "test"))
+            s.assigned([TopicPartition(topic: TopicCatalog.assignments, partition: 0)])
+            return s
+        }
+
+        func consumed(_ m: ProducerMessage) -> ConsumerMessage {
+            offset += 1
+            return ConsumerMessage(topic: m.topic, partition: 0, offset: offset, key: m.key, value: m.value)
+        }
+
+        /// Processes `message` on the lead side and carries every output to its destination
+        /// until nothing is in flight.
+        func feed(_ message: ConsumerMessage) throws {
+            var queue: [(ConsumerMessage, toPools: Bool)] = [(message, message.topic == TopicCatalog.assignments || message.topic == TopicCatalog.reps)]
+            while !queue.isEmpty {
+                let (next, toPools) = queue.removeFirst()
+                let out = try (toPools ? pools.process(next) : leads.process(next)).messages
+                for m in out {
+                    switch m.topic {
+                    case TopicCatalog.assignments: commands.append(m); queue.append((consumed(m), true))
+                    case TopicCatalog.assigned: answers.append(m); queue.append((consumed(m), false))
+                    default: published.append(m)
+                    }
+                }
+            }
+        }
+
+        func changes() throws -> [StageChanged] {
+            try published.filter { $0.topic == TopicCatalog.stageChanged }.map {
+                try EventDecoder.decode(StageChanged.self, from: $0.value ?? [], expectedType: TopicCatalog.stageChanged).get().data
+            }
+        }
+
+        func routed() throws -> [LeadRouted] {
+            try published.filter { $0.topic == TopicCatalog.routed }.map {
+                try EventDecoder.decode(LeadRouted.self, from: $0.value ?? [], expectedType: TopicCatalog.routed).get().data
+            }
+        }
+
+        func pool(_ name: String) -> PoolState? { pools.value(of: name) }
+    }
+
+    static func scored(_ lead: String, total: Double = 80, employees: Int? = 300, at time: String = "2026-12-02T10:00:00Z", id: String) -> ConsumerMessage {
+        var data = LeadScored(leadID: lead, model: "m1", total: total, fit: total / 2, interest: total / 2, grade: "A", quadrant: "hot",
+                              rules: [], disqualification: nil, profileKnown: true, contactAvailable: true, emailClass: .corporate,
+                              accountOwner: nil, source: "web", campaign: nil, scoredAt: time)
+        data.mql = total >= 60
+        data.employees = employees
+        let event = CloudEvent(id: id, source: "funnel-score", type: TopicCatalog.scored, time: time, subject: lead, data: data)
+        return ConsumerMessage(topic: TopicCatalog.scored, partition: 0, offset: 0, key: Array(lead.utf8), value: EventCoding.encode(event))
+    }
+
+    static func outcome(_ lead: String, _ type: OutcomeType, id: String, at time: String = "2026-12-02T11:00:00Z") -> ConsumerMessage {
+        let event = CloudEvent(id: id, source: "crm", type: TopicCatalog.outcome, time: time, subject: lead,
+                               data: LeadOutcome(leadID: lead, outcome: type, occurredAt: time))
+        return ConsumerMessage(topic: TopicCatalog.outcome, partition: 0, offset: 0, key: Array(lead.utf8), value: EventCoding.encode(event))
+    }
+
+    @Test("1,000 MQLs through the pool round trip: 250 per rep, one MQL event with its owner per lead, the routing on the event")
+    func thousandLeads() throws {
+        let loop = Loop()
+        for i in 0..<1000 { try loop.feed(Self.scored("lead-\(i)", id: "s-\(i)")) }
+        let mqls = try loop.changes().filter { $0.to == .mql }
+        #expect(mqls.count == 1000 && Set(mqls.map(\.leadID)).count == 1000)
+        #expect(Dictionary(grouping: mqls, by: { $0.owner ?? "-" }).mapValues(\.count) == ["a": 250, "b": 250, "c": 250, "d": 250])
+        #expect(mqls.allSatisfy { $0.from == .identified && $0.pool == "inbound" && $0.routingVersion == "pools-test-1" })
+        #expect(mqls[0].reason == "score 80 >= 60 (hot); pool inbound: a (round robin)")
+        let routed = try loop.routed().filter { $0.stage == .mql }
+        #expect(routed.count == 1000 && routed.allSatisfy { $0.queue == "sales" && $0.pool == "inbound" && $0.rule == "default" && $0.owner != nil })
+        #expect(loop.pool("inbound")?.members.map(\.open) == [250, 250, 250, 250])
+    }
+
+    @Test("a command delivered twice is answered once; an answer the lead does not wait for is handed back")
+    func duplicates() throws {
+        let loop = Loop()
+        try loop.feed(Self.scored("l1", id: "s1"))
+        let command = try #require(loop.commands.first)
+        // The same command again (a re-delivery): the pool remembers it.
+        try loop.feed(loop.consumed(command))
+        #expect(loop.answers.count == 1)
+        // Once the pool no longer remembers it (PoolState.maxRecent later requests), a late
+        // duplicate is assigned again: the lead side keeps its first owner and releases the second.
+        for i in 0..<PoolState.maxRecent { try loop.feed(Self.scored("other-\(i)", id: "o-\(i)")) }
+        let openBefore = try #require(loop.pool("inbound")).members.map(\.open)
+        try loop.feed(loop.consumed(command))
+        let second = try EventDecoder.decode(AssignmentAnswer.self, from: loop.answers.last?.value ?? [], expectedType: TopicCatalog.assigned).get().data
+        #expect(loop.answers.count == PoolState.maxRecent + 2 && second.leadID == "l1")
+        let release = try EventDecoder.decode(AssignmentCommand.self, from: loop.commands.last?.value ?? [], expectedType: TopicCatalog.assignments).get().data
+        #expect(release.kind == .release && release.leadID == "l1" && release.rep == second.owner)
+        #expect(try loop.changes().filter { $0.to == .mql && $0.leadID == "l1" }.count == 1)
+        #expect(loop.pool("inbound")?.members.map(\.open) == openBefore) // assigned and released again
+        #expect(loop.leads.value(of: "l1")?.lifecycle.owner == "a")
+    }
+
+    @Test("outcomes for an MQL waiting for its owner wait too; a lead that closes frees its rep's slot")
+    func heldOutcomesAndRelease() throws {
+        let loop = Loop()
+        // Send the lead-side input without delivering the command yet: do it by hand.
+        let first = try loop.leads.process(Self.scored("l2", id: "s2")).messages
+        let command = try #require(first.first { $0.topic == TopicCatalog.assignments })
+        #expect(try loop.leads.process(Self.outcome("l2", .accepted, id: "o1")).messages.isEmpty) // held
+        #expect(try loop.leads.process(Self.outcome("l2", .lost, id: "o2")).messages.isEmpty)
+        try loop.feed(loop.consumed(command)) // the pool answers; the lead side publishes, then applies the held outcomes
+        #expect(try loop.changes().map { "\($0.from?.rawValue ?? "-")>\($0.to.rawValue)" } == ["identified>mql", "mql>sal", "sal>lost"])
+        #expect(try loop.changes().first?.owner == "a")
+        #expect(loop.pool("inbound")?.members.first?.open == 0) // lost: released
+        #expect(loop.pool("inbound")?.members.first?.assigned == 1)
+    }
+
+    @Test("nobody available: the fallback queue, the MQL published without an owner and routed to that queue")
+    func fallbackQueue() throws {
+        let loop = Loop()
+        try loop.feed(Self.scored("t1", employees: 3, id: "t1"))
+        try loop.feed(Self.scored("t2", employees: 3, id: "t2")) // solo is full (max_open 1)
+        let mqls = try loop.changes().filter { $0.to == .mql }
+        #expect(mqls.map(\.owner) == ["solo", nil])
+        let queued = try #require(try loop.routed().last)
+        #expect(queued.queue == "unassigned" && queued.owner == nil && queued.pool == "tiny")
+        #expect(queued.reason.hasSuffix("pool tiny: nobody available (solo at capacity); queue unassigned"))
+    }
+
+    @Test("funnel reps pause: the rep gets nothing until resumed, then its share")
+    func pause() throws {
+        let loop = Loop()
+        func control(_ paused: Bool) -> ConsumerMessage {
+            let c = RepControl(pool: "inbound", rep: "b", paused: paused, at: "2026-12-02T09:00:00Z")
+            let event = CloudEvent(id: EventID.random(), source: "funnel-reps", type: TopicCatalog.reps, time: c.at, subject: c.key, data: c)
+            return ConsumerMessage(topic: TopicCatalog.reps, partition: 0, offset: 0, key: Array(c.key.utf8), value: EventCoding.encode(event))
+        }
+        try loop.feed(control(true))
+        for i in 0..<30 { try loop.feed(Self.scored("p\(i)", id: "p\(i)")) }
+        try loop.feed(control(false))
+        for i in 30..<70 { try loop.feed(Self.scored("p\(i)", id: "p\(i)")) }
+        let owners = try loop.changes().filter { $0.to == .mql }.map { $0.owner ?? "-" }
+        #expect(!owners.prefix(30).contains("b"))
+        #expect(Dictionary(grouping: owners.prefix(30), by: { $0 }).mapValues(\.count) == ["a": 10, "c": 10, "d": 10])
+        #expect(Dictionary(grouping: owners.dropFirst(30), by: { $0 }).mapValues(\.count) == ["a": 10, "b": 10, "c": 10, "d": 10])
+    }
+}
