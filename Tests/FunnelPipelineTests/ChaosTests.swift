@@ -42,7 +42,7 @@ final class InvariantWatcher: Sendable {
                 var decoded: Seen?
                 if message.topic == TopicCatalog.stageChanged,
                    case .success(let e) = EventDecoder.decode(StageChanged.self, from: value, expectedType: message.topic) {
-                    decoded = Seen(id: e.id, lead: e.data.leadID, from: e.data.from, to: e.data.to, owner: e.data.owner)
+                    decoded = Seen(id: e.id, lead: e.data.leadID, from: e.data.from, to: e.data.to, owner: e.data.owner, pool: e.data.pool)
                 }
                 state.withLock { s in
                     s.read += 1
@@ -129,6 +129,14 @@ final class InvariantWatcher: Sendable {
             let byTransition = Dictionary(grouping: mine) { "\($0.from?.rawValue ?? "-")>\($0.to.rawValue)" }
             for (transition, events) in byTransition where Set(events.map(\.id)).count > 1 {
                 fail("lead \(lead): transition \(transition) emitted under \(Set(events.map(\.id)).count) ids \(events.map(\.id))")
+            }
+            // One owner per episode: from an MQL until the lead closes, every event names the MQL's owner.
+            var episodeOwner: String??
+            for event in mine {
+                if event.to == .mql { episodeOwner = .some(event.owner) }
+                else if [.sal, .sql, .customer].contains(event.to), let owner = episodeOwner, owner != event.owner {
+                    fail("lead \(lead): \(event.to.rawValue) names owner \(event.owner ?? "nil") but its MQL was assigned to \(owner ?? "nil")")
+                }
             }
             var visited: Set<Stage> = []
             var previous: Stage?
@@ -227,6 +235,10 @@ struct Workload: Sendable {
     var sent: Int { sentBatches.values.reduce(0, +) }
     /// Waits until at least `n` leads were accepted (an event: each accepted batch).
     func waitSent(_ n: Int) async { await sentBatches.wait { $0.reduce(0, +) >= n } }
+
+    init(name: String, leads: [PlannedLead], client: RetryingClient, watcher: InvariantWatcher) {
+        self.name = name; self.leads = leads; self.client = client; self.watcher = watcher
+    }
 
     init(name: String, count: Int, seed: UInt64, client: RetryingClient, watcher: InvariantWatcher) {
         var rng = SplitMix64(seed: seed)
@@ -333,7 +345,18 @@ struct ChaosTests {
             [\(title)] events read \(s.read) (\(s.readPerTopic.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); \
             redeliveries with the same id and bytes \(s.sameBytesRedeliveries); same id, different bytes \(s.differentBytes.count); undecodable \(s.undecodable)
             [\(title)] client retries \(client.retries.value)
+            [\(title)] MQL owners by pool: \(Self.ownerCounts(s))
             """)
+    }
+
+    /// First MQL of each lead, counted by pool and owner: `inbound: rep-a 120, rep-b 119 …; (no pool): …`.
+    static func ownerCounts(_ s: InvariantWatcher.State) -> String {
+        let firsts = s.changes.values.compactMap { $0.first { $0.to == .mql } }
+        let byPool = Dictionary(grouping: firsts) { $0.pool ?? "(no pool)" }
+        return byPool.sorted { $0.key < $1.key }.map { pool, events in
+            let owners = Dictionary(grouping: events) { $0.owner ?? "queue" }.mapValues(\.count)
+            return "\(pool): " + owners.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        }.joined(separator: "; ")
     }
 
     @Test("≥1000 leads while random services are SIGKILLed: every lead reaches its final stage, nothing repeats or walks back")

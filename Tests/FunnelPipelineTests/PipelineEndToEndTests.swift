@@ -14,6 +14,7 @@ struct Seen: Sendable {
     let from: Stage?
     let to: Stage
     let owner: String?
+    var pool: String? = nil
 }
 
 /// Reads every topic of the pipeline from the beginning: stage changes per lead, scored events,
