@@ -158,6 +158,16 @@ struct RoutingTests {
         #expect(s.assign(in: enterprise, at: t("2026-12-06T10:00:00Z")) == "y") // a new day
     }
 
+    @Test("an SLA counts working time only: 60 minutes from Friday 16:30 (hours 09:00-17:00 Berlin) end Monday 09:30")
+    func slaInWorkingHours() {
+        let hours = Self.config.pools["enterprise"]!.members[0].hours!
+        func t(_ s: String) -> Int64 { Timestamp.milliseconds(s)! }
+        #expect(hours.adding(minutes: 60, to: t("2026-12-04T15:30:00Z")) == t("2026-12-07T08:30:00Z")) // Fri 16:30 → Mon 09:30 (UTC+1)
+        #expect(hours.adding(minutes: 30, to: t("2026-12-02T09:00:00Z")) == t("2026-12-02T09:30:00Z"))  // inside: plain
+        #expect(hours.adding(minutes: 30, to: t("2026-12-05T12:00:00Z")) == t("2026-12-07T08:30:00Z")) // from Saturday
+        #expect(hours.adding(minutes: 8 * 60, to: t("2026-12-02T08:00:00Z")) == t("2026-12-02T16:00:00Z")) // a whole working day
+    }
+
     @Test("pool state round-trips through its binary form; requests are seen once")
     func poolStateCodec() throws {
         var s = PoolState()

@@ -17,8 +17,10 @@ struct PoolRoutingTests {
     default_pool: inbound
     rules:
       - { name: tiny, when: { employees: { max: 5 } }, pool: tiny }
+      - { name: hot, when: { quadrant: hot, employees: { min: 5000 } }, pool: inbound, priority: hot }
     pools:
       inbound:
+        sla_minutes: 60
         members: [{ rep: a }, { rep: b }, { rep: c }, { rep: d }]
       tiny:
         fallback: { queue: unassigned }
@@ -35,9 +37,12 @@ struct PoolRoutingTests {
         var answers: [ProducerMessage] = []
         var offset: Int64 = 0
 
-        init() {
+        let clock: ManualClock
+
+        init(clock: ManualClock = ManualClock(0)) {
+            self.clock = clock
             leads = StatefulStage(RouteProcessor(router: LifecycleRouter(routing: PoolRoutingTests.routing, mqlThreshold: 60)),
-                                  readChangelog: { _, _ in 0 }, logger: Logger(label: "test"))
+                                  readChangelog: { _, _ in 0 }, clock: clock, logger: Logger(label: "test"))
             leads.assigned([TopicPartition(topic: TopicCatalog.scored, partition: 0)])
             pools = Self.poolStage()
         }
@@ -56,7 +61,26 @@ struct PoolRoutingTests {
         /// Processes `message` on the lead side and carries every output to its destination
         /// until nothing is in flight.
         func feed(_ message: ConsumerMessage) throws {
-            var queue: [(ConsumerMessage, toPools: Bool)] = [(message, message.topic == TopicCatalog.assignments || message.topic == TopicCatalog.reps)]
+            try deliver([(message, message.topic == TopicCatalog.assignments || message.topic == TopicCatalog.reps)], [])
+        }
+
+        /// Fires the lead side's due timers (the clock is the test's) and delivers what they emit.
+        func fireTimers() throws {
+            try deliver([], leads.fireDueTimers().values.flatMap { $0 })
+        }
+
+        private func deliver(_ initial: [(ConsumerMessage, toPools: Bool)], _ produced: [ProducerMessage]) throws {
+            var queue = initial
+            func route(_ out: [ProducerMessage]) {
+                for m in out {
+                    switch m.topic {
+                    case TopicCatalog.assignments: commands.append(m); queue.append((consumed(m), true))
+                    case TopicCatalog.assigned: answers.append(m); queue.append((consumed(m), false))
+                    default: published.append(m)
+                    }
+                }
+            }
+            route(produced)
             while !queue.isEmpty {
                 let (next, toPools) = queue.removeFirst()
                 let out = try (toPools ? pools.process(next) : leads.process(next)).messages
@@ -162,6 +186,55 @@ struct PoolRoutingTests {
         let queued = try #require(try loop.routed().last)
         #expect(queued.queue == "unassigned" && queued.owner == nil && queued.pool == "tiny")
         #expect(queued.reason.hasSuffix("pool tiny: nobody available (solo at capacity); queue unassigned"))
+    }
+
+    @Test("SLA with an injected clock: a reminder at the deadline, then reassignment to another rep (mql → mql, reason says so); acceptance in time stops it; a decayed MQL goes back to nurture")
+    func sla() throws {
+        let start = Timestamp.milliseconds("2026-12-02T10:00:00Z")!
+        let clock = ManualClock(start)
+        let loop = Loop(clock: clock)
+        try loop.feed(Self.scored("slow", id: "s-slow"))      // → a
+        try loop.feed(Self.scored("quick", id: "s-quick"))    // → b
+        try loop.feed(Self.scored("fading", id: "s-fading"))  // → c
+        #expect(try loop.changes().filter { $0.to == .mql }.map(\.owner) == ["a", "b", "c"])
+        try loop.feed(Self.outcome("quick", .accepted, id: "acc", at: "2026-12-02T10:20:00Z"))
+        let sal = try #require(try loop.changes().last)
+        #expect(sal.to == .sal && sal.secondsToAccept == 1200)
+        try loop.feed(Self.scored("fading", total: 40, at: "2026-12-02T10:30:00Z", id: "s-fading-2")) // below the MQL bar now
+
+        clock.set(start + 59 * 60_000)
+        try loop.fireTimers()
+        #expect(try loop.routed().filter { $0.queue == "sla-reminder" }.isEmpty) // not due yet
+        clock.set(start + 60 * 60_000)
+        try loop.fireTimers()
+        let reminders = try loop.routed().filter { $0.queue == "sla-reminder" }
+        #expect(reminders.map(\.owner) == ["a", "c"]) // quick was accepted
+        #expect(reminders.first?.reason == "SLA breached: not accepted within 60 min of working time (pool inbound)")
+
+        clock.set(start + 120 * 60_000)
+        try loop.fireTimers()
+        let changes = try loop.changes()
+        let reassigned = try #require(changes.last { $0.leadID == "slow" })
+        #expect(reassigned.from == .mql && reassigned.to == .mql && reassigned.owner != "a" && reassigned.owner != nil)
+        #expect(reassigned.reason.hasPrefix("SLA breached: reassigned from a to \(reassigned.owner!)"), "\(reassigned.reason)")
+        let faded = try #require(changes.last { $0.leadID == "fading" })
+        #expect(faded.from == .mql && faded.to == .nurture && faded.reason.hasPrefix("score decayed"))
+        // The pool's counts: a and c released, the new owner holds slow; b holds quick.
+        let open = Dictionary(uniqueKeysWithValues: (loop.pool("inbound")?.members ?? []).map { ($0.rep, $0.open) })
+        #expect(open["a"] == 0 && open["c"] == 0 && open["b"]! + open["d"]! == 2)
+        // The new owner's own SLA runs from the reassignment: nothing more fires at once.
+        let before = loop.published.count
+        try loop.fireTimers()
+        #expect(loop.published.count == before)
+    }
+
+    @Test("hot: the owner is alerted at once (an owner-alert routing next to the sales one)")
+    func hotAlert() throws {
+        let loop = Loop()
+        try loop.feed(Self.scored("big", employees: 9000, id: "s-big"))
+        let routed = try loop.routed()
+        #expect(routed.map(\.queue) == ["sales", "owner-alert"])
+        #expect(routed.allSatisfy { $0.owner == "a" && $0.priority == "hot" && $0.rule == "hot" })
     }
 
     @Test("funnel reps pause: the rep gets nothing until resumed, then its share")

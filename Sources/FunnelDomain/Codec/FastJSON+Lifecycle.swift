@@ -24,6 +24,7 @@ extension StageChanged: FastJSONEncodable {
         w.field("reason", reason)
         w.field("routing_version", routingVersion)
         w.key("score"); if let score { score.writeJSON(to: &w) } else { w.null() }
+        w.field("seconds_to_accept", secondsToAccept)
         w.key("source"); if let source { w.string(source) } else { w.null() }
         w.field("to", to.rawValue)
         w.endObject()
@@ -52,6 +53,7 @@ extension AssignmentCommand: FastJSONEncodable {
     public func writeJSON(to w: inout JSONWriter) {
         w.beginObject()
         w.field("at", at)
+        w.field("exclude", exclude)
         w.field("hops", hops)
         w.field("kind", kind.rawValue)
         w.field("lead_id", leadID)

@@ -364,10 +364,12 @@ public struct StageChanged: Validatable, Equatable {
     public var routingVersion: String?
     /// The owner's pool, when a pool assigned the owner.
     public var pool: String?
+    /// On `sal`: seconds from the owner's assignment to the acceptance.
+    public var secondsToAccept: Int?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", from, to, reason, owner, score, source, campaign, occurredAt = "occurred_at"
-        case routingVersion = "routing_version", pool
+        case routingVersion = "routing_version", pool, secondsToAccept = "seconds_to_accept"
     }
 
     public init(leadID: String, from: Stage?, to: Stage, reason: String, owner: String?, score: ScoreSnapshot?,
@@ -390,6 +392,7 @@ public struct StageChanged: Validatable, Equatable {
         try c.encode(occurredAt, forKey: .occurredAt)
         try c.encodeIfPresent(routingVersion, forKey: .routingVersion)
         try c.encodeIfPresent(pool, forKey: .pool)
+        try c.encodeIfPresent(secondsToAccept, forKey: .secondsToAccept)
     }
 
     public func validate() -> [FieldError] {

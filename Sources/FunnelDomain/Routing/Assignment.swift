@@ -21,15 +21,17 @@ public struct AssignmentCommand: Validatable, Equatable {
     public var rule: String?
     /// Pools this request was passed through as fallbacks (a guard against loops).
     public var hops: Int?
+    /// For an SLA reassignment: the rep the lead is taken from (not chosen again).
+    public var exclude: String?
 
     enum CodingKeys: String, CodingKey {
-        case kind, pool, leadID = "lead_id", requestID = "request_id", rep, at, priority, rule, hops
+        case kind, pool, leadID = "lead_id", requestID = "request_id", rep, at, priority, rule, hops, exclude
     }
 
     public init(kind: Kind, pool: String, leadID: String, requestID: String, rep: String? = nil, at: String,
-                priority: RoutingRule.Priority? = nil, rule: String? = nil, hops: Int? = nil) {
+                priority: RoutingRule.Priority? = nil, rule: String? = nil, hops: Int? = nil, exclude: String? = nil) {
         self.kind = kind; self.pool = pool; self.leadID = leadID; self.requestID = requestID; self.rep = rep
-        self.at = at; self.priority = priority; self.rule = rule; self.hops = hops
+        self.at = at; self.priority = priority; self.rule = rule; self.hops = hops; self.exclude = exclude
     }
 
     public func validate() -> [FieldError] {
@@ -117,13 +119,15 @@ extension RoutingConfig {
         case queue(String, reason: String)
     }
 
-    public func decide(_ pool: Pool, state: inout PoolState, at time: Int64) -> PoolDecision {
-        if let rep = state.assign(in: pool, at: time) {
+    public func decide(_ pool: Pool, state: inout PoolState, at time: Int64, excluding: String? = nil) -> PoolDecision {
+        if let rep = state.assign(in: pool, at: time, excluding: excluding) {
             let weights = Set(pool.members.map(\.weight)).count > 1 ? "weighted round robin" : "round robin"
             return .owner(rep, reason: "pool \(pool.name): \(rep) (\(weights))")
         }
-        let why = state.members.indices.compactMap { i in state.unavailable(i, of: pool, at: time).map { "\(state.members[i].rep) \($0.rawValue)" } }
-            .joined(separator: ", ")
+        let why = state.members.indices.compactMap { i in
+            state.members[i].rep == excluding ? "\(excluding!) excluded"
+                : state.unavailable(i, of: pool, at: time).map { "\(state.members[i].rep) \($0.rawValue)" }
+        }.joined(separator: ", ")
         switch pool.fallback {
         case .pool(let other): return .forward(other, reason: "pool \(pool.name): nobody available (\(why)); fallback pool \(other)")
         case .queue(let queue): return .queue(queue, reason: "pool \(pool.name): nobody available (\(why)); queue \(queue)")

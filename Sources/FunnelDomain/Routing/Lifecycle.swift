@@ -14,17 +14,29 @@ public struct LeadLifecycle: Sendable, Equatable {
     public var priority: RoutingRule.Priority?
     /// An MQL transition decided and waiting for its pool's answer (published with the owner).
     public var assignment: PendingAssignment?
+    /// The pool request that gave the current owner (its SLA timer is `sla:<id>`).
+    public var requestID: String?
+    /// When the current owner got the lead (event time, ms): the start of the SLA and of the
+    /// time to accept on the `sal` event.
+    public var assignedAt: Int64?
+    /// 1 once the owner was reminded of the SLA.
+    public var slaStep: UInt8 = 0
+    /// The newest score no longer qualifies (the scorer's MQL flag with its hysteresis is off):
+    /// an MQL sales has not accepted goes back to nurture when its SLA runs out.
+    public var decayed = false
     public init() {}
 }
 
-/// An MQL transition whose owner a pool has not named yet.
+/// An MQL transition (or an SLA reassignment) whose owner a pool has not named yet.
 public struct PendingAssignment: Sendable, Equatable {
     public var requestID: String
     public var pool: String
     public var from: Stage?
     public var reason: String
-    public init(requestID: String, pool: String, from: Stage?, reason: String) {
-        self.requestID = requestID; self.pool = pool; self.from = from; self.reason = reason
+    /// For a reassignment: the rep it is taken from (the pool skips it).
+    public var exclude: String?
+    public init(requestID: String, pool: String, from: Stage?, reason: String, exclude: String? = nil) {
+        self.requestID = requestID; self.pool = pool; self.from = from; self.reason = reason; self.exclude = exclude
     }
 }
 
@@ -60,6 +72,7 @@ public struct LifecycleRouter: Sendable {
     public func apply(_ scored: LeadScored, to lead: inout LeadLifecycle) -> [Transition] {
         guard scored.profileKnown else { return [] } // activities before the profile: wait for it
         lead.score = scored.snapshot
+        if let mql = scored.mql { lead.decayed = !mql }
         // An MQL waiting for its owner: nothing moves until the pool answers (the next score
         // after the answer is judged as usual).
         if lead.assignment != nil { return [] }
@@ -92,6 +105,7 @@ public struct LifecycleRouter: Sendable {
                 case .owner(let rep):
                     lead.owner = rep
                     lead.pool = nil
+                    lead.assignedAt = Timestamp.milliseconds(scored.scoredAt)
                     move(.mql, reason + "; rule \(choice.rule): \(rep)")
                 case .pool(let pool):
                     // Published when the pool names the owner (see RouteProcessor).
@@ -161,6 +175,9 @@ extension LifecycleRouter {
                                        score: lead.score, source: lead.source, campaign: lead.campaign, occurredAt: time)
             changed.routingVersion = routing.version
             changed.pool = reveals ? lead.pool : nil
+            if t.to == .sal, let assigned = lead.assignedAt, let accepted = Timestamp.milliseconds(time) {
+                changed.secondsToAccept = Int(max(0, accepted - assigned) / 1000)
+            }
             let routed = (t.to == .mql ? queue : nil).map(Optional.some) ?? Self.queue(for: t.to)
             return RoutingDecision(changed: changed, routed: routed.map {
                 var r = LeadRouted(leadID: leadID, stage: t.to, owner: owner, queue: $0, reason: t.reason, score: lead.score, routedAt: time)

@@ -73,10 +73,11 @@ public struct PoolState: Sendable, Equatable {
 
     /// Picks the member for a new lead at `time` (event time), or nil if nobody is available;
     /// updates the counters. `pool` must be the configuration this state was aligned with.
-    public mutating func assign(in pool: RoutingConfig.Pool, at time: Int64) -> String? {
+    /// `excluding` sits this round out (an SLA reassignment takes the lead from that rep).
+    public mutating func assign(in pool: RoutingConfig.Pool, at time: Int64, excluding: String? = nil) -> String? {
         var total: Int64 = 0
         var best: Int?
-        for i in members.indices where unavailable(i, of: pool, at: time) == nil {
+        for i in members.indices where members[i].rep != excluding && unavailable(i, of: pool, at: time) == nil {
             let weight = Int64(pool.members[i].weight)
             members[i].current += weight
             total += weight

@@ -94,7 +94,11 @@ extension RouteLeadState {
         if let a = l.assignment {
             w.byte(1)
             w.string(a.requestID); w.string(a.pool); w.optionalString(a.from?.rawValue); w.string(a.reason)
+            w.optionalString(a.exclude)
         } else { w.byte(0) }
+        w.optionalString(l.requestID)
+        w.varint(l.assignedAt.map { UInt64(bitPattern: $0) &+ 1 } ?? 0)
+        w.byte(l.slaStep | (l.decayed ? 0x80 : 0))
         return w.bytes
     }
 
@@ -144,8 +148,15 @@ extension RouteLeadState {
         self.lifecycle.rule = rule
         self.lifecycle.priority = priority.flatMap(RoutingRule.Priority.init(rawValue:))
         if hasAssignment == 1 {
-            guard let id = r.string(), let pool = r.string(), let from = r.optionalString(), let reason = r.string() else { throw fail("truncated assignment") }
-            self.lifecycle.assignment = PendingAssignment(requestID: id, pool: pool, from: from.flatMap(Stage.init(rawValue:)), reason: reason)
+            guard let id = r.string(), let pool = r.string(), let from = r.optionalString(), let reason = r.string(),
+                  let exclude = r.optionalString() else { throw fail("truncated assignment") }
+            self.lifecycle.assignment = PendingAssignment(requestID: id, pool: pool, from: from.flatMap(Stage.init(rawValue:)), reason: reason,
+                                                          exclude: exclude)
         }
+        guard let requestID = r.optionalString(), let assignedAt = r.varint(), let sla = r.byte() else { throw fail("truncated SLA") }
+        self.lifecycle.requestID = requestID
+        self.lifecycle.assignedAt = assignedAt == 0 ? nil : Int64(bitPattern: assignedAt &- 1)
+        self.lifecycle.slaStep = sla & 0x7F
+        self.lifecycle.decayed = sla & 0x80 != 0
     }
 }

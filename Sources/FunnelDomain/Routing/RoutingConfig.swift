@@ -120,6 +120,30 @@ public struct WorkingHours: Sendable, Equatable {
         return days.contains(local.weekday) && local.minute >= start && local.minute < end
     }
 
+    /// `time` plus `minutes` of working time: the clock only runs inside the hours and days
+    /// (an SLA of 60 minutes from Friday 16:30 with hours 09:00-17:00 ends Monday 09:30).
+    public func adding(minutes: Int, to time: Int64) -> Int64 {
+        var t = time, remaining = Int64(minutes) * 60_000
+        let dayMs: Int64 = 86_400_000, startMs = Int64(start) * 60_000, endMs = Int64(end) * 60_000
+        for _ in 0..<800 where !days.isEmpty { // two years of days at most: a guard, not a limit reached in practice
+            let offset = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(t) / 1000))) * 1000
+            let local = t + offset
+            let msOfDay = local - Self.floorDiv(local, dayMs) * dayMs
+            let weekday = Self.local(t, in: timeZone).weekday
+            if days.contains(weekday) && msOfDay >= startMs && msOfDay < endMs {
+                let available = endMs - msOfDay
+                if remaining <= available { return t + remaining }
+                remaining -= available
+                t += available
+            } else if days.contains(weekday) && msOfDay < startMs {
+                t += startMs - msOfDay
+            } else {
+                t += dayMs - msOfDay + startMs // the next day's start (that day is checked next round)
+            }
+        }
+        return t + remaining
+    }
+
     /// The day number (days since 1970-01-01) of `time` in `zone`: the unit of a daily cap.
     public static func day(_ time: Int64, in zone: TimeZone) -> Int32 {
         let seconds = time / 1000 + Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time) / 1000)))
@@ -135,7 +159,7 @@ public struct WorkingHours: Sendable, Equatable {
         return (weekday, minute)
     }
 
-    private static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
 
     static let dayNames = ["mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7]
 }

@@ -59,7 +59,7 @@ public struct PoolProcessor: KeyedProcessor {
                 state!.release(command.rep ?? "")
                 return []
             case .assign:
-                switch routing.decide(pool, state: &state!, at: time) {
+                switch routing.decide(pool, state: &state!, at: time, excluding: command.exclude) {
                 case .owner(let rep, let reason):
                     return [answer(command, pool: pool.name, owner: rep, queue: nil, reason: reason,
                                    sequence: state!.members.reduce(0) { $0 + $1.assigned })]

@@ -93,7 +93,18 @@ public struct RouteProcessor: KeyedProcessor {
         lead.lifecycle.assignment = nil
         lead.lifecycle.owner = answer.owner
         lead.lifecycle.pool = answer.owner != nil ? answer.pool : nil
-        let transition = Transition(from: waiting.from, to: .mql, reason: waiting.reason + "; " + answer.reason)
+        lead.lifecycle.requestID = answer.requestID
+        lead.lifecycle.slaStep = 0
+        let reason = waiting.exclude == nil ? waiting.reason + "; " + answer.reason // "score 72 >= 60 (hot); pool inbound: rep-b (round robin)"
+            : waiting.reason + " to " + (answer.owner ?? "queue \(answer.queue ?? "-")") + "; " + answer.reason // SLA reassignment
+        let transition = Transition(from: waiting.from, to: .mql, reason: reason)
+        // The SLA clock starts with the assignment (event time), in the owner's working hours.
+        if let owner = answer.owner, let at = Timestamp.milliseconds(answer.at) {
+            lead.lifecycle.assignedAt = at
+            if let due = slaDue(pool: answer.pool, owner: owner, from: at, step: 0) {
+                partition.schedule(Self.slaTimer(answer.requestID), for: leadID, at: due)
+            }
+        }
         var outputs = events([transition], lead: &lead, leadID: leadID, cause: event.id, time: answer.at, queue: answer.queue, pool: answer.pool)
         let applied = applyPending(&lead, leadID: leadID)
         partition.update(leadID) { $0 = lead }
@@ -102,9 +113,70 @@ public struct RouteProcessor: KeyedProcessor {
         return outputs
     }
 
+    static func slaTimer(_ requestID: String) -> String { "sla:" + requestID }
+
+    /// When the SLA step `step` of an assignment at `from` is due: the pool's `sla_minutes` of
+    /// the owner's working time after it (step 0: the reminder), and as many again (step 1: the
+    /// reassignment). Nil for a pool without an SLA.
+    func slaDue(pool: String, owner: String, from: Int64, step: Int) -> Int64? {
+        guard let config = router.routing.pools[pool], let minutes = config.slaMinutes else { return nil }
+        let hours = config.members.first { $0.rep == owner }?.hours
+        return hours?.adding(minutes: minutes * (step + 1), to: from) ?? from + Int64(minutes * (step + 1)) * 60_000
+    }
+
+    /// Timers: an outcome's wait for its lead, or an assignment's SLA.
+    public func fire(_ timer: FiredTimer, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
+        timer.id.hasPrefix("sla:") ? sla(timer, in: partition) : pendingOutcomeExpired(timer, in: partition)
+    }
+
+    /// An assignment's SLA ran out without `accepted`: first a reminder to the owner; at the
+    /// second deadline the lead goes back to nurture if its score decayed, else to the next
+    /// available member of the pool (a stage change `mql → mql`, reason `SLA breached:
+    /// reassigned from rep-a to rep-b`). A lead that moved on (accepted, closed, reassigned)
+    /// ignores the timer.
+    private func sla(_ timer: FiredTimer, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
+        guard var lead = partition.value(of: timer.key), lead.lifecycle.stage == .mql, lead.lifecycle.assignment == nil,
+              let owner = lead.lifecycle.owner, let pool = lead.lifecycle.pool, let requestID = lead.lifecycle.requestID,
+              Self.slaTimer(requestID) == timer.id, let minutes = router.routing.pools[pool]?.slaMinutes else { return [] }
+        let leadID = timer.key, time = Timestamp.format(milliseconds: timer.due), cause = timer.eventID
+        var outputs: [ProducerMessage] = []
+        if lead.lifecycle.slaStep == 0 {
+            lead.lifecycle.slaStep = 1
+            var reminder = LeadRouted(leadID: leadID, stage: .mql, owner: owner, queue: "sla-reminder",
+                                      reason: "SLA breached: not accepted within \(minutes) min of working time (pool \(pool))",
+                                      score: lead.lifecycle.score, routedAt: time)
+            reminder.routingVersion = router.routing.version
+            reminder.pool = pool
+            reminder.rule = lead.lifecycle.rule
+            reminder.priority = lead.lifecycle.priority?.rawValue
+            outputs.append(StageIO.output(reminder, topic: TopicCatalog.routed, leadID: leadID, from: cause, purpose: "sla-reminder",
+                                          source: Self.service, time: time))
+            if let assigned = lead.lifecycle.assignedAt, let due = slaDue(pool: pool, owner: owner, from: assigned, step: 1) {
+                partition.schedule(timer.id, for: leadID, at: max(due, timer.due + 1))
+            }
+        } else if lead.lifecycle.decayed {
+            let transition = Transition(from: .mql, to: .nurture, reason: "score decayed: not accepted within the SLA (\(minutes) min, pool \(pool))")
+            lead.lifecycle.stage = .nurture
+            outputs += events([transition], lead: &lead, leadID: leadID, cause: cause, time: time)
+        } else {
+            // Reassign: release the owner's slot, ask the pool for someone else.
+            let request = EventID.derive(cause, "reassign")
+            lead.lifecycle.assignment = PendingAssignment(requestID: request, pool: pool, from: .mql,
+                                                          reason: "SLA breached: reassigned from \(owner)", exclude: owner)
+            outputs.append(command(AssignmentCommand(kind: .release, pool: pool, leadID: leadID, requestID: requestID, rep: owner, at: time),
+                                   cause: cause, purpose: "sla-release"))
+            outputs.append(command(AssignmentCommand(kind: .assign, pool: pool, leadID: leadID, requestID: request, at: time,
+                                                     priority: lead.lifecycle.priority, rule: lead.lifecycle.rule, exclude: owner),
+                                   cause: cause, purpose: "assign"))
+            lead.lifecycle.pool = nil
+        }
+        partition.update(leadID) { $0 = lead }
+        return outputs
+    }
+
     /// A pending outcome's wait is over and its lead never came: its dead letter, the same one
     /// (id, bytes) an immediate rejection of that message would have produced.
-    public func fire(_ timer: FiredTimer, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
+    private func pendingOutcomeExpired(_ timer: FiredTimer, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
         partition.update(timer.key) { state -> [ProducerMessage] in
             guard var lead = state, let index = lead.pending.firstIndex(where: { $0.timerID == timer.id }) else { return [] }
             let held = lead.pending.remove(at: index)
@@ -158,6 +230,13 @@ public struct RouteProcessor: KeyedProcessor {
                 if routed.pool == nil, let pool { routed.pool = pool }
                 outputs.append(StageIO.output(routed, topic: TopicCatalog.routed, leadID: leadID, from: cause,
                                               purpose: "routed-\(index)", source: Self.service, time: time))
+                // Hot: the owner is alerted at once (funnel-followup e-mails the rep).
+                if routed.stage == .mql, lead.lifecycle.priority == .hot, let owner = routed.owner {
+                    routed.queue = "owner-alert"
+                    routed.reason = "hot lead for \(owner): " + routed.reason
+                    outputs.append(StageIO.output(routed, topic: TopicCatalog.routed, leadID: leadID, from: cause,
+                                                  purpose: "owner-alert-\(index)", source: Self.service, time: time))
+                }
             }
         }
         if published.contains(where: { LifecycleRouter.closesOwnership($0.to) }), let pool = lead.lifecycle.pool, let rep = lead.lifecycle.owner {
