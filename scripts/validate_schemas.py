@@ -762,7 +762,7 @@ def swift_enum_cases(body: str) -> dict[str, str]:
 
 def check_swift(schemas: Schemas, sources: Path, report: Report) -> None:
     report.section(f"(f) Swift payload types in {shown(sources)}")
-    files = sorted(sources.glob("*.swift"))
+    files = sorted(sources.rglob("*.swift"))
     if not files:
         report.note(f"no Swift sources in {sources}: skipped")
         return
@@ -770,8 +770,16 @@ def check_swift(schemas: Schemas, sources: Path, report: Report) -> None:
     text = swift_strip(raw)   # comments removed; raw values and topic names are strings
 
     topics = set(re.findall(r'static\s+let\s+\w+\s*=\s*"(funnel\.[^"]+)"', text))
-    report.check(topics == set(BRIEF_TOPICS), "TopicCatalog topics = the brief's topics",
-                 f"TopicCatalog has {sorted(topics)}")
+    # Public topics are exactly the brief's; a process's internal topics are named
+    # funnel.<service>.<name>.v1 (like its state changelogs) and have no public schema.
+    public = {t for t in topics if t.startswith("funnel.lead.") or t == "funnel.deadletter.v1"}
+    internal = topics - public
+    report.check(public == set(BRIEF_TOPICS), "TopicCatalog public topics = the brief's topics",
+                 f"TopicCatalog has {sorted(public)}")
+    services = {"ingest", "enrich", "score", "route", "followup"}
+    bad = sorted(t for t in internal if not re.fullmatch(r"funnel\.([a-z]+)\.[a-z-]+\.v[0-9]+", t)
+                 or t.split(".")[1] not in services)
+    report.check(not bad, "internal topics are funnel.<service>.<name>.v<N> of a Funnel process", f"misnamed: {bad}")
 
     def target(file: str, pointer: str) -> Any:
         return resolve_pointer(schemas.files.get(file, {}), pointer)

@@ -89,9 +89,10 @@ struct OutcomeRequest: Decodable {
     var amount: Double?
     var currency: String?
     var occurredAt: String?
+    var bant: BANT?
 
     enum CodingKeys: String, CodingKey {
-        case email, leadID = "lead_id", outcome, reason, amount, currency, occurredAt = "occurred_at"
+        case email, leadID = "lead_id", outcome, reason, amount, currency, occurredAt = "occurred_at", bant
     }
 
     /// Upper-cases ASCII letters only, so "ßa" stays invalid instead of becoming "SSA".
@@ -104,7 +105,7 @@ struct OutcomeRequest: Decodable {
         case .failure(let e): return .failure(FieldErrors([e]))
         case .success(let lead):
             return LeadOutcome(leadID: lead, outcome: outcome, reason: reason, amount: amount,
-                               currency: currency.map(Self.upperASCII), occurredAt: occurredAt ?? now).validated()
+                               currency: currency.map(Self.upperASCII), occurredAt: occurredAt ?? now, bant: bant).validated()
         }
     }
 }

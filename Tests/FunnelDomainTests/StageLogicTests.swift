@@ -60,10 +60,10 @@ struct LifecycleTests {
         rules: [RoutingRule(name: "account", conditions: [.hasAccountOwner(true)], target: .accountOwner)],
         pools: ["p": .init(name: "p", members: [.init(rep: "r1"), .init(rep: "r2")])]), mqlThreshold: 60)
 
-    func scored(total: Double, contact: Bool = true, dq: String? = nil, owner: String? = nil) -> LeadScored {
+    func scored(total: Double, contact: Bool = true, dq: String? = nil, owner: String? = nil, at: String = now) -> LeadScored {
         LeadScored(leadID: "l1", model: "m", total: total, fit: total, interest: 0, grade: "A", quadrant: "hot", rules: [],
                    disqualification: dq, profileKnown: true, contactAvailable: contact, emailClass: .corporate,
-                   accountOwner: owner, source: nil, campaign: nil, scoredAt: now)
+                   accountOwner: owner, source: nil, campaign: nil, scoredAt: at)
     }
 
     @Test("hot lead: captured → identified → mql, waiting for its pool's owner; sales outcomes to customer")
@@ -86,13 +86,34 @@ struct LifecycleTests {
         #expect(router.apply(scored(total: 90, contact: false), to: &c).map(\.to) == [.captured])
     }
 
-    @Test("a lead sales rejected must score higher to return to mql")
+    @Test("a lead sales rejected cools off for 30 days, then must score higher to return to mql")
     func recycling() {
         var lead = LeadLifecycle()
         _ = router.apply(scored(total: 70, owner: "acct"), to: &lead)
-        #expect(router.apply(LeadOutcome(leadID: "l1", outcome: .rejected, occurredAt: now), to: &lead).map(\.to) == [.nurture])
-        #expect(router.apply(scored(total: 70, owner: "acct"), to: &lead).isEmpty)
-        #expect(router.apply(scored(total: 85, owner: "acct"), to: &lead).map(\.to) == [.mql])
+        let rejected = LeadOutcome(leadID: "l1", outcome: .rejected, reason: "bad_timing", occurredAt: now)
+        #expect(router.apply(rejected, to: &lead).map(\.reason) == ["rejected by sales: bad_timing"])
+        #expect(router.apply(scored(total: 95, owner: "acct"), to: &lead).isEmpty) // cooling off
+        let later = Timestamp.format(milliseconds: Timestamp.milliseconds(now)! + 31 * 86_400_000)
+        #expect(router.apply(scored(total: 70, owner: "acct", at: later), to: &lead).isEmpty)
+        #expect(router.apply(scored(total: 85, owner: "acct", at: later), to: &lead).map(\.to) == [.mql])
+    }
+
+    @Test("an outcome that does not fit the stage is named, not applied; a rejection needs a listed reason; BANT only on accepted")
+    func unfitOutcomes() {
+        var lead = LeadLifecycle()
+        _ = router.apply(scored(total: 80, owner: "acct"), to: &lead) // mql
+        let won = LeadOutcome(leadID: "l1", outcome: .won, occurredAt: now)
+        #expect(router.unfit(won, lead) == "outcome won does not fit stage mql (it applies at sal, sql)")
+        #expect(router.apply(won, to: &lead).isEmpty && lead.stage == .mql)
+        #expect(LeadOutcome(leadID: "l1", outcome: .rejected, reason: "student", occurredAt: now).validate().map(\.field) == ["reason"])
+        #expect(LeadOutcome(leadID: "l1", outcome: .rejected, reason: "spam", occurredAt: now).validate().isEmpty)
+        let bant = BANT(budget: .init(met: true, note: "approved for Q1"), need: .init(met: false))
+        #expect(LeadOutcome(leadID: "l1", outcome: .won, occurredAt: now, bant: bant).validate().map(\.field) == ["bant"])
+        let accepted = LeadOutcome(leadID: "l1", outcome: .accepted, occurredAt: now, bant: bant)
+        #expect(accepted.validate().isEmpty)
+        let t = router.apply(accepted, to: &lead)
+        let event = router.decisions(t, lead: lead, leadID: "l1", at: now)[0].changed
+        #expect(event.to == .sal && event.bant == bant)
     }
 
     @Test("a known account's lead goes to the account owner at once (no pool); a waiting MQL moves on no score")

@@ -107,7 +107,8 @@ final class InvariantWatcher: Sendable {
     /// Lets the lifecycle go back only along the recycle paths: nurture → mql (a lead that scores
     /// high enough again) and mql/sal → nurture (rejected by sales).
     static func isRecycle(from: Stage?, to: Stage) -> Bool {
-        (from == .nurture && to == .mql) || (to == .nurture && (from == .mql || from == .sal))
+        (from == .nurture && to == .mql) || (to == .nurture && (from == .mql || from == .sal || from == .lost))
+            || (from == .mql && to == .mql) // an SLA reassignment
     }
 
     /// Checks every invariant for `expected` (lead id → final stage); records an issue for each
@@ -119,6 +120,15 @@ final class InvariantWatcher: Sendable {
         func fail(_ text: String) {
             violations += 1
             if violations <= 40 { Issue.record(Comment(rawValue: text)) }
+        }
+        // Fair: the first MQLs of a pool spread over its members within one of each other
+        // (smooth round robin; kills and replays must not skew it).
+        let firsts = s.changes.values.compactMap { $0.first { $0.to == .mql && $0.pool != nil } }
+        for (pool, events) in Dictionary(grouping: firsts, by: { $0.pool! }) {
+            let counts = Dictionary(grouping: events) { $0.owner ?? "queue" }.mapValues(\.count)
+            if let low = counts.values.min(), let high = counts.values.max(), high - low > 2 {
+                fail("pool \(pool) is not fair: \(counts.sorted { $0.key < $1.key })")
+            }
         }
         for (lead, stage) in expected.sorted(by: { $0.key < $1.key }) {
             let mine = s.changes[lead] ?? []

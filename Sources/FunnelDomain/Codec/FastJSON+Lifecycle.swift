@@ -12,9 +12,30 @@ extension ScoreSnapshot {
     }
 }
 
+extension BANT {
+    func writeJSON(to w: inout JSONWriter) {
+        func criterion(_ name: StaticString, _ c: Criterion?) {
+            guard let c else { return }
+            w.field(name) { w in
+                w.beginObject()
+                w.field("met", c.met)
+                w.field("note", c.note)
+                w.endObject()
+            }
+        }
+        w.beginObject()
+        criterion("authority", authority)
+        criterion("budget", budget)
+        criterion("need", need)
+        criterion("timeline", timeline)
+        w.endObject()
+    }
+}
+
 extension StageChanged: FastJSONEncodable {
     public func writeJSON(to w: inout JSONWriter) {
         w.beginObject()
+        if let bant { w.field("bant") { bant.writeJSON(to: &$0) } }
         w.key("campaign"); if let campaign { w.string(campaign) } else { w.null() }
         w.key("from"); if let from { w.string(from.rawValue) } else { w.null() }
         w.field("lead_id", leadID)

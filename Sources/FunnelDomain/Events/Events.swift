@@ -134,15 +134,20 @@ public struct LeadOutcome: Validatable, Equatable {
     public var amount: Double?
     public var currency: String?
     public var occurredAt: String
+    /// With `accepted`: budget, authority, need, timeline as sales qualified them.
+    public var bant: BANT?
 
     enum CodingKeys: String, CodingKey {
-        case leadID = "lead_id", outcome, reason, amount, currency, occurredAt = "occurred_at"
+        case leadID = "lead_id", outcome, reason, amount, currency, occurredAt = "occurred_at", bant
     }
 
+    /// The reasons a `rejected` outcome must give (one of them).
+    public static let rejectionReasons = ["not_a_fit", "no_budget", "bad_timing", "duplicate", "spam", "other"]
+
     public init(leadID: String, outcome: OutcomeType, reason: String? = nil, amount: Double? = nil,
-                currency: String? = nil, occurredAt: String) {
+                currency: String? = nil, occurredAt: String, bant: BANT? = nil) {
         self.leadID = leadID; self.outcome = outcome; self.reason = reason; self.amount = amount
-        self.currency = currency; self.occurredAt = occurredAt
+        self.currency = currency; self.occurredAt = occurredAt; self.bant = bant
     }
 
     public func validate() -> [FieldError] {
@@ -156,7 +161,32 @@ public struct LeadOutcome: Validatable, Equatable {
             errors.append(FieldError(field: "currency", reason: "must be an ISO 4217 code"))
         }
         if !Check.isTimestamp(occurredAt) { errors.append(FieldError(field: "occurred_at", reason: "must be an RFC 3339 date-time")) }
+        if outcome == .rejected && !(reason.map(Self.rejectionReasons.contains) ?? false) {
+            errors.append(FieldError(field: "reason", reason: "a rejection needs one of \(Self.rejectionReasons.joined(separator: ", "))"))
+        }
+        if let bant {
+            if outcome != .accepted { errors.append(FieldError(field: "bant", reason: "only with outcome accepted")) }
+            for (name, c) in [("budget", bant.budget), ("authority", bant.authority), ("need", bant.need), ("timeline", bant.timeline)] {
+                if let note = c?.note, note.exceeds(characters: 1000) { errors.append(FieldError(field: "bant.\(name).note", reason: "must be at most 1000 characters")) }
+            }
+        }
         return errors
+    }
+}
+
+/// Sales' qualification of an accepted lead: each criterion met or not, with an optional note.
+public struct BANT: Codable, Sendable, Equatable {
+    public struct Criterion: Codable, Sendable, Equatable {
+        public var met: Bool
+        public var note: String?
+        public init(met: Bool, note: String? = nil) { self.met = met; self.note = note }
+    }
+    public var budget: Criterion?
+    public var authority: Criterion?
+    public var need: Criterion?
+    public var timeline: Criterion?
+    public init(budget: Criterion? = nil, authority: Criterion? = nil, need: Criterion? = nil, timeline: Criterion? = nil) {
+        self.budget = budget; self.authority = authority; self.need = need; self.timeline = timeline
     }
 }
 
@@ -366,10 +396,12 @@ public struct StageChanged: Validatable, Equatable {
     public var pool: String?
     /// On `sal`: seconds from the owner's assignment to the acceptance.
     public var secondsToAccept: Int?
+    /// On `sal`: sales' BANT qualification, when the acceptance gave one.
+    public var bant: BANT?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", from, to, reason, owner, score, source, campaign, occurredAt = "occurred_at"
-        case routingVersion = "routing_version", pool, secondsToAccept = "seconds_to_accept"
+        case routingVersion = "routing_version", pool, secondsToAccept = "seconds_to_accept", bant
     }
 
     public init(leadID: String, from: Stage?, to: Stage, reason: String, owner: String?, score: ScoreSnapshot?,
@@ -393,6 +425,7 @@ public struct StageChanged: Validatable, Equatable {
         try c.encodeIfPresent(routingVersion, forKey: .routingVersion)
         try c.encodeIfPresent(pool, forKey: .pool)
         try c.encodeIfPresent(secondsToAccept, forKey: .secondsToAccept)
+        try c.encodeIfPresent(bant, forKey: .bant)
     }
 
     public func validate() -> [FieldError] {

@@ -24,6 +24,10 @@ public struct LeadLifecycle: Sendable, Equatable {
     /// The newest score no longer qualifies (the scorer's MQL flag with its hysteresis is off):
     /// an MQL sales has not accepted goes back to nurture when its SLA runs out.
     public var decayed = false
+    /// The BANT of the acceptance being applied (for its `sal` event; not kept).
+    public var bant: BANT?
+    /// A lead sales rejected cannot become an MQL again before this event time (ms).
+    public var coolOffUntil: Int64?
     public init() {}
 }
 
@@ -93,6 +97,9 @@ public struct LifecycleRouter: Sendable {
             else if scored.accountOwner != nil { move(.identified, "known account") }
             else { return out } // find contact info before going further
         }
+        if lead.stage == .nurture, let until = lead.coolOffUntil, (Timestamp.milliseconds(scored.scoredAt) ?? 0) < until {
+            return out // rejected by sales: cooling off
+        }
         if lead.stage == .identified || lead.stage == .nurture {
             let bar = max(mqlThreshold, (lead.recycledAtScore ?? -.infinity) + 1)
             // The scorer's MQL flag carries its hysteresis; older events only have the total.
@@ -120,20 +127,44 @@ public struct LifecycleRouter: Sendable {
         return out
     }
 
-    /// Transitions caused by sales feedback.
+    /// The stages an outcome applies in (any other stage: the outcome does not fit).
+    public static func stages(for outcome: OutcomeType) -> [Stage] {
+        switch outcome {
+        case .accepted: [.mql]
+        case .rejected: [.mql, .sal]
+        case .meeting: [.mql, .sal]
+        case .proposal: [.sal]
+        case .won: [.sal, .sql]
+        case .lost: [.mql, .sal, .sql]
+        }
+    }
+
+    /// Why `outcome` does not fit the lead's stage, or nil if it does.
+    public func unfit(_ outcome: LeadOutcome, _ lead: LeadLifecycle) -> String? {
+        let allowed = Self.stages(for: outcome.outcome)
+        guard let stage = lead.stage, allowed.contains(stage) else {
+            return "outcome \(outcome.outcome.rawValue) does not fit stage \(lead.stage?.rawValue ?? "none") (it applies at \(allowed.map(\.rawValue).joined(separator: ", ")))"
+        }
+        return nil
+    }
+
+    /// Transitions caused by sales feedback (none if it does not fit: see ``unfit(_:_:)``).
     public func apply(_ outcome: LeadOutcome, to lead: inout LeadLifecycle) -> [Transition] {
         let current = lead.stage
-        let next: (Stage, String)?
-        switch outcome.outcome {
-        case .accepted: next = current == .mql ? (.sal, "accepted by sales") : nil
-        case .rejected: next = (current == .mql || current == .sal) ? (.nurture, "rejected by sales: \(outcome.reason ?? "no reason")") : nil
-        case .meeting: next = (current == .sal || current == .mql) ? (.sql, "meeting held") : nil
-        case .proposal: next = (current == .sal) ? (.sql, "proposal sent") : nil
-        case .won: next = (current == .sql || current == .sal) ? (.customer, "closed won") : nil
-        case .lost: next = (current == .sql || current == .sal || current == .mql) ? (.lost, "closed lost: \(outcome.reason ?? "no reason")") : nil
+        guard unfit(outcome, lead) == nil else { return [] }
+        let (to, reason): (Stage, String) = switch outcome.outcome {
+        case .accepted: (.sal, "accepted by sales")
+        case .rejected: (.nurture, "rejected by sales: \(outcome.reason ?? "other")")
+        case .meeting: (.sql, "meeting held")
+        case .proposal: (.sql, "proposal sent")
+        case .won: (.customer, "closed won")
+        case .lost: (.lost, "closed lost: \(outcome.reason ?? "no reason")")
         }
-        guard let (to, reason) = next else { return [] }
+        lead.bant = outcome.outcome == .accepted ? outcome.bant : nil
         if to == .nurture { lead.recycledAtScore = lead.score?.total }
+        if outcome.outcome == .rejected, let at = Timestamp.milliseconds(outcome.occurredAt) {
+            lead.coolOffUntil = at + Int64(routing.recycle.rejectedCoolOffDays) * 86_400_000
+        }
         lead.stage = to
         return [Transition(from: current, to: to, reason: reason)]
     }
@@ -178,6 +209,7 @@ extension LifecycleRouter {
             if t.to == .sal, let assigned = lead.assignedAt, let accepted = Timestamp.milliseconds(time) {
                 changed.secondsToAccept = Int(max(0, accepted - assigned) / 1000)
             }
+            if t.to == .sal { changed.bant = lead.bant }
             let routed = (t.to == .mql ? queue : nil).map(Optional.some) ?? Self.queue(for: t.to)
             return RoutingDecision(changed: changed, routed: routed.map {
                 var r = LeadRouted(leadID: leadID, stage: t.to, owner: owner, queue: $0, reason: t.reason, score: lead.score, routedAt: time)

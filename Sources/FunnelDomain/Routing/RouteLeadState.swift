@@ -99,6 +99,7 @@ extension RouteLeadState {
         w.optionalString(l.requestID)
         w.varint(l.assignedAt.map { UInt64(bitPattern: $0) &+ 1 } ?? 0)
         w.byte(l.slaStep | (l.decayed ? 0x80 : 0))
+        w.varint(l.coolOffUntil.map { UInt64(bitPattern: $0) &+ 1 } ?? 0)
         return w.bytes
     }
 
@@ -158,5 +159,7 @@ extension RouteLeadState {
         self.lifecycle.assignedAt = assignedAt == 0 ? nil : Int64(bitPattern: assignedAt &- 1)
         self.lifecycle.slaStep = sla & 0x7F
         self.lifecycle.decayed = sla & 0x80 != 0
+        guard let coolOff = r.varint() else { throw fail("truncated cool-off") }
+        self.lifecycle.coolOffUntil = coolOff == 0 ? nil : Int64(bitPattern: coolOff &- 1)
     }
 }

@@ -11,6 +11,17 @@ public struct RoutingConfig: Sendable, Equatable {
     public var pools: [String: Pool]
     /// Named groups of countries (`dach: [DE, AT, CH]`) that rules can match as `region`.
     public var regions: [String: Set<String>]
+    public var recycle = Recycle()
+
+    /// When closed leads come back: a lost lead goes to nurture after `lostAfterDays`; a lead
+    /// sales rejected (it goes to nurture at once) cannot be an MQL again for `rejectedCoolOffDays`.
+    public struct Recycle: Sendable, Equatable {
+        public var lostAfterDays = 90
+        public var rejectedCoolOffDays = 30
+        public init(lostAfterDays: Int = 90, rejectedCoolOffDays: Int = 30) {
+            self.lostAfterDays = lostAfterDays; self.rejectedCoolOffDays = rejectedCoolOffDays
+        }
+    }
 
     public init(version: String, defaultPool: String, rules: [RoutingRule], pools: [String: Pool], regions: [String: Set<String>] = [:]) {
         self.version = version; self.defaultPool = defaultPool; self.rules = rules; self.pools = pools; self.regions = regions
@@ -172,7 +183,13 @@ extension RoutingConfig {
     /// Parses and checks `routing.yaml`: every error names the file, line and field.
     public static func parse(yaml: String, file: String = fileName) throws(ConfigFileError) -> RoutingConfig {
         let root = try ConfigNode.parse(yaml: yaml, file: file)
-        _ = try root.entries(allowed: ["version", "default_pool", "rules", "pools", "regions"])
+        _ = try root.entries(allowed: ["version", "default_pool", "rules", "pools", "regions", "recycle"])
+        var recycle = Recycle()
+        if let node = root.optional("recycle") {
+            _ = try node.entries(allowed: ["lost_after_days", "rejected_cool_off_days"])
+            if let n = node.optional("lost_after_days") { recycle.lostAfterDays = try n.int(min: 1) }
+            if let n = node.optional("rejected_cool_off_days") { recycle.rejectedCoolOffDays = try n.int(min: 0) }
+        }
         let version = try root.required("version").nonEmptyString()
         var regions: [String: Set<String>] = [:]
         if let node = root.optional("regions") {
@@ -210,7 +227,9 @@ extension RoutingConfig {
                 rules.append(rule)
             }
         }
-        return RoutingConfig(version: version, defaultPool: defaultPool, rules: rules, pools: pools, regions: regions)
+        var config = RoutingConfig(version: version, defaultPool: defaultPool, rules: rules, pools: pools, regions: regions)
+        config.recycle = recycle
+        return config
     }
 
     private static func parsePool(_ name: String, _ node: ConfigNode) throws(ConfigFileError) -> Pool {

@@ -46,9 +46,10 @@ public struct RouteProcessor: KeyedProcessor {
             guard lead.markSeen(event.id) else { return [] } // re-delivered: nothing changes
             let transitions = router.apply(event.data, to: &lead.lifecycle)
             var outputs = events(transitions, lead: &lead, leadID: event.subject, cause: event.id, time: event.data.scoredAt)
-            let applied = lead.acceptsOutcomes ? applyPending(&lead, leadID: event.subject) : (held: [], outputs: [])
+            let applied = lead.acceptsOutcomes ? applyPending(&lead, leadID: event.subject) : (held: [], outputs: [], recycleTimers: [])
             partition.update(event.subject) { $0 = lead }
             for held in applied.held { partition.cancel(held.timerID, for: event.subject) }
+            for t in applied.recycleTimers { partition.schedule(t.id, for: event.subject, at: t.due) }
             outputs += applied.outputs
             return outputs
         }
@@ -59,9 +60,12 @@ public struct RouteProcessor: KeyedProcessor {
         var lead = partition.value(of: event.subject) ?? RouteLeadState()
         if lead.acceptsOutcomes {
             guard lead.markSeen(event.id) else { return [] }
+            // Never dropped silently: an outcome that does not fit is a dead letter with the reason.
+            if let unfit = router.unfit(event.data, lead.lifecycle) { throw StageFailure(field: "data.outcome", reason: unfit) }
             let transitions = router.apply(event.data, to: &lead.lifecycle)
             let outputs = events(transitions, lead: &lead, leadID: event.subject, cause: event.id, time: event.data.occurredAt)
             partition.update(event.subject) { $0 = lead }
+            scheduleRecycle(transitions, lead: lead, leadID: event.subject, cause: event.id, time: event.data.occurredAt, in: partition)
             return outputs
         }
         // Not seen yet (or its MQL waits for the pool): hold it (once) until the lead can take it.
@@ -109,6 +113,7 @@ public struct RouteProcessor: KeyedProcessor {
         let applied = applyPending(&lead, leadID: leadID)
         partition.update(leadID) { $0 = lead }
         for held in applied.held { partition.cancel(held.timerID, for: leadID) }
+        for t in applied.recycleTimers { partition.schedule(t.id, for: leadID, at: t.due) }
         outputs += applied.outputs
         return outputs
     }
@@ -124,9 +129,29 @@ public struct RouteProcessor: KeyedProcessor {
         return hours?.adding(minutes: minutes * (step + 1), to: from) ?? from + Int64(minutes * (step + 1)) * 60_000
     }
 
-    /// Timers: an outcome's wait for its lead, or an assignment's SLA.
+    /// Timers: an outcome's wait for its lead, an assignment's SLA, a lost lead's recycling.
     public func fire(_ timer: FiredTimer, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
-        timer.id.hasPrefix("sla:") ? sla(timer, in: partition) : pendingOutcomeExpired(timer, in: partition)
+        if timer.id.hasPrefix("sla:") { return sla(timer, in: partition) }
+        if timer.id.hasPrefix("recycle:") { return recycle(timer, in: partition) }
+        return pendingOutcomeExpired(timer, in: partition)
+    }
+
+    /// A lead that went to `lost` comes back to nurture after `recycle.lost_after_days`.
+    private func scheduleRecycle(_ transitions: [Transition], lead: RouteLeadState, leadID: String, cause: String, time: String,
+                                 in partition: TablePartition<RouteLeadState>) {
+        guard transitions.contains(where: { $0.to == .lost }), let at = Timestamp.milliseconds(time) else { return }
+        partition.schedule("recycle:" + cause, for: leadID, at: at + Int64(router.routing.recycle.lostAfterDays) * 86_400_000)
+    }
+
+    private func recycle(_ timer: FiredTimer, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
+        guard var lead = partition.value(of: timer.key), lead.lifecycle.stage == .lost else { return [] }
+        let days = router.routing.recycle.lostAfterDays
+        let transition = Transition(from: .lost, to: .nurture, reason: "recycled: lost \(days) days ago, back to nurture")
+        lead.lifecycle.stage = .nurture
+        lead.lifecycle.recycledAtScore = lead.lifecycle.score?.total
+        let outputs = events([transition], lead: &lead, leadID: timer.key, cause: timer.eventID, time: Timestamp.format(milliseconds: timer.due))
+        partition.update(timer.key) { $0 = lead }
+        return outputs
     }
 
     /// An assignment's SLA ran out without `accepted`: first a reminder to the owner; at the
@@ -191,18 +216,29 @@ public struct RouteProcessor: KeyedProcessor {
 
     /// Applies the outcomes that waited for this lead, in arrival order (their timers are the
     /// caller's to cancel).
-    private func applyPending(_ lead: inout RouteLeadState, leadID: String) -> (held: [PendingOutcome], outputs: [ProducerMessage]) {
+    private func applyPending(_ lead: inout RouteLeadState, leadID: String)
+        -> (held: [PendingOutcome], outputs: [ProducerMessage], recycleTimers: [(id: String, due: Int64)]) {
         var outputs: [ProducerMessage] = []
+        var recycleTimers: [(id: String, due: Int64)] = []
         let held = lead.pending
         for held in held {
             let message = ConsumerMessage(topic: held.topic, partition: held.partition, offset: held.offset, key: held.key, value: held.value)
             // It was decoded when it arrived; the same bytes decode again.
             guard let event = try? StageIO.decode(LeadOutcome.self, message), lead.markSeen(event.id) else { continue }
+            if let unfit = router.unfit(event.data, lead.lifecycle) {
+                outputs.append(StageIO.deadLetter(ConsumerMessage(topic: held.topic, partition: held.partition, offset: held.offset, key: held.key,
+                                                                  value: held.value, timestampMilliseconds: held.timestamp),
+                                                  stage: Self.service, failure: StageFailure(field: "data.outcome", reason: unfit)))
+                continue
+            }
             let transitions = router.apply(event.data, to: &lead.lifecycle)
             outputs += events(transitions, lead: &lead, leadID: leadID, cause: event.id, time: event.data.occurredAt)
+            if transitions.contains(where: { $0.to == .lost }), let at = Timestamp.milliseconds(event.data.occurredAt) {
+                recycleTimers.append(("recycle:" + event.id, at + Int64(router.routing.recycle.lostAfterDays) * 86_400_000))
+            }
         }
         lead.pending = []
-        return (held, outputs)
+        return (held, outputs, recycleTimers)
     }
 
     /// The events of `transitions`: stage changes and routings; an assignment request for a
