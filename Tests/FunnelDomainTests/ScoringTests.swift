@@ -309,6 +309,59 @@ struct FastJSONTests {
     }
 }
 
+@Suite("Fast decoding of scored and assignment events")
+struct FastDecodeRoutingTests {
+    static func both<P: Validatable & Equatable>(_ type: P.Type, _ json: String, topic: String) -> (fast: CloudEvent<P>?, foundation: Result<CloudEvent<P>, FieldError>) {
+        let bytes = Array(json.utf8)
+        let fast: CloudEvent<P>? = bytes.withUnsafeBytes { buffer in
+            if P.self == LeadScored.self { return FastJSON.scoredEvent(buffer) as? CloudEvent<P> }
+            if P.self == AssignmentCommand.self { return FastJSON.assignmentCommandEvent(buffer) as? CloudEvent<P> }
+            return FastJSON.assignmentAnswerEvent(buffer) as? CloudEvent<P>
+        }
+        let foundation = Result { try EventCoding.decoder().decode(CloudEvent<P>.self, from: Data(bytes)) }.mapError { _ in FieldError(field: "", reason: "") }
+        return (fast, foundation)
+    }
+
+    @Test("the router's inputs read directly give exactly JSONDecoder's values; anything unusual is left to it")
+    func sameValues() throws {
+        var s = LeadScored(leadID: "lead-1", model: "m", total: 127.74, fit: 70.1, interest: 57.64, grade: "A", quadrant: "hot",
+                           rules: [RuleContribution(rule: "demo", category: "interest", points: 35.64, events: 2), RuleContribution(rule: "vp", category: "fit", points: 25)],
+                           disqualification: nil, profileKnown: true, contactAvailable: true, emailClass: .corporate, accountOwner: "rep-é",
+                           source: "web", campaign: nil, scoredAt: "2026-11-23T12:00:00.000Z")
+        s.mql = true; s.interestBand = "high"; s.country = "DE"; s.employees = 1200; s.industry = "saas"; s.accountTier = "gold"
+        s.scores = [NamedScore(name: "analytics", total: -0.5, fit: 1e-7, interest: 0.1 + 0.2, grade: "D", quadrant: "cold", interestBand: "low")]
+        var bare = s
+        bare.mql = nil; bare.interestBand = nil; bare.scores = nil; bare.country = nil; bare.employees = nil; bare.industry = nil
+        bare.accountTier = nil; bare.emailClass = nil; bare.accountOwner = nil; bare.disqualification = "competitor"; bare.rules = []
+        for data in [s, bare] {
+            let json = String(decoding: EventCoding.encode(CloudEvent(id: "i", source: "funnel-score", type: TopicCatalog.scored, time: data.scoredAt,
+                                                                        subject: data.leadID, data: data)), as: UTF8.self)
+            let (fast, foundation) = Self.both(LeadScored.self, json, topic: TopicCatalog.scored)
+            let reference = try foundation.get()
+            #expect(fast != nil && fast?.data == reference.data && fast?.id == "i")
+        }
+        let command = AssignmentCommand(kind: .assign, pool: "inbound", leadID: "l", requestID: "r", at: "2026-12-02T10:00:00Z",
+                                        priority: .hot, rule: "hot", hops: 1, exclude: "rep-a")
+        let commandJSON = String(decoding: EventCoding.encode(CloudEvent(id: "c", source: "funnel-route", type: TopicCatalog.assignments, time: command.at, subject: "l", data: command)), as: UTF8.self)
+        let c = Self.both(AssignmentCommand.self, commandJSON, topic: TopicCatalog.assignments)
+        let cReference = try c.foundation.get()
+        #expect(c.fast?.data == command && cReference.data == command)
+        let answer = AssignmentAnswer(leadID: "l", requestID: "r", pool: "inbound", owner: nil, queue: "unassigned", reason: "x", at: command.at, sequence: 7)
+        let answerJSON = String(decoding: EventCoding.encode(CloudEvent(id: "a", source: "funnel-route", type: TopicCatalog.assigned, time: answer.at, subject: "l", data: answer)), as: UTF8.self)
+        let a = Self.both(AssignmentAnswer.self, answerJSON, topic: TopicCatalog.assigned)
+        let aReference = try a.foundation.get()
+        #expect(a.fast?.data == answer && aReference.data == answer)
+        // Unusual input is left to JSONDecoder (which then decides): a number where a string
+        // belongs, an unknown e-mail class, a fractional event count, an overflowing total.
+        for (from, to) in [("\"grade\":\"A\"", "\"grade\":1"), ("\"email_class\":\"corporate\"", "\"email_class\":\"weird\""),
+                           ("\"events\":2", "\"events\":2.5"), ("\"total\":127.74", "\"total\":1e400")] {
+            let json = String(decoding: EventCoding.encode(CloudEvent(id: "i", source: "s", type: TopicCatalog.scored, time: s.scoredAt, subject: s.leadID, data: s)), as: UTF8.self)
+                .replacingOccurrences(of: from, with: to)
+            #expect(Self.both(LeadScored.self, json, topic: TopicCatalog.scored).fast == nil, "\(to)")
+        }
+    }
+}
+
 @Suite("Fast decoding of activity events")
 struct FastDecodeTests {
     /// What JSONDecoder alone says (the reference).

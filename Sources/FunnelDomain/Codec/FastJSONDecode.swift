@@ -19,6 +19,7 @@ public enum FastJSON {
             return fields.first { $0.0 == key }?.1
         }
         public var string: String? { if case .string(let s) = self { s } else { nil } }
+        public var number: Double? { if case .number(let d) = self { d } else { nil } }
     }
 
     /// The value of well-formed JSON (strict grammar, UTF-8 checked), or nil for anything
@@ -203,6 +204,90 @@ extension FastJSON {
             return LeadEnriched(leadID: leadID, profile: profile, emailClass: emailClass, contactAvailable: contactAvailable,
                                 company: company, enrichedAt: enrichedAt)
         }
+    }
+
+    /// `CloudEvent<LeadScored>` from well-formed JSON, or nil (then use `JSONDecoder`): the
+    /// router's main input.
+    static func scoredEvent(_ bytes: UnsafeRawBufferPointer) -> CloudEvent<LeadScored>? {
+        event(bytes) { d in
+            guard let leadID = d["lead_id"]?.string, let model = d["model"]?.string, let total = d["total"]?.number,
+                  let fit = d["fit"]?.number, let interest = d["interest"]?.number, let grade = d["grade"]?.string,
+                  let quadrant = d["quadrant"]?.string, case .array(let ruleValues)? = d["rules"],
+                  let disqualification = optionalString(d["disqualification"]),
+                  case .bool(let profileKnown)? = d["profile_known"], case .bool(let contactAvailable)? = d["contact_available"],
+                  let emailClassName = optionalString(d["email_class"]),
+                  let accountOwner = optionalString(d["account_owner"]), let source = optionalString(d["source"]),
+                  let campaign = optionalString(d["campaign"]), let scoredAt = d["scored_at"]?.string,
+                  let mql = optionalBool(d["mql"]), let interestBand = optionalString(d["interest_band"]),
+                  let country = optionalString(d["country"]), let employees = optionalInt(d["employees"]),
+                  let industry = optionalString(d["industry"]), let accountTier = optionalString(d["account_tier"]),
+                  total.isFinite, fit.isFinite, interest.isFinite else { return nil }
+            var emailClass: EmailClass?
+            if let name = emailClassName { guard let known = EmailClass(rawValue: name) else { return nil }; emailClass = known }
+            var rules: [RuleContribution] = []
+            rules.reserveCapacity(ruleValues.count)
+            for r in ruleValues {
+                guard case .object = r, let rule = r["rule"]?.string, let category = r["category"]?.string,
+                      let points = r["points"]?.number, points.isFinite, let events = optionalInt(r["events"]) else { return nil }
+                rules.append(RuleContribution(rule: rule, category: category, points: points, events: events))
+            }
+            var scores: [NamedScore]?
+            switch d["scores"] {
+            case nil, .null?: scores = nil
+            case .array(let values)?:
+                var named: [NamedScore] = []
+                for v in values {
+                    guard case .object = v, let name = v["name"]?.string, let t = v["total"]?.number, let f = v["fit"]?.number,
+                          let i = v["interest"]?.number, let g = v["grade"]?.string, let q = v["quadrant"]?.string,
+                          let b = v["interest_band"]?.string, t.isFinite, f.isFinite, i.isFinite else { return nil }
+                    named.append(NamedScore(name: name, total: t, fit: f, interest: i, grade: g, quadrant: q, interestBand: b))
+                }
+                scores = named
+            default: return nil
+            }
+            var scored = LeadScored(leadID: leadID, model: model, total: total, fit: fit, interest: interest, grade: grade,
+                                    quadrant: quadrant, rules: rules, disqualification: disqualification, profileKnown: profileKnown,
+                                    contactAvailable: contactAvailable, emailClass: emailClass, accountOwner: accountOwner,
+                                    source: source, campaign: campaign, scoredAt: scoredAt)
+            scored.mql = mql
+            scored.interestBand = interestBand
+            scored.scores = scores
+            scored.country = country
+            scored.employees = employees
+            scored.industry = industry
+            scored.accountTier = accountTier
+            return scored
+        }
+    }
+
+    /// `CloudEvent<AssignmentCommand>` (funnel-route's internal topic), or nil.
+    static func assignmentCommandEvent(_ bytes: UnsafeRawBufferPointer) -> CloudEvent<AssignmentCommand>? {
+        event(bytes) { d in
+            guard let kindName = d["kind"]?.string, let kind = AssignmentCommand.Kind(rawValue: kindName), let pool = d["pool"]?.string,
+                  let leadID = d["lead_id"]?.string, let requestID = d["request_id"]?.string, let rep = optionalString(d["rep"]),
+                  let at = d["at"]?.string, let priorityName = optionalString(d["priority"]), let rule = optionalString(d["rule"]),
+                  let hops = optionalInt(d["hops"]), let exclude = optionalString(d["exclude"]) else { return nil }
+            var priority: RoutingRule.Priority?
+            if let name = priorityName { guard let known = RoutingRule.Priority(rawValue: name) else { return nil }; priority = known }
+            return AssignmentCommand(kind: kind, pool: pool, leadID: leadID, requestID: requestID, rep: rep, at: at,
+                                     priority: priority, rule: rule, hops: hops, exclude: exclude)
+        }
+    }
+
+    /// `CloudEvent<AssignmentAnswer>` (funnel-route's internal topic), or nil.
+    static func assignmentAnswerEvent(_ bytes: UnsafeRawBufferPointer) -> CloudEvent<AssignmentAnswer>? {
+        event(bytes) { d in
+            guard let leadID = d["lead_id"]?.string, let requestID = d["request_id"]?.string, let pool = d["pool"]?.string,
+                  let owner = optionalString(d["owner"]), let queue = optionalString(d["queue"]), let reason = d["reason"]?.string,
+                  let at = d["at"]?.string, let sequence = optionalInt(d["sequence"]) else { return nil }
+            return AssignmentAnswer(leadID: leadID, requestID: requestID, pool: pool, owner: owner, queue: queue, reason: reason,
+                                    at: at, sequence: sequence.map(Int64.init))
+        }
+    }
+
+    /// An optional boolean.
+    static func optionalBool(_ value: Value?) -> Bool?? {
+        optional(value) { v in if case .bool(let b) = v { b } else { nil } }
     }
 
     /// The CloudEvents envelope around a payload read by `payload` (nil: not for this parser).

@@ -33,6 +33,15 @@ public enum EventDecoder {
         if P.self == LeadEnriched.self, let fast = FastJSON.enrichedEvent(buffer) as? CloudEvent<P> {
             return validate(fast, expectedType: expectedType)
         }
+        if P.self == LeadScored.self, let fast = FastJSON.scoredEvent(buffer) as? CloudEvent<P> {
+            return validate(fast, expectedType: expectedType)
+        }
+        if P.self == AssignmentCommand.self, let fast = FastJSON.assignmentCommandEvent(buffer) as? CloudEvent<P> {
+            return validate(fast, expectedType: expectedType)
+        }
+        if P.self == AssignmentAnswer.self, let fast = FastJSON.assignmentAnswerEvent(buffer) as? CloudEvent<P> {
+            return validate(fast, expectedType: expectedType)
+        }
         do {
             let data = buffer.baseAddress.map { Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: buffer.count, deallocator: .none) } ?? Data()
             event = try sharedDecoder.decode(CloudEvent<P>.self, from: data)
