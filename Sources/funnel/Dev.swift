@@ -76,6 +76,8 @@ final class StageBoard: Sendable {
     private let reached = Locked<[Stage: Set<String>]>([:])
     private let current = Locked<[String: Stage]>([:])
     let newMQLs = Locked<[String]>([])
+    /// MQL assignments per (pool, owner) (a reassignment counts for the new owner).
+    private let assignments = Locked<[String: Int]>([:])
 
     func watch(brokers: String) throws -> Task<Void, Never> {
         let consumer = try KafkaConsumer(
@@ -88,7 +90,11 @@ final class StageBoard: Sendable {
                     let lead = event.data.leadID, to = event.data.to
                     reached.withLock { _ = $0[to, default: []].insert(lead) }
                     current.withLock { $0[lead] = to }
-                    if to == .mql { newMQLs.withLock { $0.append(lead) } }
+                    if to == .mql {
+                        newMQLs.withLock { $0.append(lead) }
+                        let key = (event.data.pool ?? "named") + "\u{0}" + (event.data.owner ?? "(queue)")
+                        assignments.withLock { $0[key, default: 0] += 1 }
+                    }
                 }
             } catch {}
             await consumer.close()
@@ -116,6 +122,14 @@ final class StageBoard: Sendable {
         if captured > 0 {
             print(String(format: "  sales-ready at first (mql / captured): %.1f %%;  end-to-end %.1f leads/s captured",
                          100 * Double(count(.mql)) / Double(captured), Double(captured) / max(elapsed, 1)))
+        }
+        let byPool = Dictionary(grouping: assignments.value, by: { String($0.key.split(separator: "\u{0}").first ?? "") })
+        if !byPool.isEmpty {
+            print("\nMQL assignments per rep (routing.yaml pools; `named`: a rule's named owner or account owner):")
+            for (pool, entries) in byPool.sorted(by: { $0.key < $1.key }) {
+                let reps = entries.map { (String($0.key.split(separator: "\u{0}").last ?? ""), $0.value) }.sorted { $0.0 < $1.0 }
+                print("  " + pad(pool) + reps.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
+            }
         }
     }
 }

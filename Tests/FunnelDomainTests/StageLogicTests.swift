@@ -98,6 +98,19 @@ struct LifecycleTests {
         #expect(router.apply(scored(total: 85, owner: "acct", at: later), to: &lead).map(\.to) == [.mql])
     }
 
+    @Test("a before_mql rule fast-tracks a known account's lead to its owner below the MQL bar; without the flag it waits")
+    func fastTrack() {
+        var routing = router.routing
+        routing.rules[0].beforeMQL = true
+        let fast = LifecycleRouter(routing: routing, mqlThreshold: 60)
+        var lead = LeadLifecycle()
+        let t = fast.apply(scored(total: 30, owner: "acct"), to: &lead)
+        #expect(t.map(\.to) == [.captured, .identified, .mql] && lead.owner == "acct" && lead.rule == "account")
+        #expect(t.last?.reason == "fast track (rule account): score 30 below 60 does not hold it back; rule account: acct")
+        var slow = LeadLifecycle()
+        #expect(router.apply(scored(total: 30, owner: "acct"), to: &slow).map(\.to) == [.captured, .identified, .nurture])
+    }
+
     @Test("an outcome that does not fit the stage is named, not applied; a rejection needs a listed reason; BANT only on accepted")
     func unfitOutcomes() {
         var lead = LeadLifecycle()
@@ -114,6 +127,10 @@ struct LifecycleTests {
         let t = router.apply(accepted, to: &lead)
         let event = router.decisions(t, lead: lead, leadID: "l1", at: now)[0].changed
         #expect(event.to == .sal && event.bant == bant)
+        // A second meeting or a proposal at sql fits and moves nothing.
+        #expect(router.apply(LeadOutcome(leadID: "l1", outcome: .meeting, occurredAt: now), to: &lead).map(\.to) == [.sql])
+        let proposal = LeadOutcome(leadID: "l1", outcome: .proposal, occurredAt: now)
+        #expect(router.unfit(proposal, lead) == nil && router.apply(proposal, to: &lead).isEmpty && lead.stage == .sql)
     }
 
     @Test("a known account's lead goes to the account owner at once (no pool); a waiting MQL moves on no score")

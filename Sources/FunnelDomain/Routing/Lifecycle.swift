@@ -103,9 +103,14 @@ public struct LifecycleRouter: Sendable {
         if lead.stage == .identified || lead.stage == .nurture {
             let bar = max(mqlThreshold, (lead.recycledAtScore ?? -.infinity) + 1)
             // The scorer's MQL flag carries its hysteresis; older events only have the total.
-            if (scored.mql ?? (scored.total >= mqlThreshold)) && scored.total >= bar {
-                let reason = "score \(Int(scored.total)) >= \(Int(mqlThreshold)) (\(scored.quadrant))"
-                let choice = routing.route(scored)
+            let qualifies = (scored.mql ?? (scored.total >= mqlThreshold)) && scored.total >= bar
+            // A `before_mql` rule (a known account's owner) fast-tracks the lead to sales
+            // whatever its score: "connected to the company? fast track to that owner".
+            let fastTrack = qualifies || lead.stage == .nurture ? nil : routing.fastTrack(scored)
+            if qualifies || fastTrack != nil {
+                let reason = fastTrack.map { "fast track (rule \($0.rule)): score \(Int(scored.total)) below \(Int(mqlThreshold)) does not hold it back" }
+                    ?? "score \(Int(scored.total)) >= \(Int(mqlThreshold)) (\(scored.quadrant))"
+                let choice = fastTrack ?? routing.route(scored)
                 lead.rule = choice.rule
                 lead.priority = choice.priority
                 switch choice.target {
@@ -132,8 +137,8 @@ public struct LifecycleRouter: Sendable {
         switch outcome {
         case .accepted: [.mql]
         case .rejected: [.mql, .sal]
-        case .meeting: [.mql, .sal]
-        case .proposal: [.sal]
+        case .meeting: [.mql, .sal, .sql]  // another meeting at sql: fits, nothing moves
+        case .proposal: [.sal, .sql]       // a proposal at sql: fits, nothing moves
         case .won: [.sal, .sql]
         case .lost: [.mql, .sal, .sql]
         }
@@ -152,6 +157,7 @@ public struct LifecycleRouter: Sendable {
     public func apply(_ outcome: LeadOutcome, to lead: inout LeadLifecycle) -> [Transition] {
         let current = lead.stage
         guard unfit(outcome, lead) == nil else { return [] }
+        if current == .sql && (outcome.outcome == .meeting || outcome.outcome == .proposal) { return [] }
         let (to, reason): (Stage, String) = switch outcome.outcome {
         case .accepted: (.sal, "accepted by sales")
         case .rejected: (.nurture, "rejected by sales: \(outcome.reason ?? "other")")
