@@ -93,7 +93,8 @@ struct RoutingPipelineTests {
             let after = Dictionary(grouping: secondOwners) { $0 }.mapValues(\.count)
             print("[routing] after resume: \(after.sorted { $0.key < $1.key })")
             #expect(after.count == 4 && after.values.allSatisfy { (9...11).contains($0) }, "\(after)")
-            #expect(watcher.checkInvariants(expected: Dictionary(uniqueKeysWithValues: (first + second).map { ($0.id, Stage.mql) })) == 0)
+            // A paused rep's share is smaller by design: every invariant but fairness.
+            #expect(watcher.checkInvariants(expected: Dictionary(uniqueKeysWithValues: (first + second).map { ($0.id, Stage.mql) }), fairPools: false) == 0)
         } catch {
             Issue.record("failed; service logs in \(logs)")
             await watcher.stop(); await pipeline.stop()
