@@ -292,20 +292,37 @@ struct FastJSONTests {
             #expect(String(decoding: fast, as: UTF8.self) == String(decoding: slow, as: UTF8.self))
 
             // Content-addressed: the same bytes as the event built with the returned id, and an
-            // id that is the parts' plus the FNV-1a of the payload's JSON.
+            // id that is the parts' plus the hash of the payload's JSON.
             let (id, bytes) = EventCoding.encodeContentAddressed(s, deriving: ["in-1", "scored"], source: "funnel-score",
                                                                  type: TopicCatalog.scored, time: s.scoredAt, subject: s.leadID)
             var withID = event
             withID.id = id
             #expect(String(decoding: bytes, as: UTF8.self) == String(decoding: EventCoding.foundationEncode(withID), as: UTF8.self))
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in try! EventCoding.encoder().encode(s) { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+            let h = EventCoding.contentHash(Array(try! EventCoding.encoder().encode(s)))
             #expect(id == EventID.derive("in-1", "scored", String(h, radix: 16)))
             var other = s
             other.total += 0.01
             #expect(EventCoding.encodeContentAddressed(other, deriving: ["in-1", "scored"], source: "funnel-score",
                                                        type: TopicCatalog.scored, time: s.scoredAt, subject: s.leadID).id != id)
         }
+    }
+}
+
+@Suite("Content hash of payloads (part of content-addressed ids)")
+struct ContentHashTests {
+    @Test("pinned values (ids derived from it must never change for the same bytes); every byte counts, the tail too")
+    func stableAndSensitive() {
+        #expect(EventCoding.contentHash([]) == 0xcbf2_9ce4_4fd0_bfc1)
+        #expect(EventCoding.contentHash(Array(#"{"lead_id":"lead-1","total":72.5}"#.utf8)) == 0x9482_d811_3b05_f535)
+        let base = Array("0123456789abcdefghijklmnopqrstuvwxyz!".utf8) // 37 bytes: four words and a tail
+        var seen: Set<UInt64> = [EventCoding.contentHash(base)]
+        for i in base.indices {
+            var changed = base
+            changed[i] ^= 0x01
+            seen.insert(EventCoding.contentHash(changed))
+        }
+        seen.insert(EventCoding.contentHash(Array(base.dropLast())))
+        #expect(seen.count == base.count + 2)
     }
 }
 

@@ -133,12 +133,9 @@ struct ScoreProcessorTests {
         #expect(next.messages.count == 1)
     }
 
-    /// The id a scored event must have: derived from `parts` and the FNV-1a of its data's JSON.
+    /// The id a scored event must have: derived from `parts` and the hash of its data's JSON.
     static func contentID(_ parts: [String], _ event: CloudEvent<LeadScored>) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in try! EventCoding.encoder().encode(event.data) {
-            h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-        }
+        let h = EventCoding.contentHash(Array(try! EventCoding.encoder().encode(event.data)))
         return EventID.derive(parts + [String(h, radix: 16)])
     }
 

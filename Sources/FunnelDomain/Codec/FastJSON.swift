@@ -215,14 +215,35 @@ extension JSONWriter {
     /// Bytes written so far.
     var byteCount: Int { count }
 
-    /// 64-bit FNV-1a of the bytes written in `range`.
-    func fnv1a(_ range: Range<Int>) -> UInt64 {
-        withBytes { bytes in
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for i in range { h = (h ^ UInt64(bytes[i])) &* 0x0000_0100_0000_01b3 }
-            return h
-        }
+    /// ``EventCoding/contentHash(_:)`` of the bytes written in `range`.
+    func contentHash(_ range: Range<Int>) -> UInt64 {
+        withBytes { EventCoding.contentHash(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
+}
+
+extension EventCoding {
+    /// A 64-bit hash of a payload's bytes, eight at a time (multiply, xor-shift; the tail byte
+    /// by byte): part of content-addressed ids, so it must never change for the same bytes.
+    /// Byte-wise FNV-1a here was 5 % of the scorer's loop.
+    public static func contentHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(bytes.count)
+        let k: UInt64 = 0x9e37_79b9_7f4a_7c15
+        var i = 0
+        while i + 8 <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            h = (h ^ word) &* k
+            h ^= h >> 29
+            i += 8
+        }
+        while i < bytes.count {
+            h = (h ^ UInt64(bytes[i])) &* 0x0000_0100_0000_01b3
+            i += 1
+        }
+        h ^= h >> 32
+        return h
+    }
+
+    public static func contentHash(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { contentHash($0) } }
 }
 
 extension EventCoding {
@@ -239,7 +260,7 @@ extension EventCoding {
         w.key("data")
         let start = w.byteCount
         data.writeJSON(to: &w)
-        let digest = w.fnv1a(start..<w.byteCount)
+        let digest = w.contentHash(start..<w.byteCount)
         let id = EventID.derive(parts + [String(digest, radix: 16)])
         w.field("datacontenttype", "application/json")
         w.field("dataschema", Schemas.uri(for: type))
