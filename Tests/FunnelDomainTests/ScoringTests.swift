@@ -522,7 +522,9 @@ struct FastJSONIngestTests {
         }
         for outcome in [LeadOutcome(leadID: "l", outcome: .won, reason: "budget\tok", amount: 24000, currency: "EUR", occurredAt: "2026-11-23T12:00:00Z"),
                         LeadOutcome(leadID: "l", outcome: .lost, amount: 0.1, occurredAt: "2026-11-23T12:00:00Z"),
-                        LeadOutcome(leadID: "l", outcome: .meeting, occurredAt: "2026-11-23T12:00:00Z")] {
+                        LeadOutcome(leadID: "l", outcome: .meeting, occurredAt: "2026-11-23T12:00:00Z"),
+                        LeadOutcome(leadID: "l", outcome: .accepted, occurredAt: "2026-11-23T12:00:00Z",
+                                    bant: BANT(budget: .init(met: true, note: "Q1 \"approved\""), timeline: .init(met: false)))] {
             let (fast, slow) = Self.same(outcome, type: TopicCatalog.outcome)
             #expect(fast == slow)
         }
@@ -537,12 +539,21 @@ struct FastJSONIngestTests {
                                     score: score, source: "web", campaign: "spring/β", occurredAt: "2026-11-23T12:00:00.123Z"),
                        StageChanged(leadID: "l", from: .sql, to: .customer, reason: "closed won", owner: nil,
                                     score: ScoreSnapshot(total: 100, grade: "A", quadrant: "fit", model: "m"), source: nil, campaign: "c",
-                                    occurredAt: "2026-11-23T12:00:00Z")] {
+                                    occurredAt: "2026-11-23T12:00:00Z")] + [{
+                           var sal = StageChanged(leadID: "l", from: .mql, to: .sal, reason: "accepted by sales", owner: "ana", score: score,
+                                                  source: nil, campaign: nil, occurredAt: "2026-11-23T12:00:00Z")
+                           sal.routingVersion = "r-1"; sal.pool = "inbound"; sal.secondsToAccept = 3120
+                           sal.bant = BANT(budget: .init(met: true, note: "Q1"), authority: .init(met: false), need: nil, timeline: .init(met: true))
+                           return sal
+                       }()] {
             let (fast, slow) = Self.same(change, type: TopicCatalog.stageChanged)
             #expect(fast == slow)
         }
+        var pooled = LeadRouted(leadID: "l", stage: .mql, owner: "bo", queue: "owner-alert", reason: "hot", score: score, routedAt: "2026-11-23T12:00:00Z")
+        pooled.routingVersion = "r-1"; pooled.pool = "inbound"; pooled.rule = "hot"; pooled.priority = "hot"
         for routed in [LeadRouted(leadID: "l", stage: .mql, owner: "bo", queue: "sales", reason: "score 70 >= 60", score: score, routedAt: "2026-11-23T12:00:00Z"),
-                       LeadRouted(leadID: "l", stage: .nurture, owner: nil, queue: "nurture", reason: "below", score: nil, routedAt: "2026-11-23T12:00:00Z")] {
+                       LeadRouted(leadID: "l", stage: .nurture, owner: nil, queue: "nurture", reason: "below", score: nil, routedAt: "2026-11-23T12:00:00Z"),
+                       pooled] {
             let (fast, slow) = Self.same(routed, type: TopicCatalog.routed)
             #expect(fast == slow)
         }

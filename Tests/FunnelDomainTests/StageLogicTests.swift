@@ -106,7 +106,7 @@ struct LifecycleTests {
         var lead = LeadLifecycle()
         let t = fast.apply(scored(total: 30, owner: "acct"), to: &lead)
         #expect(t.map(\.to) == [.captured, .identified, .mql] && lead.owner == "acct" && lead.rule == "account")
-        #expect(t.last?.reason == "fast track (rule account): score 30 below 60 does not hold it back; rule account: acct")
+        #expect(t.last?.reason == "fast track (rule account): score 30 below 60 does not hold it back; account owner acct (rule account)")
         var slow = LeadLifecycle()
         #expect(router.apply(scored(total: 30, owner: "acct"), to: &slow).map(\.to) == [.captured, .identified, .nurture])
     }

@@ -252,6 +252,30 @@ struct IngestAuthTests {
         #expect(bad.status == 400 && bad.errors == [["field": "Idempotency-Key", "reason": "must be 1 to 255 visible ASCII characters"]])
     }
 
+    @Test("sales feedback over HTTP: accepted with BANT is produced as given; a rejection needs a listed reason; BANT only with accepted")
+    func salesFeedback() async throws {
+        let lead = "lead-feedback-\(UUID().uuidString.prefix(8).lowercased())"
+        let bant: [String: Any] = ["budget": ["met": true, "note": "approved for Q1"], "need": ["met": false]]
+        let accepted = try await fixture.post("/v1/outcomes", ["lead_id": lead, "outcome": "accepted", "bant": bant], headers: bearer(fixture.admin))
+        #expect(accepted.status == 202, "\(accepted.body)")
+        let event = try await fixture.event(on: TopicCatalog.outcome, lead: lead)
+        let data = try #require(event["data"] as? [String: Any])
+        #expect(NSDictionary(dictionary: data["bant"] as? [String: Any] ?? [:]) == NSDictionary(dictionary: bant))
+
+        let unlisted = try await fixture.post("/v1/outcomes", ["lead_id": lead, "outcome": "rejected", "reason": "student"], headers: bearer(fixture.admin))
+        #expect(unlisted.status == 400 && unlisted.errors == [["field": "reason", "reason": "a rejection needs one of not_a_fit, no_budget, bad_timing, duplicate, spam, other"]],
+                "\(unlisted.body)")
+        let missing = try await fixture.post("/v1/outcomes", ["lead_id": lead, "outcome": "rejected"], headers: bearer(fixture.admin))
+        #expect(missing.status == 400 && missing.errors.first?["field"] == "reason")
+        let listed = try await fixture.post("/v1/outcomes", ["lead_id": lead, "outcome": "rejected", "reason": "no_budget"], headers: bearer(fixture.admin))
+        #expect(listed.status == 202, "\(listed.body)")
+        let misplaced = try await fixture.post("/v1/outcomes", ["lead_id": lead, "outcome": "won", "bant": bant], headers: bearer(fixture.admin))
+        #expect(misplaced.status == 400 && misplaced.errors == [["field": "bant", "reason": "only with outcome accepted"]], "\(misplaced.body)")
+        let badCriterion = try await fixture.post("/v1/outcomes", ["lead_id": lead, "outcome": "accepted", "bant": ["budget": ["met": "yes"]]],
+                                                  headers: bearer(fixture.admin))
+        #expect(badCriterion.status == 400 && badCriterion.errors.first?["field"] == "bant.budget.met", "\(badCriterion.body)")
+    }
+
     @Test("an array with bad items: the good ones are accepted and produced, each bad one rejected with its field; all bad: 400; too many: 413")
     func partialBatch() async throws {
         let good = "batch-\(UUID().uuidString.prefix(8).lowercased())@soylent.example"

@@ -228,6 +228,27 @@ struct PoolRoutingTests {
         #expect(loop.published.count == before)
     }
 
+    @Test("a lost lead returns to nurture after recycle.lost_after_days (a durable timer), releasing nothing twice")
+    func lostRecycles() throws {
+        let start = Timestamp.milliseconds("2026-12-02T10:00:00Z")!
+        let clock = ManualClock(start)
+        let loop = Loop(clock: clock)
+        try loop.feed(Self.scored("gone", id: "s-gone"))
+        try loop.feed(Self.outcome("gone", .accepted, id: "g1", at: "2026-12-02T10:10:00Z"))
+        try loop.feed(Self.outcome("gone", .lost, id: "g2", at: "2026-12-02T11:00:00Z"))
+        #expect(loop.pool("inbound")?.members.first?.open == 0)
+        clock.set(Timestamp.milliseconds("2027-03-02T10:59:00Z")!) // 89 days and 23 h 59 min later
+        try loop.fireTimers()
+        #expect(try loop.changes().last?.to == .lost)
+        clock.set(Timestamp.milliseconds("2027-03-02T11:00:00Z")!) // 90 days
+        try loop.fireTimers()
+        let back = try #require(try loop.changes().last)
+        #expect(back.from == .lost && back.to == .nurture && back.reason == "recycled: lost 90 days ago, back to nurture")
+        #expect(back.occurredAt == "2027-03-02T11:00:00.000Z")
+        #expect(try loop.routed().last?.queue == "nurture") // follow-up enrols it again
+        #expect(loop.commands.filter { $0.value.map { String(decoding: $0, as: UTF8.self).contains("\"release\"") } ?? false }.count == 1)
+    }
+
     @Test("hot: the owner is alerted at once (an owner-alert routing next to the sales one)")
     func hotAlert() throws {
         let loop = Loop()

@@ -413,6 +413,7 @@ extension LeadOutcome: FastJSONEncodable {
     public func writeJSON(to w: inout JSONWriter) {
         w.beginObject()
         if let amount { w.field("amount", amount) }
+        if let bant { w.field("bant") { bant.writeJSON(to: &$0) } }
         w.field("currency", currency)
         w.field("lead_id", leadID)
         w.field("occurred_at", occurredAt)

@@ -118,7 +118,8 @@ public struct LifecycleRouter: Sendable {
                     lead.owner = rep
                     lead.pool = nil
                     lead.assignedAt = Timestamp.milliseconds(scored.scoredAt)
-                    move(.mql, reason + "; rule \(choice.rule): \(rep)")
+                    let byAccount = scored.accountOwner == rep && routing.rules.contains { $0.name == choice.rule && $0.target == .accountOwner }
+                    move(.mql, reason + (byAccount ? "; account owner \(rep) (rule \(choice.rule))" : "; rule \(choice.rule): \(rep)"))
                 case .pool(let pool):
                     // Published when the pool names the owner (see RouteProcessor).
                     out.append(Transition(from: lead.stage, to: .mql, reason: reason, awaitsPool: pool))
