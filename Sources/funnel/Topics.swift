@@ -12,7 +12,7 @@ struct Topics: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create every topic of the catalogue; existing ones are left as they are.")
         @OptionGroup var cluster: ClusterOptions
-        @Option(help: "Partitions per topic (the dead-letter topic has 1).") var partitions = 6
+        @Option(help: "Partitions per topic (the dead-letter topic has 3).") var partitions = 6
         @Option(help: "Replication factor.") var replicationFactor = 1
 
         func run() async throws {

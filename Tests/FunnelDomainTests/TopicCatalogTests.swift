@@ -28,7 +28,8 @@ struct TopicCatalogTests {
     @Test("partition counts follow the requested scale")
     func partitions() {
         #expect(TopicCatalog.all(partitions: 12).first { $0.name == TopicCatalog.scored }?.partitions == 12)
-        #expect(TopicCatalog.all(partitions: 12).first { $0.name == TopicCatalog.deadLetter }?.partitions == 1)
+        #expect(TopicCatalog.all(partitions: 12).first { $0.name == TopicCatalog.deadLetter }?.partitions == 3)
+        #expect(TopicCatalog.all().first { $0.name == TopicCatalog.deadLetter }?.configs["retention.ms"] == "2592000000")
     }
 
     @Test("stage names are the public contract's")

@@ -38,7 +38,7 @@ struct ScoreScalingTests {
     static let leadCount = 500
     static let seed: UInt64 = 0x5C0E_5CA1_1260
 
-    @Test("one replica, three staggered replicas, three replicas with one SIGKILLed: identical ids and final scores")
+    @Test("one replica, three staggered replicas, three replicas with one SIGKILLed: one output per input, one content per id, the same final scores")
     func sameAnswerHoweverManyReplicas() async throws {
         let root = NSTemporaryDirectory() + "funnel-score-scaling-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)

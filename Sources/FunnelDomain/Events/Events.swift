@@ -433,6 +433,31 @@ public struct StageChanged: Validatable, Equatable {
     }
 }
 
+/// A dead letter sent again by `funnel deadletters replay` (`funnel.deadletter.replays.v1`).
+public struct DeadLetterReplay: Validatable, Equatable {
+    public var letterID: String
+    /// Where the original was sent again.
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var replayedAt: String
+    /// The operator (`$USER`), if known.
+    public var by: String?
+
+    enum CodingKeys: String, CodingKey {
+        case letterID = "letter_id", topic, partition, offset, replayedAt = "replayed_at", by
+    }
+
+    public init(letterID: String, topic: String, partition: Int32, offset: Int64, replayedAt: String, by: String?) {
+        self.letterID = letterID; self.topic = topic; self.partition = partition; self.offset = offset
+        self.replayedAt = replayedAt; self.by = by
+    }
+
+    public func validate() -> [FieldError] {
+        Check.isTimestamp(replayedAt) ? [] : [FieldError(field: "replayed_at", reason: "must be an RFC 3339 date-time")]
+    }
+}
+
 /// `funnel.deadletter.v1`: what could not be processed, with the original bytes and why.
 public struct DeadLetter: Validatable, Equatable {
     /// The original message value, base64.

@@ -32,6 +32,12 @@ public enum TopicCatalog {
     public static let assigned = "funnel.route.assigned.v1"
     /// Run-time pool member controls (`funnel reps`), compacted, key `pool/rep` in the pool's partition.
     public static let reps = "funnel.route.reps.v1"
+    /// What `funnel deadletters replay` sent again, compacted, key: the dead letter's id.
+    public static let deadLetterReplays = "funnel.deadletter.replays.v1"
+
+    /// Dead letters: 3 partitions (keyed like their input, so a lead's letters stay in order)
+    /// and 30 days of retention — time to notice, fix and replay.
+    static let deadLetters = ["cleanup.policy": "delete", "retention.ms": "2592000000"]
 
     /// Seven days of retention for event topics.
     static let events = ["cleanup.policy": "delete", "retention.ms": "604800000"]
@@ -53,7 +59,8 @@ public enum TopicCatalog {
             TopicDefinition(name: routed, partitions: partitions, configs: events, summary: "routing decisions (owner, queue)"),
             TopicDefinition(name: stageChanged, partitions: partitions, configs: events, summary: "public lifecycle stage changes"),
             TopicDefinition(name: outcome, partitions: partitions, configs: events, summary: "sales feedback (accepted … won, lost)"),
-            TopicDefinition(name: deadLetter, partitions: 1, configs: events, summary: "what could not be processed, with the original bytes and why"),
+            TopicDefinition(name: deadLetter, partitions: 3, configs: deadLetters, summary: "what could not be processed, with the original bytes and why (30 days)"),
+            TopicDefinition(name: deadLetterReplays, partitions: 1, configs: changelog, summary: "dead letters replayed by `funnel deadletters replay`"),
             TopicDefinition(name: changelog(service: "score", store: "leads"), partitions: partitions, configs: changelog, summary: "funnel-score per-lead state"),
             TopicDefinition(name: changelog(service: "route", store: "leads"), partitions: partitions, configs: changelog, summary: "funnel-route lifecycle state"),
             TopicDefinition(name: assignments, partitions: partitions, configs: events, summary: "funnel-route: assignment requests and releases, keyed by pool"),
