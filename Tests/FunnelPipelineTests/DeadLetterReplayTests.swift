@@ -82,4 +82,52 @@ struct DeadLetterReplayTests {
         let listed = try await Self.funnel(["deadletters", "list", "--stage", "funnel-route", "--json"], broker: broker, logs: logs)
         #expect(listed.output.contains("\"replays\":2"), "\(listed.output)")
     }
+
+    @Test("replay after the cause is gone: a `won` that came before the lead reached sql is dead-lettered, replayed once it is, applied once (a second replay changes nothing)")
+    func replayAfterFix() async throws {
+        let logs = NSTemporaryDirectory() + "funnel-deadletters-fix-\(UUID().uuidString.prefix(6))"
+        let pipeline = try await LocalPipeline.start(binDirectory: PipelineEndToEndTests.binDirectory, logDirectory: logs)
+        let watcher: InvariantWatcher
+        do { watcher = try InvariantWatcher(broker: pipeline.broker) } catch { await pipeline.stop(); throw error }
+        do {
+            let client = RetryingClient(pipeline: pipeline)
+            let lead = PlannedLead(email: "fix-\(UUID().uuidString.prefix(6).lowercased())@initech.example", plan: .won)
+            let workload = Workload(name: "fix", leads: [lead], client: client, watcher: watcher)
+            try await workload.sendLeads(batch: 1, pause: .milliseconds(1))
+            try await watcher.wait("the lead to reach mql", seconds: 60) { watcher.last(lead.id) == .mql }
+            // Sales' CRM sends `won` too early: it does not fit mql and becomes a dead letter.
+            try await client.post("/v1/outcomes", [["lead_id": lead.id, "outcome": "won", "amount": 9000, "currency": "EUR"]], key: "won-\(lead.id)")
+            let broker = pipeline.broker
+            let letterID: String? = try await within(60, "the dead letter") {
+                while true {
+                    let r = try await Self.funnel(["deadletters", "list", "--stage", "funnel-route", "--reason", "does not fit", "--json"],
+                                                  broker: broker, logs: logs)
+                    if let id = r.output.split(separator: "\n").compactMap({ try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+                        .first?["id"] as? String { return id }
+                    try await Task.sleep(for: .milliseconds(500)) // polling the topic
+                }
+            }
+            try await client.post("/v1/outcomes", [["lead_id": lead.id, "outcome": "accepted"], ["lead_id": lead.id, "outcome": "meeting"]], key: "fix-\(lead.id)")
+            try await watcher.wait("the lead to reach sql", seconds: 60) { watcher.last(lead.id) == .sql }
+            // The cause is gone: replay it. It is applied once, with its own time and id.
+            let replayed = try await Self.funnel(["deadletters", "replay", letterID!], broker: pipeline.broker, logs: logs)
+            #expect(replayed.status == 0 && replayed.output.contains("1 replayed"), "\(replayed.output)")
+            try await watcher.wait("the replayed won to make the lead a customer", seconds: 60) { watcher.last(lead.id) == .customer }
+            let again = try await Self.funnel(["deadletters", "replay", letterID!, "--again"], broker: pipeline.broker, logs: logs)
+            #expect(again.status == 0)
+            // A marker after the second replay (same lead, same partition): once it is through,
+            // the second replay was too.
+            try await client.post("/v1/activities", [["lead_id": lead.id, "type": "page_view", "url": "https://example.com/after"]], key: "marker-\(lead.id)")
+            try await watcher.wait("the marker to be scored", seconds: 60) { watcher.state.value.readPerTopic[TopicCatalog.scored, default: 0] >= 3 }
+            let stages = watcher.stages(lead.id)
+            #expect(stages.filter { $0 == .customer }.count == 1, "customer once: \(stages)")
+            #expect(watcher.checkInvariants(expected: [lead.id: .customer]) == 0)
+        } catch {
+            Issue.record("failed; service logs in \(logs)")
+            await watcher.stop(); await pipeline.stop()
+            throw error
+        }
+        await watcher.stop()
+        await pipeline.stop()
+    }
 }
