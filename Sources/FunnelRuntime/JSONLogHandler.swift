@@ -29,7 +29,7 @@ public struct JSONLogHandler: LogHandler {
             "message": Redact.personalData("\(event.message)"),
         ]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            object[key] = Redact.personalData("\(value)")
+            object[key] = Redact.metadataValue(key: key, "\(value)")
         }
         guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
         line.append(0x0A)
@@ -43,22 +43,57 @@ public struct JSONLogHandler: LogHandler {
     }
 }
 
-/// Masks personal data in free text before it is logged.
+/// Masks personal data in free text before it is logged, without mangling diagnostics.
 public enum Redact {
-    /// Replaces e-mail addresses with `<email>` and runs of 7+ digits (phone numbers) with `<phone>`.
+    /// Replaces e-mail addresses with `<email>` and phone numbers with `<phone>`, token by token
+    /// (surrounding quotes, brackets and punctuation are kept). An e-mail address is
+    /// `local@domain.tld` with the usual characters — librdkafka's `topic[3]@1234` is not one. A
+    /// phone number has 7+ digits and only digits and `+-(). `; a decimal number
+    /// (`1000000.0`) and an integer without a leading `+` or `0` (`1234567`: an offset, a count)
+    /// are numbers, not phones — the phones Funnel stores are E.164 (`+4930…`).
     public static func personalData(_ text: String) -> String {
         guard text.contains("@") || text.contains(where: \.isNumber) else { return text }
         var out = ""
         for token in text.split(separator: " ", omittingEmptySubsequences: false) {
-            if token.contains("@"), token.split(separator: "@").count == 2 {
-                out += "<email>"
-            } else if token.filter(\.isNumber).count >= 7, token.allSatisfy({ $0.isNumber || "+-(). ".contains($0) }) {
-                out += "<phone>"
+            let trimmed = token.trimmingCharacters(in: edge)
+            if isEmail(trimmed) {
+                out += token.replacingOccurrences(of: trimmed, with: "<email>")
+            } else if isPhone(trimmed) {
+                out += token.replacingOccurrences(of: trimmed, with: "<phone>")
             } else {
                 out += token
             }
             out += " "
         }
         return String(out.dropLast())
+    }
+
+    /// A metadata value: a plain number is a diagnostic (`per_second: 1000000.0`) unless its
+    /// key names personal data; anything else as ``personalData(_:)``.
+    public static func metadataValue(key: String, _ value: String) -> String {
+        if ["email", "phone", "first_name", "last_name"].contains(key) { return value.isEmpty ? value : "<\(key)>" }
+        if !value.hasPrefix("+"), !(value.hasPrefix("0") && value.count > 1 && !value.hasPrefix("0.")), Double(value) != nil { return value }
+        return personalData(value)
+    }
+
+    private static let edge = CharacterSet(charactersIn: "\"'`()<>,;:")
+
+    static func isEmail(_ s: String) -> Bool {
+        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix(".") else { return false }
+        let local = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "._%+-!#$&'*/=?^{|}~"))
+        let domain = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: ".-"))
+        return parts[0].unicodeScalars.allSatisfy(local.contains) && parts[1].unicodeScalars.allSatisfy(domain.contains)
+    }
+
+    static func isPhone(_ s: String) -> Bool {
+        let digits = s.filter(\.isNumber).count
+        guard digits >= 7, s.allSatisfy({ $0.isNumber || "+-(). ".contains($0) }) else { return false }
+        if s.allSatisfy(\.isNumber) && !s.hasPrefix("0") { return false } // an integer: an offset, a count
+        if let dot = s.firstIndex(of: "."), s.filter({ $0 == "." }).count == 1, s[s.startIndex..<dot].allSatisfy(\.isNumber),
+           !s.hasPrefix("0"), s[s.index(after: dot)...].count <= 3, s[s.index(after: dot)...].allSatisfy(\.isNumber) {
+            return false // a decimal number
+        }
+        return true
     }
 }
