@@ -102,7 +102,19 @@ enum Blocking {
 /// Passed to librdkafka as the configuration opaque (unretained; the client keeps it alive).
 class ClientContext: @unchecked Sendable {
     let logger: Logger
+    /// Repeated client log lines are logged once per 30 s, with a count (see ``RepeatFilter``).
+    let repeats = Mutex(RepeatFilter())
     init(logger: Logger) { self.logger = logger }
+
+    /// Logs `message` unless the same line was logged in the last 30 s.
+    func logOnce(level: Logger.Level, _ message: String, metadata: Logger.Metadata) {
+        let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        let (log, suppressed) = repeats.withLock { $0.admit("\(level)|\(message)|\(metadata)", now: now) }
+        guard log else { return }
+        var metadata = metadata
+        if suppressed > 0 { metadata["suppressed_repeats"] = "\(suppressed)" }
+        logger.log(level: level, "\(message)", metadata: metadata)
+    }
 
     /// The context of type `T` behind a librdkafka opaque pointer (not retained). Generic over
     /// `T` rather than returning `Self`, so each call site is specialised: the `Self` version
@@ -121,14 +133,17 @@ class ClientContext: @unchecked Sendable {
             var swiftLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
             // KAFKA_* variables apply to every client; a consumer property on a producer is expected.
             if fac == "CONFWARN" { swiftLevel = .debug }
-            context.logger.log(level: swiftLevel, "librdkafka: \(message)", metadata: ["facility": "\(fac)"])
+            context.logOnce(level: swiftLevel, "librdkafka: \(message)", metadata: ["facility": "\(fac)"])
         }
         rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
             guard let context = ClientContext.unretained(opaque, as: ClientContext.self) else { return }
             let error = KafkaError(code: rd_kafka_resp_err_t(err), context: reason.map { String(cString: $0) })
             // Transport errors repeat while a broker is down; librdkafka retries by itself.
-            context.logger.log(level: error.isFatal ? .critical : .warning, "kafka client error",
-                               metadata: ["error": "\(error)"])
+            if error.isFatal {
+                context.logger.critical("kafka client error", metadata: ["error": "\(error)"])
+            } else {
+                context.logOnce(level: .warning, "kafka client error", metadata: ["error": "\(error)"])
+            }
         }
     }
 }
