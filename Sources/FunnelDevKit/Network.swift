@@ -6,21 +6,43 @@ import Glibc
 
 /// Small socket helpers for local processes.
 public enum Network {
-    /// A TCP port on 127.0.0.1 that is free right now (the kernel picks it).
+    /// A TCP port that is free right now, for a process to listen on.
+    ///
+    /// Chosen below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`, usually
+    /// 32768–60999): a port the kernel picked for `bind(0)` comes from that range, and any
+    /// outgoing connection (a Kafka client's) may take it as its source port before the process
+    /// that was given it binds — a test run once lost a funnel-route that way ("Address already
+    /// in use" on every restart). A port is never handed out twice by one process.
     public static func freePort() throws -> Int {
+        let low = 20_000, high = ephemeralStart() - 1
+        for _ in 0..<500 {
+            let port = Int.random(in: low...max(low + 1000, high))
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
+            if isBindable(port) { return port }
+        }
+        throw POSIXError(.EADDRINUSE)
+    }
+
+    private static let handedOut = Locked<Set<Int>>([])
+
+    /// The first port of the kernel's ephemeral range (32768 if it cannot be read).
+    static func ephemeralStart() -> Int {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32_768
+    }
+
+    /// Whether a listening socket could bind `port` on every interface now.
+    static func isBindable(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
-        var addr = loopback(port: 0)
-        let bound = withUnsafePointer(to: &addr) {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr = in_addr(s_addr: INADDR_ANY)
+        return withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        } == 0
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:`port`.
