@@ -11,12 +11,7 @@ import FunnelTestSupport
 @Suite("funnel deadletters: list, show, replay", .serialized, .timeLimit(.minutes(4)))
 struct DeadLetterReplayTests {
     static func funnel(_ arguments: [String], broker: LocalBroker, logs: String) async throws -> (status: Int32, output: String) {
-        let output = logs + "/funnel-\(UUID().uuidString.prefix(6)).txt"
-        let child = try ChildProcess(name: "funnel " + arguments.joined(separator: " "), executable: PipelineEndToEndTests.binDirectory + "/funnel",
-                                     arguments: arguments + ["--brokers", broker.bootstrap], environment: ProcessInfo.processInfo.environment,
-                                     outputPath: output)
-        let status = await child.waitUntilExit()
-        return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+        try await PipelineEndToEndTests.runFunnel(arguments, broker: broker, logs: logs)
     }
 
     @Test("two dead letters: filtered lists, a masked and a revealed show, a replay with the original bytes, refused twice, --again")

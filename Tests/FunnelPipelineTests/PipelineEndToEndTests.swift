@@ -204,3 +204,16 @@ struct PipelineEndToEndTests {
         }
     }
 }
+
+extension PipelineEndToEndTests {
+    /// Runs the `funnel` CLI against `broker` (`--brokers` appended) and returns its exit status
+    /// and output (stdout and stderr, kept in `logs`).
+    static func runFunnel(_ arguments: [String], broker: LocalBroker, logs: String) async throws -> (status: Int32, output: String) {
+        let output = logs + "/funnel-\(UUID().uuidString.prefix(6)).txt"
+        let child = try ChildProcess(name: "funnel " + arguments.joined(separator: " "), executable: binDirectory + "/funnel",
+                                     arguments: arguments + ["--brokers", broker.bootstrap], environment: ProcessInfo.processInfo.environment,
+                                     outputPath: output)
+        let status = await child.waitUntilExit()
+        return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    }
+}

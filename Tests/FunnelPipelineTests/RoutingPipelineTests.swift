@@ -12,12 +12,7 @@ import FunnelTestSupport
 @Suite("Routing: pools over the broker and funnel reps", .serialized, .timeLimit(.minutes(6)))
 struct RoutingPipelineTests {
     static func funnel(_ arguments: [String], broker: LocalBroker, logs: String) async throws -> (status: Int32, output: String) {
-        let output = logs + "/funnel-\(UUID().uuidString.prefix(6)).txt"
-        let child = try ChildProcess(name: "funnel " + arguments.joined(separator: " "), executable: PipelineEndToEndTests.binDirectory + "/funnel",
-                                     arguments: arguments + ["--brokers", broker.bootstrap], environment: ProcessInfo.processInfo.environment,
-                                     outputPath: output)
-        let status = await child.waitUntilExit()
-        return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+        try await PipelineEndToEndTests.runFunnel(arguments, broker: broker, logs: logs)
     }
 
     /// `funnel reps list --json`, members by "pool/rep".
