@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // librdkafka's C API. Only FunnelKafka (and the C baseline used by the benchmark) import it.
@@ -83,9 +85,16 @@ let package = Package(
             ],
             swiftSettings: crossModule
         ),
+        // A small SMTP client on SwiftNIO (pool, STARTTLS, AUTH, retries): funnel-followup's mail edge.
+        .target(name: "FunnelSMTP", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
+        ]),
         // The stage processors (a folder per stage), shared by their executable and `funnel bench`.
         .target(name: "FunnelStages", dependencies: [
-            "FunnelRuntime", "FunnelDomain", "FunnelKafka", .product(name: "Logging", package: "swift-log"),
+            "FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelSMTP", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: crossModule),
         // The local harness: Tansu, child processes, the five-process pipeline, HTTP probes.
         // Used by `funnel dev`, `funnel bench` and the tests; no service links it.
@@ -94,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "funnel",
             dependencies: [
-                "FunnelRuntime", "FunnelKafka", "FunnelDomain", "FunnelStages", "FunnelDevKit", "CKafkaBaseline",
+                "FunnelRuntime", "FunnelKafka", "FunnelDomain", "FunnelStages", "FunnelDevKit", "CKafkaBaseline", "FunnelSMTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -110,7 +119,7 @@ let package = Package(
         .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka"]),
         .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelStages"]),
         .executableTarget(name: "funnel-route", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelStages"]),
-        .executableTarget(name: "funnel-followup", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka"]),
+        .executableTarget(name: "funnel-followup", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelStages", "FunnelSMTP"]),
 
         // Helpers every integration suite shares (client settings, a collector, a time guard).
         .target(name: "FunnelTestSupport", dependencies: ["FunnelDevKit", "FunnelKafka"], path: "Tests/FunnelTestSupport"),
@@ -120,12 +129,13 @@ let package = Package(
             "FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "FunnelSMTPTests", dependencies: ["FunnelSMTP", "FunnelDevKit", "FunnelTestSupport"]),
         .testTarget(name: "FunnelStagesTests", dependencies: [
-            "FunnelStages", "FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport",
+            "FunnelStages", "FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport", "FunnelSMTP",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FunnelPipelineTests", dependencies: [
-            "FunnelRuntime", "FunnelStages", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport",
+            "FunnelRuntime", "FunnelStages", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport", "FunnelSMTP",
         ]),
     ],
     swiftLanguageModes: [.v6]

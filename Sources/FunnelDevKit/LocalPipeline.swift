@@ -6,12 +6,15 @@ import FunnelKafka
 import Glibc
 #endif
 
-/// The whole pipeline on one machine: a private broker, the topic catalogue, and the five
-/// processes as separate OS processes. Used by `funnel dev` and the end-to-end tests.
+/// The whole pipeline on one machine: a private broker, the topic catalogue, a local SMTP sink
+/// (funnel-followup's mail lands in its Maildir) and the five processes as separate OS
+/// processes. Used by `funnel dev` and the end-to-end tests.
 public final class LocalPipeline: Sendable {
     public static let services = ["funnel-ingest", "funnel-enrich", "funnel-score", "funnel-route", "funnel-followup"]
 
     public let broker: LocalBroker
+    /// Where funnel-followup delivers (`FUNNEL_SMTP_URL`); mail lands in `<logDirectory>/maildir/new`.
+    public let smtp: LocalSMTPSink
     public let binDirectory: String
     public let logDirectory: String
     /// HTTP port per service (ingest's is the public API).
@@ -33,32 +36,44 @@ public final class LocalPipeline: Sendable {
     /// `Authorization: Bearer <dev key>`, for requests to the ingest API.
     public var authorization: [String: String] { ["Authorization": "Bearer \(apiKey)"] }
 
-    private init(broker: LocalBroker, binDirectory: String, logDirectory: String, ports: [String: Int],
+    private init(broker: LocalBroker, smtp: LocalSMTPSink, binDirectory: String, logDirectory: String, ports: [String: Int],
                  apiKey: (key: String, line: String)) {
         self.apiKey = apiKey.key
         self.apiKeyLine = apiKey.line
         self.broker = broker
+        self.smtp = smtp
         self.binDirectory = binDirectory
         self.logDirectory = logDirectory
         self.ports = ports
     }
 
     /// Starts the broker, creates the topics and starts every service; waits until all are ready.
+    /// - Parameter smtp: the SMTP sink's behaviour (its Maildir is always `<logDirectory>/maildir`).
     public static func start(binDirectory: String, logDirectory: String, ingestPort: Int? = nil,
-                             partitions: Int = 6, extraEnvironment: [String: String] = [:]) async throws -> LocalPipeline {
+                             partitions: Int = 6, extraEnvironment: [String: String] = [:],
+                             smtp smtpOptions: LocalSMTPSink.Options = .init()) async throws -> LocalPipeline {
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let broker = try await LocalBroker.start(logPath: logDirectory + "/tansu.log")
+        var sinkOptions = smtpOptions
+        sinkOptions.maildir = logDirectory + "/maildir"
+        try? FileManager.default.removeItem(atPath: logDirectory + "/maildir") // a previous run's mail
+        let smtp: LocalSMTPSink
+        do { smtp = try await LocalSMTPSink.start(options: sinkOptions, logPath: logDirectory + "/smtp-sink.log") } catch {
+            await broker.stop()
+            throw error
+        }
         do {
             let admin = try KafkaAdmin(configuration: KafkaConfiguration(brokers: broker.bootstrap))
             try await TopicSetup.create(admin: admin, partitions: partitions)
             var ports: [String: Int] = [:]
             for service in services { ports[service] = try (service == "funnel-ingest" ? ingestPort : nil) ?? Network.freePort() }
             let key = try await createAPIKey(binDirectory: binDirectory, source: "dev", scopes: ["admin"], scratchDirectory: logDirectory)
-            let pipeline = LocalPipeline(broker: broker, binDirectory: binDirectory, logDirectory: logDirectory, ports: ports, apiKey: key)
+            let pipeline = LocalPipeline(broker: broker, smtp: smtp, binDirectory: binDirectory, logDirectory: logDirectory, ports: ports, apiKey: key)
             for service in services { try await pipeline.startService(service, extraEnvironment: extraEnvironment) }
             try await pipeline.waitUntilReady()
             return pipeline
         } catch {
+            await smtp.stop()
             await broker.stop()
             throw error
         }
@@ -80,6 +95,11 @@ public final class LocalPipeline: Sendable {
         }
         // Tracking links work in dev: a secret for this run unless one is given.
         env["FUNNEL_TRACKING_SECRET"] = env["FUNNEL_TRACKING_SECRET"] ?? trackingSecret
+        if service == "funnel-followup" { // mail to the local sink; links point at this ingest
+            env["FUNNEL_SMTP_URL"] = env["FUNNEL_SMTP_URL"] ?? smtp.url + "?connections=4"
+            env["FUNNEL_MAIL_FROM"] = env["FUNNEL_MAIL_FROM"] ?? "Funnel Dev <hello@funnel-dev.example>"
+            env["FUNNEL_PUBLIC_URL"] = env["FUNNEL_PUBLIC_URL"] ?? ingestURL
+        }
         return env
     }
 
@@ -179,12 +199,14 @@ public final class LocalPipeline: Sendable {
         }
     }
 
-    /// Stops every service instance gracefully (SIGTERM; no restarts from here on), then the broker.
+    /// Stops every service instance gracefully (SIGTERM; no restarts from here on), then the SMTP
+    /// sink and the broker.
     public func stop() async {
         let all = instances.withLock { i -> [Supervised] in defer { i = [:] }; return Array(i.values) }
         await withTaskGroup(of: Void.self) { group in
             for supervised in all { group.addTask { await supervised.stop() } }
         }
+        await smtp.stop()
         await broker.stop()
     }
 }
