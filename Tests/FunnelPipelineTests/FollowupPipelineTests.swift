@@ -14,13 +14,13 @@ import FunnelTestSupport
 @Suite("Follow-up: sequences over SMTP", .serialized, .timeLimit(.minutes(8)))
 struct FollowupPipelineTests {
     /// A configuration directory: the shipped one with a fast sequence (seconds, not days) and no quiet hours.
-    static func configDirectory(steps: Int, spacing: String) throws -> String {
+    static func configDirectory(delays: [String]) throws -> String {
         let dir = NSTemporaryDirectory() + "funnel-followup-config-\(UUID().uuidString.prefix(6))"
         let source = (ProjectPaths.root ?? ".") + "/deploy"
         try FileManager.default.copyItem(atPath: source, toPath: dir)
         let templates = ["intro", "case-study", "webinar-invite", "blog-digest", "recycled-check-in"]
-        let stepLines = (0..<steps).map { i in
-            "      - { name: step-\(i + 1), template: \(templates[i % templates.count]), delay: \(i == 0 ? "0s" : spacing) }"
+        let stepLines = delays.enumerated().map { i, delay in
+            "      - { name: step-\(i + 1), template: \(templates[i % templates.count]), delay: \(delay) }"
         }.joined(separator: "\n")
         let yaml = """
         version: "test"
@@ -89,7 +89,8 @@ struct FollowupPipelineTests {
     @Test("real mail to nurture leads; pixel and click reach the scorer; one-click unsubscribe stops the next step; consent, 550 and 451")
     func closedLoop() async throws {
         let logs = NSTemporaryDirectory() + "funnel-followup-\(UUID().uuidString.prefix(6))"
-        let config = try Self.configDirectory(steps: 3, spacing: "6s")
+        // Step 2 comes 15 s after the intro: time enough to unsubscribe from the intro first.
+        let config = try Self.configDirectory(delays: ["0s", "15s", "3s"])
         let pipeline = try await LocalPipeline.start(
             binDirectory: PipelineEndToEndTests.binDirectory, logDirectory: logs, extraEnvironment: ["FUNNEL_CONFIG_DIR": config],
             smtp: .init(fail: ["bounce-=550", "later-=451:2"], statsFile: logs + "/smtp-stats.json"))
@@ -103,6 +104,15 @@ struct FollowupPipelineTests {
                                                 Self.nurtureLead(refused, consent: false), Self.nurtureLead(bounce), Self.nurtureLead(later)],
                                   key: "followup-\(tag)")
 
+            // One-click unsubscribe (RFC 8058) through funnel-ingest, from the quitter's own intro.
+            let port = pipeline.ports["funnel-ingest"]!
+            try await Self.waitForMail(pipeline, "the quitter's intro") { $0.contains { $0.to?.contains(quitter) == true } }
+            let quitterIntro = try #require(Self.mails(pipeline).first { $0.to?.contains(quitter) == true })
+            let unsubscribe = try #require(quitterIntro.paths("/u/").first)
+            let r = try await HTTPProbe.request(port: port, method: "POST", path: unsubscribe,
+                                                headers: ["Content-Type": "application/x-www-form-urlencoded"], json: Data("List-Unsubscribe=One-Click".utf8))
+            #expect(r.status == 200, "\(r.body)")
+
             // The first step reaches every lead that may be mailed (the 451 one after two retries).
             try await Self.waitForMail(pipeline, "the intro to four leads") { mails in
                 Set(mails.filter { $0.campaign == "fast/step-1" }.compactMap(\.to)).count == 4
@@ -115,7 +125,6 @@ struct FollowupPipelineTests {
             #expect(intro.lead == leadID(clicker))
 
             // Open and click from the delivered message: the activities reach the scorer.
-            let port = pipeline.ports["funnel-ingest"]!
             let pixel = try #require(intro.paths("/t/o/").first)
             let click = try #require(intro.paths("/t/c/").first)
             #expect(try await HTTPProbe.get(port: port, path: pixel).status == 200)
@@ -131,13 +140,6 @@ struct FollowupPipelineTests {
                 }
             }
             await scored.close()
-
-            // One-click unsubscribe (RFC 8058) through funnel-ingest, from the quitter's own message.
-            let quitterIntro = try #require(mails.first { $0.to?.contains(quitter) == true })
-            let unsubscribe = try #require(quitterIntro.paths("/u/").first)
-            let r = try await HTTPProbe.request(port: port, method: "POST", path: unsubscribe,
-                                                headers: ["Content-Type": "application/x-www-form-urlencoded"], json: Data("List-Unsubscribe=One-Click".utf8))
-            #expect(r.status == 200, "\(r.body)")
 
             // The steady lead gets all three steps; by then the quitter's next step was due twice over.
             try await Self.waitForMail(pipeline, "the steady lead's three steps", seconds: 90) { mails in
@@ -181,7 +183,7 @@ struct FollowupPipelineTests {
     func killMidSequence() async throws {
         let logs = NSTemporaryDirectory() + "funnel-followup-kill-\(UUID().uuidString.prefix(6))"
         let steps = 5
-        let config = try Self.configDirectory(steps: steps, spacing: "3s")
+        let config = try Self.configDirectory(delays: ["0s"] + Array(repeating: "3s", count: steps - 1))
         let pipeline = try await LocalPipeline.start(binDirectory: PipelineEndToEndTests.binDirectory, logDirectory: logs,
                                                      extraEnvironment: ["FUNNEL_CONFIG_DIR": config, "FUNNEL_TIMER_TICK_MS": "200",
                                                                         // One e-mail in flight: what a kill can repeat.
