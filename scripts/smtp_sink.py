@@ -8,6 +8,7 @@ on stdout once listening and exits cleanly on SIGTERM/SIGINT.
 Options for tests:
   --tls-cert/--tls-key         offer STARTTLS with this certificate
   --require-starttls           refuse commands other than EHLO/STARTTLS/... before TLS
+  --smtps                      implicit TLS from the first byte (with --tls-cert/--tls-key)
   --auth USER:PASS             offer AUTH PLAIN and LOGIN, require authentication
   --auth-insecure              allow AUTH without TLS
   --auth-exclude MECH          do not offer this AUTH mechanism (repeatable; e.g. PLAIN)
@@ -24,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import ssl
@@ -136,10 +138,21 @@ class Handler:
         return f"250 2.0.0 OK queued as {self.counter}"
 
 
+# Plain `<local@domain>` (optionally followed by parameters): parsed without the (slow)
+# email header parser; anything else goes through aiosmtpd's full parser.
+SIMPLE_ADDR = re.compile(r"\s*<([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+)>(.*)\Z", re.S)
+
+
 class CountingSMTP(SMTP):
     """SMTP with connection accounting (STARTTLS re-entry is not counted twice)."""
 
     stats = None
+
+    def _getaddr(self, arg):
+        match = SIMPLE_ADDR.match(arg) if arg else None
+        if match:
+            return match.group(1), match.group(2)
+        return super()._getaddr(arg)
 
     async def _handle_client(self):
         stats = self.stats
@@ -158,7 +171,7 @@ def make_authenticator(user, password, stats):
               and getattr(auth_data, "password", None) == password.encode())
         if not ok:
             stats.auth_failures += 1
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
     return authenticator
 
 
@@ -193,7 +206,7 @@ async def main(args):
 
     smtp_kwargs = dict(
         hostname="sink.funnel.local",
-        tls_context=tls_context,
+        tls_context=None if args.smtps else tls_context,
         require_starttls=args.require_starttls,
         decode_data=False,
     )
@@ -212,6 +225,7 @@ async def main(args):
     server = await loop.create_server(
         lambda: CountingSMTP(handler, loop=loop, **smtp_kwargs),
         host=args.host, port=args.port, reuse_address=True, backlog=512,
+        ssl=tls_context if args.smtps else None,
     )
     port = server.sockets[0].getsockname()[1]
 
@@ -244,6 +258,7 @@ def parse_args(argv):
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--require-starttls", action="store_true")
+    p.add_argument("--smtps", action="store_true")
     p.add_argument("--auth")
     p.add_argument("--auth-insecure", action="store_true")
     p.add_argument("--auth-exclude", action="append", default=[])
@@ -253,12 +268,17 @@ def parse_args(argv):
                    help="do not advertise PIPELINING")
     p.add_argument("--stats")
     args = p.parse_args(argv)
-    if args.require_starttls and not args.tls_cert:
-        p.error("--require-starttls needs --tls-cert/--tls-key")
+    if (args.require_starttls or args.smtps) and not args.tls_cert:
+        p.error("--require-starttls and --smtps need --tls-cert/--tls-key")
+    if args.require_starttls and args.smtps:
+        p.error("--require-starttls and --smtps exclude each other")
     return args
 
 
 if __name__ == "__main__":
+    # A parent that spawns us from a thread with blocked signals (e.g. a libdispatch worker)
+    # passes its signal mask on: make sure SIGTERM/SIGINT reach us.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     args = parse_args(sys.argv[1:])
     if args.maildir:
         prepare_maildir(args.maildir)

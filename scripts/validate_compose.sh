@@ -170,7 +170,8 @@ KNOWN_FUNNEL_ENV = {"FUNNEL_HTTP_PORT", "FUNNEL_CONFIG_DIR", "FUNNEL_SERVICE", "
                     # funnel-ingest
                     "FUNNEL_API_KEYS", "FUNNEL_RATE_LIMIT", "FUNNEL_RATE_BURST", "FUNNEL_MAX_BATCH",
                     "FUNNEL_MAX_IMPORT_BYTES", "FUNNEL_TRACKING_SECRET", "FUNNEL_TRACKING_SECRET_FILE",
-                    "FUNNEL_TRACKING_SECRET_PREVIOUS"}
+                    "FUNNEL_TRACKING_SECRET_PREVIOUS", "FUNNEL_SMTP_URL", "FUNNEL_SMTP_RATE",
+                    "FUNNEL_SMTP_CONNECTIONS", "FUNNEL_MAIL_FROM", "FUNNEL_PUBLIC_URL"}
 IMAGE = "funnel:local"
 BUILD = {"context": ".", "dockerfile": dockerfile_path}
 

@@ -73,7 +73,7 @@ public final class LocalPipeline: Sendable {
             try await pipeline.waitUntilReady()
             return pipeline
         } catch {
-            await smtp.stop()
+            smtp.stop()
             await broker.stop()
             throw error
         }
@@ -206,7 +206,7 @@ public final class LocalPipeline: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for supervised in all { group.addTask { await supervised.stop() } }
         }
-        await smtp.stop()
+        smtp.stop()
         await broker.stop()
     }
 }

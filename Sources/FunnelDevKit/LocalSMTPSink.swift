@@ -1,5 +1,8 @@
 import Foundation
 import FunnelRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A local SMTP server for `funnel dev`, tests and benchmarks: `scripts/smtp_sink.py` (aiosmtpd
 /// from the project's `.venv`) as a ``ChildProcess`` (its own process group, gone with its
@@ -29,6 +32,8 @@ public final class LocalSMTPSink: Sendable {
         public var statsFile: String?
         /// Advertise PIPELINING.
         public var pipelining: Bool
+        /// Further flags (e.g. `--smtps`: TLS from the first byte).
+        public var extraArguments: [String] = []
 
         public init(maildir: String? = nil, tlsCertificate: String? = nil, tlsKey: String? = nil, requireStartTLS: Bool = false,
                     auth: String? = nil, authInsecure: Bool = false, authExclude: [String] = [], fail: [String] = [],
@@ -51,7 +56,7 @@ public final class LocalSMTPSink: Sendable {
             for rule in stall { args += ["--stall", rule] }
             if let statsFile { args += ["--stats", statsFile] }
             if !pipelining { args.append("--no-pipelining") }
-            return args
+            return args + extraArguments
         }
     }
 
@@ -117,8 +122,20 @@ public final class LocalSMTPSink: Sendable {
         throw StartError(description: "the SMTP sink did not start: \(text.suffix(1000))")
     }
 
-    /// Stops it (SIGTERM) and waits; the stats file is final afterwards.
-    public func stop() async { await process.terminate() }
+    /// Stops it (SIGTERM, then SIGKILL after `grace`) and waits (briefly blocking); the stats
+    /// file is final afterwards. Idempotent.
+    public func stop(grace: Duration = .seconds(5)) {
+        process.signal(SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) } // the reaper thread sets it
+        if process.isRunning, let pid = process.commandPID {
+            kill(pid, SIGKILL)
+            while process.isRunning { usleep(10_000) }
+        }
+    }
+
+    /// A port that was free a moment ago (for a "nothing listens here" test).
+    public static func freePort() throws -> Int { try Network.freePort() }
 
     /// File names in `maildir/new`, sorted (the sink names them in delivery order).
     public func deliveredFileNames() -> [String] {

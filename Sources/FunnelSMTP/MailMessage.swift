@@ -134,7 +134,7 @@ public struct MailMessage: Sendable {
 
         if let html {
             let boundary = Self.boundary(for: messageID)
-            try out.header("Content-Type", value: "multipart/alternative; boundary=\"\(boundary)\"")
+            try out.header("Content-Type", tokens: ["multipart/alternative;", "boundary=\"\(boundary)\""])
             out.line("")
             out.line("This is a multi-part message in MIME format.")
             out.line("")

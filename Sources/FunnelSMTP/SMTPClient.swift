@@ -15,6 +15,15 @@ public struct SMTPDelivery: Sendable, Equatable {
     public var attempts: Int
     /// Whether the successful attempt ran on an already open (pooled) connection.
     public var reusedConnection: Bool
+
+    /// Creates a value (for test doubles of code that uses ``SMTPClient``).
+    public init(code: Int, enhancedCode: String?, text: String, attempts: Int, reusedConnection: Bool) {
+        self.code = code
+        self.enhancedCode = enhancedCode
+        self.text = text
+        self.attempts = attempts
+        self.reusedConnection = reusedConnection
+    }
 }
 
 /// An SMTP client with a connection pool, retries with exponential backoff and rate limiting.
@@ -108,7 +117,7 @@ public final class SMTPClient: Sendable {
                 throw error
             }
             // A pooled connection the server had silently dropped: retry once at no cost.
-            if reused && error.code == nil && error.phase == .mail && !staleRetried {
+            if reused && error.isConnectionLoss && error.phase == .mail && !staleRetried {
                 staleRetried = true
                 attempt -= 1
                 continue

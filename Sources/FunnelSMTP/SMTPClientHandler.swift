@@ -1,5 +1,6 @@
 import NIOCore
 import NIOSSL
+import Synchronization
 
 /// Failures of the transport below the SMTP dialogue; mapped to ``SMTPError`` by the connection.
 enum SMTPTransportError: Error, Sendable {
@@ -8,6 +9,19 @@ enum SMTPTransportError: Error, Sendable {
     case tls(String)
     case io(String)
     case protocolViolation(String)
+}
+
+/// The first transport failure of a channel, kept after the pipeline is torn down so that a
+/// command written after the failure reports the real cause (e.g. a TLS handshake error)
+/// instead of "closed".
+final class TransportFailureRecord: Sendable {
+    private let value = Mutex<SMTPTransportError?>(nil)
+
+    func record(_ error: SMTPTransportError) {
+        value.withLock { if $0 == nil { $0 = error } }
+    }
+
+    var first: SMTPTransportError? { value.withLock { $0 } }
 }
 
 /// What the connection asks the handler to do: write `bytes` (may be empty) and
@@ -33,8 +47,11 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var failure: SMTPTransportError?
 
-    init(commandTimeout: TimeAmount) {
+    private let record: TransportFailureRecord
+
+    init(commandTimeout: TimeAmount, record: TransportFailureRecord) {
         self.commandTimeout = commandTimeout
+        self.record = record
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -109,6 +126,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
 
     private func failAll(_ error: SMTPTransportError) {
         if failure == nil { failure = error }
+        record.record(error)
         timer?.cancel()
         timer = nil
         while let promise = pending.popFirst() {

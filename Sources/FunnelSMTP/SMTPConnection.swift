@@ -15,6 +15,7 @@ final class SMTPConnection: Sendable {
     private let tlsContext: NIOSSLContext?
     private let logger: Logger
     private let brokenFlag = Atomic<Bool>(false)
+    private let failureRecord: TransportFailureRecord
     private let state: Mutex<(capabilities: SMTPCapabilities, tls: Bool)>
 
     /// Sequential number, for logs.
@@ -29,8 +30,9 @@ final class SMTPConnection: Sendable {
     var isUsable: Bool { !brokenFlag.load(ordering: .relaxed) && channel.isActive }
 
     private init(channel: any Channel, configuration: SMTPConfiguration, tlsContext: NIOSSLContext?,
-                 logger: Logger, id: Int, tls: Bool) {
+                 failureRecord: TransportFailureRecord, logger: Logger, id: Int, tls: Bool) {
         self.channel = channel
+        self.failureRecord = failureRecord
         self.configuration = configuration
         self.tlsContext = tlsContext
         self.logger = logger
@@ -54,6 +56,7 @@ final class SMTPConnection: Sendable {
         if implicitTLS && tlsContext == nil {
             throw SMTPError(kind: .configuration, phase: .connect, message: "TLS context unavailable")
         }
+        let failureRecord = TransportFailureRecord()
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(configuration.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -64,7 +67,7 @@ final class SMTPConnection: Sendable {
                         try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
                     }
                     try sync.addHandler(ByteToMessageHandler(SMTPReplyDecoder()))
-                    try sync.addHandler(SMTPClientHandler(commandTimeout: commandTimeout))
+                    try sync.addHandler(SMTPClientHandler(commandTimeout: commandTimeout, record: failureRecord))
                 }
             }
         let channel: any Channel
@@ -77,7 +80,7 @@ final class SMTPConnection: Sendable {
         var logger = logger
         logger[metadataKey: "smtp.connection"] = "\(id)"
         let connection = SMTPConnection(channel: channel, configuration: configuration, tlsContext: tlsContext,
-                                        logger: logger, id: id, tls: implicitTLS)
+                                        failureRecord: failureRecord, logger: logger, id: id, tls: implicitTLS)
         do {
             try await connection.handshake()
         } catch {
@@ -101,7 +104,14 @@ final class SMTPConnection: Sendable {
         case .startTLS(let required):
             if capabilities.startTLS {
                 try await startTLS()
-                try await ehlo()
+                do {
+                    try await ehlo()
+                } catch where error.code == nil {
+                    // The TLS handshake runs with the first command after STARTTLS.
+                    var error = error
+                    error.phase = .starttls
+                    throw error
+                }
             } else if required {
                 await quit()
                 throw SMTPError(kind: .configuration, phase: .starttls,
@@ -334,23 +344,28 @@ final class SMTPConnection: Sendable {
             for promise in promises { promise.fail(error) }
         }
         channel.writeAndFlush(SMTPOutbound(bytes: bytes ?? ByteBuffer(), replies: promises), promise: writePromise)
-        var replies: [SMTPReply] = []
-        replies.reserveCapacity(count)
-        for promise in promises {
-            do {
-                let reply = try await promise.futureResult.get()
-                if reply.code == 421 { markBroken() }
-                replies.append(reply)
-            } catch {
-                markBroken()
-                close()
-                throw transportError(error, phase: phase)
-            }
+        // One await for the whole batch: fewer thread hops than awaiting each reply.
+        let batch: EventLoopFuture<[SMTPReply]> = count == 1
+            ? promises[0].futureResult.map { [$0] }
+            : EventLoopFuture.whenAllSucceed(promises.map(\.futureResult), on: loop)
+        let replies: [SMTPReply]
+        do {
+            replies = try await batch.get()
+        } catch {
+            markBroken()
+            close()
+            throw transportError(error, phase: phase)
+        }
+        for reply in replies {
+            logger.trace("SMTP reply", metadata: ["smtp.phase": "\(phase.rawValue)", "smtp.code": "\(reply.code)"])
+            if reply.code == 421 { markBroken() }
         }
         return replies
     }
 
     private func transportError(_ error: any Error, phase: SMTPError.Phase) -> SMTPError {
+        // Prefer the first failure the channel saw (a TLS error rather than the close it caused).
+        let error: any Error = failureRecord.first ?? error
         let message: String
         switch error {
         case SMTPTransportError.timeout:
@@ -366,7 +381,14 @@ final class SMTPConnection: Sendable {
         default:
             message = "\(Self.describe(error)) (\(configuration.endpoint))"
         }
-        return SMTPError(kind: .transient, phase: phase, message: message)
+        var smtpError = SMTPError(kind: .transient, phase: phase, message: message)
+        switch error {
+        case SMTPTransportError.closed, ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed, ChannelError.eof:
+            smtpError.isConnectionLoss = true
+        default:
+            break
+        }
+        return smtpError
     }
 
     static func describe(_ error: any Error) -> String {

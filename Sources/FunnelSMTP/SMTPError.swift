@@ -36,6 +36,8 @@ public struct SMTPError: Error, Sendable, CustomStringConvertible, Equatable {
     public var phase: Phase
     /// The server's reply text (without code), or a description of the local failure.
     public var message: String
+    /// The connection was found closed (not a timeout): a pooled connection may have gone stale.
+    var isConnectionLoss = false
 
     /// Creates an error value.
     public init(kind: Kind, code: Int? = nil, enhancedCode: String? = nil, phase: Phase, message: String) {

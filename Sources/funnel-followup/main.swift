@@ -25,8 +25,23 @@ await ServiceMain.run(service: "funnel-followup", defaultPort: 8084) { context, 
         "version": "\(config.version)", "sequences": "\(config.sequences.map(\.name))", "templates": "\(templates.names.sorted())",
         "smtp": "\(setup.smtp.host):\(setup.smtp.port)", "connections": "\(setup.smtp.maxConnections)",
         "rate": "\(setup.smtp.ratePerSecond.map { "\($0)/s" } ?? "unlimited")"])
-    let (enrolments, _) = context.stage(FollowupProcessor(planner: FollowupPlanner(config: config)))
+    let metrics = context.metrics
+    let decisions = FollowupDecisionCounters(metrics: metrics)
+    let (enrolments, _) = context.stage(FollowupProcessor(planner: FollowupPlanner(config: config)) { decisions.count($0) })
     let sender = MailSender(environment: environment, producer: context.producer, metrics: context.metrics, health: context.health,
                             logger: context.logger, composer: composer, client: client, concurrency: setup.smtp.maxConnections)
     return [enrolments, sender]
+}
+
+/// `funnel_followup_decisions_total{decision}`: enrolments and step decisions (`sent`,
+/// `postponed`, `suppressed`, `exited`, `completed`), reasons folded into the label's few values.
+final class FollowupDecisionCounters: Sendable {
+    let metrics: MetricsRegistry
+    init(metrics: MetricsRegistry) { self.metrics = metrics }
+    func count(_ decision: String) {
+        // "postponed: quiet hours" → decision="postponed", reason="quiet hours" (both bounded sets).
+        let parts = decision.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        metrics.increment("funnel_followup_decisions_total", help: "Follow-up enrolments and step decisions.",
+                          labels: ["decision": parts[0], "reason": parts.count > 1 ? parts[1] : ""])
+    }
 }

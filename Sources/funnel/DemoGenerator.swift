@@ -5,7 +5,9 @@ import FunnelDevKit
 
 /// Realistic synthetic traffic for `funnel dev`: leads (mostly ordinary, some hot, some
 /// competitors, students, disposable addresses and malformed records), behaviour, and sales
-/// outcomes for leads that became MQLs (about 7 in 10 take a meeting, 3 a proposal, 1 wins).
+/// outcomes for leads that became MQLs (about 7 in 10 take a meeting, 3 a proposal, 1 wins),
+/// and recipients who open (30 %) and click (10 %) the follow-up e-mails delivered to the local
+/// sink, through their real tracking links: the loop from e-mail back to the score.
 struct DemoGenerator {
     let pipeline: LocalPipeline
     let board: StageBoard
@@ -26,6 +28,7 @@ struct DemoGenerator {
         var rng = SystemRandomNumberGenerator()
         var sequence = 0
         var outcomesDue: [(lead: String, step: Int)] = []
+        var mailRead = 0
         let tick = 0.5
         var carry = 0.0
         var due = ContinuousClock.now
@@ -64,8 +67,24 @@ struct DemoGenerator {
             }
             outcomesDue = next
             if !outcomes.isEmpty { _ = try? await HTTPProbe.post(port: port, path: "/v1/outcomes", json: JSONSerialization.data(withJSONObject: outcomes), headers: auth) }
+            mailRead = await readMail(from: mailRead, &rng)
             try? await Task.sleep(until: due) // keeps the rate whatever the requests took
         }
+    }
+
+    /// The recipients of new mail in the sink: some open it (the pixel), fewer click a link.
+    /// Returns how many messages are read so far.
+    func readMail(from read: Int, _ rng: inout SystemRandomNumberGenerator) async -> Int {
+        let names = pipeline.smtp.deliveredFileNames()
+        guard names.count > read, let dir = pipeline.smtp.maildirNew else { return read }
+        for name in names[read...] {
+            guard let bytes = FileManager.default.contents(atPath: dir + "/" + name) else { continue }
+            let mail = DeliveredMail(Array(bytes))
+            let roll = Double.random(in: 0..<1, using: &rng)
+            if roll < 0.3, let pixel = mail.paths("/t/o/").first { _ = try? await HTTPProbe.get(port: port, path: pixel) }
+            if roll < 0.1, let click = mail.paths("/t/c/").randomElement(using: &rng) { _ = try? await HTTPProbe.get(port: port, path: click) }
+        }
+        return names.count
     }
 
     /// One lead and the behaviour that comes with it.

@@ -42,6 +42,7 @@ struct Dev: AsyncParsableCommand {
           ingest:  \(pipeline.ingestURL)/v1/leads   (also /v1/activities, /v1/outcomes)
           metrics: \(LocalPipeline.services.map { "\($0) :\(pipeline.ports[$0]!)" }.joined(separator: ", "))
           watch:   any Kafka client on topic \(TopicCatalog.stageChanged)
+          mail:    funnel-followup sends to a local SMTP sink (\(pipeline.smtp.url)); messages land in \(pipeline.smtp.maildirNew ?? "-")
           API key: \(pipeline.apiKey)   (source "dev", scope admin; a new one every run)
           try it:  curl -i -H 'Authorization: Bearer \(pipeline.apiKey)' -H 'Content-Type: application/json' \\
                      -d '{"email":"ada@acme-software.example","job_title":"CTO","country":"GB"}' \(pipeline.ingestURL)/v1/leads
@@ -62,6 +63,8 @@ struct Dev: AsyncParsableCommand {
         await watcher.value
         await pipeline.stop()
         board.printFunnel(elapsed: (ContinuousClock.now - started).seconds)
+        print("\n\(pipeline.smtp.deliveredFileNames().count) e-mails delivered to the local sink: \(pipeline.smtp.maildirNew ?? "-") "
+              + "(quiet hours 20:00-08:00 in each lead's time zone postpone some; consent false is never mailed)")
     }
 }
 
@@ -159,6 +162,14 @@ struct Progress {
                 last[service] = done
                 var part = String(format: "%@ %.0f (%.0f/s)", String(service.dropFirst(7)) as NSString, done, rate)
                 if service != "funnel-ingest" { part += String(format: " lag %.0f", lag) }
+                if service == "funnel-followup" {
+                    let mailed = Self.sum(text, "funnel_emails_total", where: "result=\"sent\"")
+                    let suppressed = Self.sum(text, "funnel_followup_decisions_total", where: "decision=\"suppressed\"")
+                    let postponed = Self.sum(text, "funnel_followup_decisions_total", where: "decision=\"postponed\"")
+                    let mailRate = (mailed - (last["mail"] ?? 0)) / max(dt, 0.001)
+                    last["mail"] = mailed
+                    part += String(format: " mail %.0f (%.0f/s) suppressed %.0f postponed %.0f", mailed, mailRate, suppressed, postponed)
+                }
                 if dead > 0 { part += String(format: " dead %.0f", dead) }
                 parts.append(part)
             }
@@ -168,9 +179,11 @@ struct Progress {
         }
     }
 
-    static func sum(_ exposition: String, _ metric: String) -> Double {
+    /// The sum of a metric's samples (those whose labels contain `filter`, if given).
+    static func sum(_ exposition: String, _ metric: String, where filter: String? = nil) -> Double {
         exposition.split(separator: "\n").reduce(0.0) { total, line in
-            guard line.hasPrefix(metric + "{") || line.hasPrefix(metric + " "), let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { return total }
+            guard line.hasPrefix(metric + "{") || line.hasPrefix(metric + " "), filter.map({ line.contains($0) }) ?? true,
+                  let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { return total }
             return total + value
         }
     }

@@ -39,42 +39,10 @@ struct FollowupPipelineTests {
         return dir
     }
 
-    /// One delivered message, parsed enough for the tests.
-    struct Mail {
-        let raw: String
-        var headers: [String: String] = [:]
-        init(_ bytes: [UInt8]) {
-            raw = String(decoding: bytes, as: UTF8.self)
-            let head = raw.components(separatedBy: "\r\n\r\n").first ?? raw.components(separatedBy: "\n\n").first ?? ""
-            // Unfold continuation lines, then split name: value.
-            let unfolded = head.replacingOccurrences(of: "\r\n ", with: " ").replacingOccurrences(of: "\r\n\t", with: " ")
-                .replacingOccurrences(of: "\n ", with: " ")
-            for line in unfolded.split(whereSeparator: \.isNewline) {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-        }
-        var lead: String? { headers["x-funnel-lead"] }
-        var campaign: String? { headers["x-funnel-campaign"] }
-        var to: String? { headers["to"] }
-        /// Tracking paths in the body (`/t/o/…`, `/t/c/…`, `/u/…`), quoted-printable soft breaks undone.
-        func paths(_ prefix: String) -> [String] {
-            let body = raw.replacingOccurrences(of: "=\r\n", with: "").replacingOccurrences(of: "=\n", with: "").replacingOccurrences(of: "=3D", with: "=")
-            var out: [String] = []
-            var rest = body[...]
-            while let r = rest.range(of: prefix) {
-                let token = rest[r.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
-                out.append(prefix + token)
-                rest = rest[r.upperBound...]
-            }
-            return out
-        }
-    }
-
-    static func mails(_ pipeline: LocalPipeline) -> [Mail] { pipeline.smtp.deliveredMessages().map(Mail.init) }
+    static func mails(_ pipeline: LocalPipeline) -> [DeliveredMail] { pipeline.smtp.deliveredMail() }
 
     /// Waits (bounded) until the sink holds mail satisfying `predicate` (polling its Maildir).
-    static func waitForMail(_ pipeline: LocalPipeline, _ what: String, seconds: Double = 60, _ predicate: @escaping @Sendable ([Mail]) -> Bool) async throws {
+    static func waitForMail(_ pipeline: LocalPipeline, _ what: String, seconds: Double = 60, _ predicate: @escaping @Sendable ([DeliveredMail]) -> Bool) async throws {
         try await within(seconds, what) {
             while !predicate(mails(pipeline)) { try await Task.sleep(for: .milliseconds(100)) } // polling a directory: no event to await
         }
@@ -167,7 +135,7 @@ struct FollowupPipelineTests {
             }
             await activities.close()
             #expect(bounced["bounce"] == "hard" && bounced["code"] == "550" && bounced["step"] == "step-1")
-            await pipeline.smtp.stop() // its counters are final once it stopped
+            pipeline.smtp.stop() // its counters are final once it stopped
             let stats = try #require(pipeline.smtp.stats())
             #expect(stats.by_code["550"] == 1, "the bounced address was tried again: \(stats.by_code)")
             #expect(stats.by_code["451"] == 2, "\(stats.by_code)")

@@ -31,8 +31,13 @@ public struct FollowupProcessor: KeyedProcessor {
     /// Their JSON strings, to skip other activities without decoding them.
     let needles: [[UInt8]]
 
-    public init(planner: FollowupPlanner) {
+    /// Told each step decision (`sent`, `postponed: quiet hours`, `suppressed: no consent`, …)
+    /// and each enrolment (`enrolled`, `suppressed: …`): for metrics only, never for decisions.
+    let observe: @Sendable (String) -> Void
+
+    public init(planner: FollowupPlanner, observe: @escaping @Sendable (String) -> Void = { _ in }) {
         self.planner = planner
+        self.observe = observe
         activityTypes = planner.exitActivities.union([.unsubscribe, .emailBounced, .emailReply, .emailSent])
         needles = activityTypes.map { Array("\"\($0.rawValue)\"".utf8) }
     }
@@ -63,8 +68,12 @@ public struct FollowupProcessor: KeyedProcessor {
                 let entry = FollowupEntry(stage: .nurture, from: change.from, quadrant: change.score?.quadrant, grade: change.score?.grade,
                                           source: change.source ?? state.contact.source, campaign: change.campaign ?? state.contact.campaign)
                 let at = Timestamp.milliseconds(change.occurredAt) ?? message.timestampMilliseconds
+                let wasActive = state.enrolment?.status == .active
                 if let due = planner.enter(entry, entryID: event.id, at: at, state: &state) {
                     partition.schedule(Self.stepTimer, for: leadID, at: due)
+                    observe("enrolled")
+                } else if !wasActive, let e = state.enrolment, e.status == .suppressed, e.entryID == event.id {
+                    observe("suppressed: \(e.reason ?? "-")")
                 }
             } else if planner.stageChanged(to: change.to, state: &state) {
                 partition.cancel(Self.stepTimer, for: leadID)
@@ -97,6 +106,11 @@ public struct FollowupProcessor: KeyedProcessor {
         guard timer.id == Self.stepTimer, var state = partition.value(of: timer.key) else { return [] }
         let decision = planner.stepDue(leadID: timer.key, due: timer.due, state: &state)
         partition.update(timer.key) { $0 = state }
+        switch decision {
+        case .send: observe("sent")
+        case .postpone(_, let reason): observe("postponed: \(reason)")
+        case .stop(let status, let reason): observe("\(status.rawValue): \(reason)")
+        }
         switch decision {
         case .send(let command, let next):
             if let next { partition.schedule(Self.stepTimer, for: timer.key, at: next) }

@@ -18,7 +18,7 @@ public struct FollowupSetup: Sendable {
         guard let url = environment["FUNNEL_SMTP_URL"], !url.isEmpty else {
             throw ConfigError("FUNNEL_SMTP_URL: not set (e.g. smtp://mail.example.com:587?starttls=required; `funnel dev` starts a local sink)")
         }
-        do { smtp = try SMTPConfiguration.parse(url: url, rate: environment["FUNNEL_SMTP_RATE"]) } catch {
+        do { smtp = try SMTPConfiguration.parse(url: url, rate: environment["FUNNEL_SMTP_RATE"].flatMap { $0.isEmpty ? nil : $0 }) } catch {
             throw ConfigError("\(error)")
         }
         if let text = environment["FUNNEL_SMTP_CONNECTIONS"], !text.isEmpty {
