@@ -67,7 +67,14 @@ struct FollowupPipelineTests {
             let steady = "steady-\(tag)@initech.example", clicker = "clicker-\(tag)@initech.example"
             let quitter = "quitter-\(tag)@initech.example", refused = "refused-\(tag)@initech.example"
             let bounce = "bounce-\(tag)@initech.example", later = "later-\(tag)@initech.example"
+            let hot = "hot-\(tag)@acme-software.example"
             let client = RetryingClient(pipeline: pipeline)
+            // A hot lead (VP at a 500-person software company with a demo request): its owner is alerted by e-mail.
+            try await client.post("/v1/leads", [["email": hot, "first_name": "Vera", "job_title": "VP Engineering", "company": "Acme Software",
+                                                 "employees": 500, "industry": "software", "country": "DE", "consent": ["email": true]]],
+                                  key: "hot-\(tag)")
+            try await client.post("/v1/activities", [["email": hot, "type": "demo_request", "url": "https://example.com/demo",
+                                                      "occurred_at": Timestamp.format(Date())]], key: "hot-demo-\(tag)")
             try await client.post("/v1/leads", [Self.nurtureLead(steady), Self.nurtureLead(clicker), Self.nurtureLead(quitter),
                                                 Self.nurtureLead(refused, consent: false), Self.nurtureLead(bounce), Self.nurtureLead(later)],
                                   key: "followup-\(tag)")
@@ -119,6 +126,11 @@ struct FollowupPipelineTests {
             #expect(count(refused) == 0, "consent false was mailed")
             #expect(count(bounce) == 0)
             #expect(count(later) == 3, "the 451 lead got its steps once each after retries")
+            // The hot lead is no nurture lead: its owner got an alert (to the fallback address: the test config names no reps).
+            #expect(count(hot) == 0)
+            let alert = try #require(mails.first { $0.campaign == "alert/owner-alert" })
+            #expect(alert.to?.contains("sales-team@example.com") == true && alert.lead == leadID(hot))
+            #expect(alert.headers["subject"]?.hasPrefix("Hot lead") == true && alert.headers["list-unsubscribe"] == nil)
             let perStep = Dictionary(grouping: mails.filter { $0.to?.contains(steady) == true }) { $0.campaign ?? "-" }.mapValues(\.count)
             #expect(perStep == ["fast/step-1": 1, "fast/step-2": 1, "fast/step-3": 1])
 
