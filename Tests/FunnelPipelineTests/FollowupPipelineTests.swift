@@ -70,11 +70,18 @@ struct FollowupPipelineTests {
             let hot = "hot-\(tag)@acme-software.example"
             let client = RetryingClient(pipeline: pipeline)
             // A hot lead (VP at a 500-person software company with a demo request): its owner is alerted by e-mail.
+            // The demo request is scored first, so the profile makes the lead an MQL that is hot at once (its
+            // fit alone is 65 >= 60: a profile first would make it an MQL before the demo request made it hot).
+            let hotScores = try KafkaConsumer(configuration: testConfiguration(pipeline.broker), groupID: uniqueName("hot"), topics: [TopicCatalog.scored])
+            try await client.post("/v1/activities", [["email": hot, "type": "demo_request", "url": "https://example.com/demo",
+                                                      "occurred_at": Timestamp.format(Date())]], key: "hot-demo-\(tag)")
+            try await within(60, "the demo request to be scored") {
+                for try await message in hotScores.messages where message.keyString == leadID(hot) { return }
+            }
+            await hotScores.close()
             try await client.post("/v1/leads", [["email": hot, "first_name": "Vera", "job_title": "VP Engineering", "company": "Acme Software",
                                                  "employees": 500, "industry": "software", "country": "DE", "consent": ["email": true]]],
                                   key: "hot-\(tag)")
-            try await client.post("/v1/activities", [["email": hot, "type": "demo_request", "url": "https://example.com/demo",
-                                                      "occurred_at": Timestamp.format(Date())]], key: "hot-demo-\(tag)")
             try await client.post("/v1/leads", [Self.nurtureLead(steady), Self.nurtureLead(clicker), Self.nurtureLead(quitter),
                                                 Self.nurtureLead(refused, consent: false), Self.nurtureLead(bounce), Self.nurtureLead(later)],
                                   key: "followup-\(tag)")
@@ -128,6 +135,16 @@ struct FollowupPipelineTests {
             #expect(count(later) == 3, "the 451 lead got its steps once each after retries")
             // The hot lead is no nurture lead: its owner got an alert (to the fallback address: the test config names no reps).
             #expect(count(hot) == 0)
+            if !mails.contains(where: { $0.campaign == "alert/owner-alert" }) {
+                let routed = try KafkaConsumer(configuration: testConfiguration(pipeline.broker), groupID: uniqueName("diag"),
+                                               topics: [TopicCatalog.routed, TopicCatalog.stageChanged, TopicCatalog.scored])
+                _ = try? await within(5, "diagnostics") {
+                    for try await message in routed.messages where message.keyString == leadID(hot) {
+                        print("[hot lead] \(message.topic): \(String(decoding: message.value ?? [], as: UTF8.self).prefix(600))")
+                    }
+                }
+                await routed.close()
+            }
             let alert = try #require(mails.first { $0.campaign == "alert/owner-alert" })
             #expect(alert.to?.contains("sales-team@example.com") == true && alert.lead == leadID(hot))
             #expect(alert.headers["subject"]?.hasPrefix("Hot lead") == true && alert.headers["list-unsubscribe"] == nil)
