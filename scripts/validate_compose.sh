@@ -86,7 +86,10 @@ if install_apt docker-compose && command -v docker-compose >/dev/null 2>&1; then
   # Read from stdin, v1 resolves relative paths (the build context) from the current
   # directory, which is the compose file's directory here.
   compose_dir="$(cd "$(dirname "$COMPOSE_FILE")" && pwd)"
-  if v1_out="$(cd "$compose_dir" && grep -v -E '^name:[[:space:]]' "$(basename "$COMPOSE_FILE")" \
+  # Required variables (`${VAR:?…}`) get a placeholder: v1 interpolates and would stop at them.
+  required_vars=$(grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*:\?' "$COMPOSE_FILE" | sed -E 's/^\$\{//; s/:\?$//' | sort -u)
+  if v1_out="$(cd "$compose_dir" && for v in $required_vars; do export "$v=${!v:-validation-placeholder}"; done \
+        && grep -v -E '^name:[[:space:]]' "$(basename "$COMPOSE_FILE")" \
         | docker-compose -f - config -q 2>&1)"; then
     pass "docker-compose $v1_version: config -q accepts $COMPOSE_FILE (top-level name: withheld, v1 does not know it)"
   else
@@ -478,12 +481,14 @@ if isinstance(doc, dict):
     check(not details, "prometheus and grafana run as services and publish their ports on the loopback interface only",
           details)
 
-    # Every variable the file reads has a default: `docker compose up` works without a .env.
+    # Every variable the file reads has a default, or is required with a message
+    # (`${VAR:?message}`: Compose refuses to start and says what to set).
     read = variables_read(raw_text)
-    details = [f"${{{v}}} has no default ({ops})" for v, ops in sorted(read.items())
-               if not all(op.startswith((":-", "-")) for op in ops)]
-    check(not details, f"every variable {compose_path} reads has a default ({len(read)} variables; a .env is optional)",
-          details)
+    required = sorted(v for v, ops in read.items() if any(op.startswith(":?") for op in ops))
+    details = [f"${{{v}}} has neither a default nor a required-message ({ops})" for v, ops in sorted(read.items())
+               if not all(op.startswith((":-", "-")) or (op.startswith(":?") and len(op) > 2) for op in ops)]
+    check(not details, f"every variable {compose_path} reads has a default or is required with a message "
+                       f"({len(read)} variables; required: {', '.join(required) or 'none'})", details)
 
     # .env.example names every variable the compose files read, and nothing else.
     override_text = open(override_path).read() if override_path and os.path.exists(override_path) else ""
@@ -497,6 +502,9 @@ if isinstance(doc, dict):
         secrets = [l for l in example.splitlines() if re.match(r"^[A-Z][A-Z0-9_]*=\S", l)
                    and re.search(r"SECRET|PASSWORD", l.split("=", 1)[0])]
         details += [f"{ENV_EXAMPLE} carries a value for a secret: {l.split('=', 1)[0]}" for l in secrets]
+        uncommented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example, re.M))
+        details += [f"{v} is required by {compose_path} but commented out in {ENV_EXAMPLE} (a copy must show it to fill in)"
+                    for v in required if v not in uncommented]
         check(not details, f"{ENV_EXAMPLE} names every variable the compose files read ({len(read_all)}), "
                            "only those (and Compose's own COMPOSE_*), and holds no secret", details)
     except OSError as exc:
