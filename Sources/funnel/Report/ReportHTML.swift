@@ -131,6 +131,9 @@ enum ReportHTML {
               rows.map { [$0.stage, "\($0.count)", ReportText.duration($0.medianS), ReportText.duration($0.p90S)] })
     }
 
+    /// Axis labels of the duration buckets (``FunnelReport/bucketEdges``), short enough for a phone.
+    static let shortLabels = ["1m", "10m", "1h", "6h", "1d", "3d", "7d", "30d", ">30d"]
+
     /// One small bar chart per row: how many durations fall in each bucket.
     static func histograms(_ rows: [FunnelReport.Durations]) -> String {
         var html = "<div class=\"hist\">"
@@ -143,7 +146,7 @@ enum ReportHTML {
                 let x = Double(i) * barWidth
                 svg += "<rect x=\"\(n(x + 2))\" y=\"\(n(height - h))\" width=\"\(n(barWidth - 4))\" height=\"\(n(h))\" fill=\"var(--bar)\"><title>\(e(b.label)): \(b.count)</title></rect>"
                 if b.count > 0 { svg += "<text x=\"\(n(x + barWidth / 2))\" y=\"\(n(max(12, height - h - 3)))\" text-anchor=\"middle\">\(b.count)</text>" }
-                svg += "<text x=\"\(n(x + barWidth / 2))\" y=\"\(n(height + 14))\" text-anchor=\"middle\" font-size=\"9\">\(e(b.label.replacingOccurrences(of: "≤ ", with: "")))</text>"
+                svg += "<text x=\"\(n(x + barWidth / 2))\" y=\"\(n(height + 14))\" text-anchor=\"middle\" font-size=\"9\">\(i < shortLabels.count ? shortLabels[i] : "")</text>"
             }
             svg += "</svg>"
             html += "<figure>\(svg)<figcaption>\(e(row.stage)): \(row.count), median \(ReportText.duration(row.medianS)), p90 \(ReportText.duration(row.p90S))</figcaption></figure>"

@@ -55,7 +55,7 @@ enum ReportText {
     static func pct(_ v: Double?) -> String { v.map { String(format: "%.1f %%", 100 * $0) } ?? "-" }
 
     static func money(_ won: [FunnelReport.Money]) -> String {
-        won.isEmpty ? "-" : won.map { String(format: "%.0f %@", $0.amount, $0.currency) }.joined(separator: ", ")
+        won.isEmpty ? "-" : won.map { String(format: "%.0f", $0.amount) + " " + $0.currency }.joined(separator: ", ")
     }
 
     /// 42 s, 7.5 min, 3.2 h, 4.1 days.
