@@ -93,8 +93,19 @@ public struct BacktestReport: Codable, Sendable, Equatable {
         public var won: Bool
         /// The rules whose points differ between the models at the decision point.
         public var rules: [RuleDifference]
+        /// A model's disqualification at the decision point (no MQL whatever the score).
+        public var baselineDisqualification: String?
+        public var candidateDisqualification: String?
         enum CodingKeys: String, CodingKey {
             case leadID = "lead_id", baselineScore = "baseline_score", candidateScore = "candidate_score", accepted, won, rules
+            case baselineDisqualification = "baseline_disqualification", candidateDisqualification = "candidate_disqualification"
+        }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(leadID, forKey: .leadID); try c.encode(baselineScore, forKey: .baselineScore)
+            try c.encode(candidateScore, forKey: .candidateScore); try c.encode(accepted, forKey: .accepted); try c.encode(won, forKey: .won)
+            try c.encode(rules, forKey: .rules); try c.encode(baselineDisqualification, forKey: .baselineDisqualification)
+            try c.encode(candidateDisqualification, forKey: .candidateDisqualification)
         }
     }
 
@@ -154,7 +165,8 @@ public enum Backtest {
             let rules = points.filter { $0.value.0 != $0.value.1 }.sorted { $0.key < $1.key }
                 .map { BacktestReport.RuleDifference(rule: $0.key, baselinePoints: round($0.value.0), candidatePoints: round($0.value.1)) }
             return .init(leadID: leads[i].id, baselineScore: round(b[i].score), candidateScore: round(c[i].score),
-                         accepted: leads[i].accepted, won: leads[i].won, rules: rules)
+                         accepted: leads[i].accepted, won: leads[i].won, rules: rules,
+                         baselineDisqualification: rb.disqualification, candidateDisqualification: rc.disqualification)
         }
         // Examples: the most telling first (largest score change), then by lead id.
         func pick(_ list: [Int]) -> [BacktestReport.Example] {

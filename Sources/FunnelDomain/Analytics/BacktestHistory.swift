@@ -13,8 +13,9 @@ public struct BacktestHistory: Sendable {
         var id: String
         /// (event time, tie-break: profiles first then by event id hash, input).
         var inputs: [(time: Int64, tie: UInt64, input: Input)] = []
-        /// Event ids seen for this lead (redeliveries count once).
-        var seen: Set<UInt64> = []
+        /// Hashes of the event ids seen for this lead (redeliveries count once; a lead has tens
+        /// of events, so a scan beats a set per lead).
+        var seen: [UInt64] = []
         /// Time of the first outcome (the decision point: nothing after it is used to predict).
         var firstOutcome: Int64?
         var accepted = false
@@ -39,8 +40,10 @@ public struct BacktestHistory: Sendable {
     public mutating func add(_ enriched: LeadEnriched, eventID: String) {
         guard let time = Timestamp.milliseconds(enriched.enrichedAt) else { return }
         let i = lead(enriched.leadID)
-        guard leads[i].seen.insert(LeadScoreState.hash(eventID)).inserted else { return }
-        leads[i].inputs.append((time, LeadScoreState.hash(eventID) >> 1, .profile(ProfileFacts(enriched, time: time, eventID: eventID))))
+        let hash = LeadScoreState.hash(eventID)
+        guard !leads[i].seen.contains(hash) else { return }
+        leads[i].seen.append(hash)
+        leads[i].inputs.append((time, hash >> 1, .profile(ProfileFacts(enriched, time: time, eventID: eventID))))
         events += 1
     }
 
@@ -48,7 +51,8 @@ public struct BacktestHistory: Sendable {
         guard let time = Timestamp.milliseconds(activity.occurredAt) else { return }
         let i = lead(leadID)
         let hash = LeadScoreState.hash(eventID)
-        guard leads[i].seen.insert(hash).inserted else { return }
+        guard !leads[i].seen.contains(hash) else { return }
+        leads[i].seen.append(hash)
         let duration = activity.attributes?["duration_seconds"].flatMap { Int32($0) } ?? 0
         leads[i].inputs.append((time, hash | 1 << 63, .activity(ActivityRecord(type: activity.type, time: time, durationSeconds: duration, idHash: hash))))
         events += 1
@@ -70,22 +74,44 @@ public struct BacktestHistory: Sendable {
     /// The topics a backtest reads.
     public static let topics = [TopicCatalog.enriched, TopicCatalog.activity, TopicCatalog.outcome]
 
-    /// Adds one CloudEvent (JSON bytes) read from `topic`; false when it is not a valid event of it.
-    @discardableResult
-    public mutating func add(json bytes: UnsafeRawBufferPointer, topic: String) -> Bool {
+    /// One decoded input of a backtest.
+    public enum Event: Sendable {
+        case enriched(LeadEnriched, id: String)
+        case activity(LeadActivity, leadID: String, id: String)
+        case outcome(LeadOutcome)
+    }
+
+    /// Decodes one CloudEvent (JSON bytes) read from `topic`; nil when it is not a valid event of
+    /// it. Thread-safe: readers decode in parallel and ``add(_:)`` in order.
+    public static func decode(json bytes: UnsafeRawBufferPointer, topic: String) -> Event? {
         switch topic {
         case TopicCatalog.enriched:
-            guard case .success(let e) = EventDecoder.decode(LeadEnriched.self, from: bytes, expectedType: topic) else { return false }
-            add(e.data, eventID: e.id)
+            guard case .success(let e) = EventDecoder.decode(LeadEnriched.self, from: bytes, expectedType: topic) else { return nil }
+            return .enriched(e.data, id: e.id)
         case TopicCatalog.activity:
-            guard case .success(let e) = EventDecoder.decode(LeadActivity.self, from: bytes, expectedType: topic) else { return false }
-            add(e.data, leadID: e.subject, eventID: e.id)
+            guard case .success(let e) = EventDecoder.decode(LeadActivity.self, from: bytes, expectedType: topic) else { return nil }
+            return .activity(e.data, leadID: e.subject, id: e.id)
         case TopicCatalog.outcome:
-            guard case .success(let e) = EventDecoder.decode(LeadOutcome.self, from: bytes, expectedType: topic) else { return false }
-            add(e.data)
+            guard case .success(let e) = EventDecoder.decode(LeadOutcome.self, from: bytes, expectedType: topic) else { return nil }
+            return .outcome(e.data)
         default:
-            return false
+            return nil
         }
+    }
+
+    public mutating func add(_ event: Event) {
+        switch event {
+        case .enriched(let e, let id): add(e, eventID: id)
+        case .activity(let a, let leadID, let id): add(a, leadID: leadID, eventID: id)
+        case .outcome(let o): add(o)
+        }
+    }
+
+    /// Decodes and adds one CloudEvent; false when it is not a valid event of `topic`.
+    @discardableResult
+    public mutating func add(json bytes: UnsafeRawBufferPointer, topic: String) -> Bool {
+        guard let event = Self.decode(json: bytes, topic: topic) else { return false }
+        add(event)
         return true
     }
 

@@ -18,6 +18,8 @@ public struct FunnelHistory: Sendable {
         var owner: Int32
         /// On `sal`: seconds from the assignment to the acceptance (-1: not given).
         var secondsToAccept: Int32
+        /// FNV-1a of the event id (0: none given): a redelivery is dropped.
+        var idHash: UInt64 = 0
     }
 
     struct Lead: Sendable {
@@ -34,7 +36,7 @@ public struct FunnelHistory: Sendable {
     private(set) var leads: [Lead] = []
     private(set) var strings: [String] = []
     private var stringIndex: [String: Int32] = [:]
-    /// 64-bit FNV-1a hashes of the event ids seen (a collision in 10^7 ids: about 3 in a million).
+    /// 64-bit FNV-1a hashes of the outcome and routing ids seen (few: stage changes are checked per lead).
     private var seenEvents: Set<UInt64> = []
     /// Events skipped: undecodable times (counted, so a report can say so).
     public private(set) var skipped = 0
@@ -65,11 +67,13 @@ public struct FunnelHistory: Sendable {
 
     /// Adds a stage change. `eventID` (the CloudEvents id) drops redeliveries.
     public mutating func add(_ change: StageChanged, eventID: String? = nil) {
-        if let eventID, !seenEvents.insert(Self.hash(eventID)).inserted { return }
         guard let at = Timestamp.milliseconds(change.occurredAt) else { skipped += 1; return }
         let i = lead(change.leadID)
+        let idHash = eventID.map(Self.hash) ?? 0
+        // A redelivery (same id) counts once: a lead has a handful of steps, so a scan beats a global set.
+        if idHash != 0 && leads[i].steps.contains(where: { $0.idHash == idHash }) { return }
         let step = Step(from: change.from, to: change.to, at: at, reason: intern(change.reason), owner: intern(change.owner),
-                        secondsToAccept: change.secondsToAccept.map { Int32(clamping: $0) } ?? -1)
+                        secondsToAccept: change.secondsToAccept.map { Int32(clamping: $0) } ?? -1, idHash: idHash)
         if let last = leads[i].steps.last, last.at > at { leads[i].sorted = false }
         leads[i].steps.append(step)
         // First touch: the first source and campaign the lead's events name.
@@ -113,23 +117,45 @@ extension FunnelHistory {
     /// The topics a report reads.
     public static let topics = [TopicCatalog.stageChanged, TopicCatalog.outcome, TopicCatalog.routed]
 
-    /// Adds one CloudEvent (JSON bytes) read from `topic`; false when it is not a valid event
-    /// of that topic (counted by the caller, never fatal).
-    @discardableResult
-    public mutating func add(json bytes: UnsafeRawBufferPointer, topic: String) -> Bool {
+    /// One decoded input of a report.
+    public enum Event: Sendable {
+        case stage(StageChanged, id: String)
+        case outcome(LeadOutcome, id: String)
+        case routed(LeadRouted, id: String)
+    }
+
+    /// Decodes one CloudEvent (JSON bytes) read from `topic`; nil when it is not a valid event
+    /// of that topic (counted by the caller, never fatal). Pure and thread-safe: readers decode
+    /// in parallel and ``add(_:)`` in order.
+    public static func decode(json bytes: UnsafeRawBufferPointer, topic: String) -> Event? {
         switch topic {
         case TopicCatalog.stageChanged:
-            guard case .success(let e) = EventDecoder.decode(StageChanged.self, from: bytes, expectedType: topic) else { return false }
-            add(e.data, eventID: e.id)
+            guard case .success(let e) = EventDecoder.decode(StageChanged.self, from: bytes, expectedType: topic) else { return nil }
+            return .stage(e.data, id: e.id)
         case TopicCatalog.outcome:
-            guard case .success(let e) = EventDecoder.decode(LeadOutcome.self, from: bytes, expectedType: topic) else { return false }
-            add(e.data, eventID: e.id)
+            guard case .success(let e) = EventDecoder.decode(LeadOutcome.self, from: bytes, expectedType: topic) else { return nil }
+            return .outcome(e.data, id: e.id)
         case TopicCatalog.routed:
-            guard case .success(let e) = EventDecoder.decode(LeadRouted.self, from: bytes, expectedType: topic) else { return false }
-            add(e.data, eventID: e.id)
+            guard case .success(let e) = EventDecoder.decode(LeadRouted.self, from: bytes, expectedType: topic) else { return nil }
+            return .routed(e.data, id: e.id)
         default:
-            return false
+            return nil
         }
+    }
+
+    public mutating func add(_ event: Event) {
+        switch event {
+        case .stage(let e, let id): add(e, eventID: id)
+        case .outcome(let e, let id): add(e, eventID: id)
+        case .routed(let e, let id): add(e, eventID: id)
+        }
+    }
+
+    /// Decodes and adds one CloudEvent; false when it is not a valid event of `topic`.
+    @discardableResult
+    public mutating func add(json bytes: UnsafeRawBufferPointer, topic: String) -> Bool {
+        guard let event = Self.decode(json: bytes, topic: topic) else { return false }
+        add(event)
         return true
     }
 }

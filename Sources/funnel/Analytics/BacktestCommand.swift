@@ -36,9 +36,8 @@ struct BacktestCommand: AsyncParsableCommand {
         let old = try Self.load(baselinePath), new = try Self.load(model)
         let started = ContinuousClock.now
         let history = try await EventSource(input: input, configuration: cluster.configuration)
-            .read(topics: BacktestHistory.topics, progress: true, into: BacktestHistory()) { history, topic, bytes in
-                history.add(json: bytes, topic: topic)
-            }
+            .read(topics: BacktestHistory.topics, progress: true, into: BacktestHistory(),
+                  decode: BacktestHistory.decode(json:topic:), fold: { $0.add($1) })
         guard history.leadCount > 0 else { throw ValidationError("no enriched events or activities to replay: nothing to backtest") }
         let threshold = new.model.mql.threshold
         let sweep = thresholdSweep ? stride(from: max(0, threshold - 30), through: threshold + 30, by: 5).map { $0 } : nil
@@ -97,6 +96,8 @@ enum BacktestText {
             for e in list {
                 out += "    \(e.leadID)  score \(String(format: "%.0f", e.baselineScore)) → \(String(format: "%.0f", e.candidateScore))"
                 out += e.accepted ? (e.won ? "  (won)" : "  (accepted)") : "  (not accepted)"
+                if let d = e.baselineDisqualification { out += "  baseline disqualifies: \(d)" }
+                if let d = e.candidateDisqualification { out += "  candidate disqualifies: \(d)" }
                 out += "  " + e.rules.map { "\($0.rule) \(String(format: "%+.0f", $0.candidatePoints - $0.baselinePoints))" }.joined(separator: ", ") + "\n"
             }
         }

@@ -25,11 +25,12 @@ struct Export: AsyncParsableCommand {
         }
         let writer = ExportFile.Writer(handle: handle)
         let written = try await EventSource(input: nil, configuration: cluster.configuration)
-            .read(topics: wanted, progress: true, into: 0) { count, topic, bytes in
-                writer.append(topic: topic, bytes)
-                count += 1
-                return true
-            }
+            .read(topics: wanted, progress: true, into: 0,
+                  decode: { bytes, topic in (topic, Array(bytes)) },
+                  fold: { count, record in
+                      record.1.withUnsafeBytes { writer.append(topic: record.0, $0) }
+                      count += 1
+                  })
         try writer.close()
         FileHandle.standardError.write(Data("exported \(written) records to \(file)\n".utf8))
     }

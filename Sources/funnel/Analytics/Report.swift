@@ -79,15 +79,21 @@ struct EventSource: Sendable {
 
     /// The funnel history, with progress on standard error for long reads.
     func load(progress: Bool) async throws -> FunnelHistory {
-        try await read(topics: FunnelHistory.topics, progress: progress, into: FunnelHistory()) { history, topic, bytes in
-            history.add(json: bytes, topic: topic)
-        }
+        try await read(topics: FunnelHistory.topics, progress: progress, into: FunnelHistory(),
+                       decode: FunnelHistory.decode(json:topic:), fold: { $0.add($1) })
     }
 
-    /// Folds every record of `topics` into `initial` with `body` (false: not a valid event,
-    /// counted and reported), on a thread of its own (the broker reader blocks).
-    func read<State: Sendable>(topics: [String], progress: Bool, into initial: State,
-                               _ body: @escaping @Sendable (inout State, String, UnsafeRawBufferPointer) -> Bool) async throws -> State {
+    /// Records in a batch: decoded in parallel (one slice per core), folded in order.
+    static let batchSize = 16_384
+
+    /// Folds every record of `topics` into `initial`: `decode` runs on all cores (nil: not a
+    /// valid event, counted and reported), `fold` in record order, on a thread of its own (the
+    /// broker reader blocks).
+    func read<State: Sendable, Decoded: Sendable>(
+        topics: [String], progress: Bool, into initial: State,
+        decode: @escaping @Sendable (UnsafeRawBufferPointer, String) -> Decoded?,
+        fold: @escaping @Sendable (inout State, Decoded) -> Void
+    ) async throws -> State {
         var partitions: [TopicPartition] = []
         if input == nil {
             let admin = try KafkaAdmin(configuration: configuration)
@@ -98,28 +104,56 @@ struct EventSource: Sendable {
             partitions = topics.flatMap { topic in (0..<Int32(known[topic] ?? 0)).map { TopicPartition(topic: topic, partition: $0) } }
         }
         let input = input, config = configuration, partitionsToRead = partitions
+        let wanted = Set(topics)
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let (state, rejected) = try await Blocking.run { () throws -> (State, Int) in
             var state = initial
             var rejected = 0
             let counter = ProgressCounter(label: "events", enabled: progress)
-            if let input {
-                try ExportFile.forEachRecord(path: input) { topic, bytes in
-                    guard topics.contains(topic) else { return }
-                    if !body(&state, topic, bytes) { rejected += 1 }
+            var batch: [(topic: String, bytes: [UInt8])] = []
+            batch.reserveCapacity(Self.batchSize)
+            func flush() {
+                let records = batch
+                let slots = DecodedSlots<Decoded>(count: records.count)
+                DispatchQueue.concurrentPerform(iterations: min(cores, max(1, records.count))) { part in
+                    let range = (records.count * part / cores)..<(records.count * (part + 1) / cores)
+                    for i in range { slots[i] = records[i].bytes.withUnsafeBytes { decode($0, records[i].topic) } }
+                }
+                for i in records.indices {
+                    if let decoded = slots[i] { fold(&state, decoded) } else { rejected += 1 }
                     counter.tick()
                 }
+                batch.removeAll(keepingCapacity: true)
+            }
+            func add(_ topic: String, _ bytes: UnsafeRawBufferPointer) {
+                guard wanted.contains(topic) else { return }
+                batch.append((topic, Array(bytes)))
+                if batch.count == Self.batchSize { flush() }
+            }
+            if let input {
+                try ExportFile.forEachRecord(path: input, add)
             } else {
                 try KafkaPartitionReader.readToEnd(configuration: config, partitions: partitionsToRead, timeout: .seconds(600)) { m in
-                    let ok = (m.value ?? []).withUnsafeBytes { body(&state, m.topic, $0) }
-                    if !ok { rejected += 1 }
-                    counter.tick()
+                    (m.value ?? []).withUnsafeBytes { add(m.topic, $0) }
                 }
             }
+            flush()
             counter.finish()
             return (state, rejected)
         }
         if rejected > 0 { FileHandle.standardError.write(Data("warning: \(rejected) records were not valid events of their topic; skipped\n".utf8)) }
         return state
+    }
+}
+
+/// Decoded records, one slot per record, written by the decoding threads at distinct indices.
+final class DecodedSlots<T>: @unchecked Sendable {
+    private let storage: UnsafeMutableBufferPointer<T?>
+    init(count: Int) { storage = .allocate(capacity: count); storage.initialize(repeating: nil) }
+    deinit { storage.deinitialize(); storage.deallocate() }
+    subscript(i: Int) -> T? {
+        get { storage[i] }
+        set { storage[i] = newValue }
     }
 }
 

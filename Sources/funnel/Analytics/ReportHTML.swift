@@ -90,7 +90,7 @@ enum ReportHTML {
             let x = labelWidth + (width - labelWidth - 150 - w) / 2
             svg += "<text x=\"0\" y=\"\(n(y + 20))\">\(e(s.stage.rawValue))</text>"
             svg += "<rect x=\"\(n(x))\" y=\"\(n(y))\" width=\"\(n(w))\" height=\"\(Int(rowHeight - 8))\" fill=\"var(--bar)\" rx=\"3\"/>"
-            svg += "<text x=\"\(n(width - 145))\" y=\"\(n(y + 20))\">\(s.leads) · \(e(pct(s.fromPrevious)))</text>"
+            svg += "<text x=\"\(n(width - 145))\" y=\"\(n(y + 20))\">\(s.leads)\(s.fromPrevious.map { " · " + e(pct($0)) } ?? "")</text>"
         }
         return svg + "</svg>\n"
     }
