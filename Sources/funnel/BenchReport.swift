@@ -20,12 +20,12 @@ struct ReportBench: AsyncParsableCommand {
     func run() async throws {
         guard ["all", "report", "backtest"].contains(only) else { throw ValidationError("--only takes all, report or backtest") }
         let binary = URL(fileURLWithPath: Bundle.main.executablePath ?? CommandLine.arguments[0]).path
-        print("machine load before: \(CPU.loadAverage); \(ProcessInfo.processInfo.activeProcessorCount) cores\n")
+        Self.say("machine load before: \(CPU.loadAverage); \(ProcessInfo.processInfo.activeProcessorCount) cores\n")
         if only != "backtest" {
             let file = directory + "/funnel-bench-stages.tsv"
             let events = try Self.generate(file: file, leads: leads, activities: 0)
             let r = try Self.measure(binary, ["report", "--json", "--input", file])
-            print(String(format: "funnel report:   %d leads, %d stage events in %.1f s  (%.0f events/s, %.0f leads/s)   peak memory %.0f MiB",
+            Self.say(String(format: "funnel report:   %d leads, %d stage events in %.1f s  (%.0f events/s, %.0f leads/s)   peak memory %.0f MiB",
                          leads, events.stages, r.seconds, Double(events.stages) / r.seconds, Double(leads) / r.seconds, r.peakMiB))
             try? FileManager.default.removeItem(atPath: file)
         }
@@ -35,7 +35,7 @@ struct ReportBench: AsyncParsableCommand {
             let naive = ProjectPaths.root.map { $0 + "/docs/backtest/naive-model.yaml" } ?? "docs/backtest/naive-model.yaml"
             let r = try Self.measure(binary, ["backtest", "--json", "--input", file, "--model", naive, "--threshold-sweep"])
             let inputs = events.enriched + events.activities + events.outcomes
-            print(String(format: "funnel backtest: %d leads, %d activities, %d outcomes in %.1f s  (%.0f events/s through 2 models)   peak memory %.0f MiB",
+            Self.say(String(format: "funnel backtest: %d leads, %d activities, %d outcomes in %.1f s  (%.0f events/s through 2 models)   peak memory %.0f MiB",
                          leads, events.activities, events.outcomes, r.seconds, Double(inputs) / r.seconds, r.peakMiB))
             try? FileManager.default.removeItem(atPath: file)
         }
@@ -43,7 +43,7 @@ struct ReportBench: AsyncParsableCommand {
 
     /// Runs the command (stdout discarded, stderr shown); wall seconds and its peak RSS.
     static func measure(_ binary: String, _ arguments: [String]) throws -> (seconds: Double, peakMiB: Double) {
-        print("$ funnel " + arguments.joined(separator: " "))
+        say("$ funnel " + arguments.joined(separator: " "))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -139,10 +139,13 @@ struct ReportBench: AsyncParsableCommand {
         }
         try writer.close()
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-        print(String(format: "\ngenerated %@: %.0f MB (%d stage events, %d enriched, %d activities, %d outcomes)", file, Double(size) / 1e6,
+        say(String(format: "\ngenerated %@: %.0f MB (%d stage events, %d enriched, %d activities, %d outcomes)", file, Double(size) / 1e6,
                      counts.stages, counts.enriched, counts.activities, counts.outcomes))
         return counts
     }
+
+    /// A line on standard output, unbuffered (results appear as they come, also in a file).
+    static func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
     /// SplitMix64: the same file on every run.
     struct SplitMix {

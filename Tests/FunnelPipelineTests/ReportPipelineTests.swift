@@ -112,3 +112,85 @@ struct ReportPipelineTests {
         #expect(bad.status != 0 && bad.output.contains("--since"), "\(bad.output)")
     }
 }
+
+/// `funnel backtest` as a command: an export file with a known truth (buyers are senior people
+/// at mid-size companies who ask for a demo; page views are noise), the shipped model against
+/// the naive one, twice.
+@Suite("funnel backtest: the command on an export file", .serialized, .timeLimit(.minutes(3)))
+struct BacktestCommandTests {
+    static func run(_ arguments: [String], logs: String) async throws -> (status: Int32, output: String) {
+        let output = logs + "/funnel-\(UUID().uuidString.prefix(6)).txt"
+        let child = try ChildProcess(name: "funnel " + arguments.joined(separator: " "), executable: PipelineEndToEndTests.binDirectory + "/funnel",
+                                     arguments: arguments, environment: ProcessInfo.processInfo.environment, outputPath: output)
+        let status = await child.waitUntilExit()
+        return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    }
+
+    /// Export lines (`TOPIC<TAB>JSON`) for `leads` synthetic leads, from a fixed seed.
+    static func history(leads: Int) -> String {
+        var state: UInt64 = 99
+        func next() -> Double {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+        var lines: [String] = []
+        func add<P: FastJSONEncodable & Codable & Sendable>(_ topic: String, _ lead: String, _ id: String, _ time: Int64, _ data: P) {
+            lines.append(topic + "\t" + String(decoding: EventCoding.encode(CloudEvent(id: id, source: "test", type: topic, time: Timestamp.format(milliseconds: time),
+                                                                                        subject: lead, data: data)), as: UTF8.self))
+        }
+        let t0 = Timestamp.milliseconds("2026-10-01T09:00:00Z")!
+        for i in 0..<leads {
+            let id = "lead-\(String(format: "%020x", i))", start = t0 + Int64(i) * 600_000
+            let senior = next() < 0.5, midSize = next() < 0.5
+            let demo = next() < (senior && midSize ? 0.7 : 0.15)
+            let profile = LeadCaptured(leadID: id, email: "p\(i)@company\(i).example", jobTitle: senior ? "VP Sales" : "Sales Associate",
+                                       company: "Company \(i)", employees: midSize ? 800 : 8, industry: "software", country: "GB",
+                                       capturedAt: Timestamp.format(milliseconds: start))
+            let enriched = LeadEnriched(leadID: id, profile: profile, emailClass: .corporate, contactAvailable: true, company: nil,
+                                        enrichedAt: Timestamp.format(milliseconds: start))
+            lines.append(TopicCatalog.enriched + "\t" + String(decoding: EventCoding.encode(CloudEvent(
+                id: "e\(i)", source: "test", type: TopicCatalog.enriched, time: Timestamp.format(milliseconds: start), subject: id, data: enriched)), as: UTF8.self))
+            for v in 0..<Int(next() * 8) {
+                let at = start + Int64(v + 1) * 60_000
+                add(TopicCatalog.activity, id, "v\(i)-\(v)", at, LeadActivity(leadID: id, type: .pageView, url: "https://example.com/\(v)", occurredAt: Timestamp.format(milliseconds: at)))
+            }
+            if demo { add(TopicCatalog.activity, id, "d\(i)", start + 3_600_000, LeadActivity(leadID: id, type: .demoRequest, occurredAt: Timestamp.format(milliseconds: start + 3_600_000))) }
+            if next() < (senior ? 0.3 : 0.05) + (midSize ? 0.2 : 0) + (demo ? 0.35 : 0) {
+                add(TopicCatalog.outcome, id, "o\(i)", start + 86_400_000, LeadOutcome(leadID: id, outcome: .accepted, occurredAt: Timestamp.format(milliseconds: start + 86_400_000)))
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    @Test("the shipped model against the naive one: AUC and top-decile lift favour it; the same file gives the same JSON twice; HTML written")
+    func backtest() async throws {
+        let logs = NSTemporaryDirectory() + "funnel-backtest-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        let file = logs + "/history.tsv"
+        try Self.history(leads: 500).write(toFile: file, atomically: true, encoding: .utf8)
+        let root = ProjectPaths.root ?? "."
+        let arguments = ["backtest", "--input", file, "--model", root + "/docs/backtest/naive-model.yaml",
+                         "--baseline", root + "/deploy/scoring-model.yaml", "--threshold-sweep", "--json"]
+        let first = try await Self.run(arguments, logs: logs), second = try await Self.run(arguments, logs: logs)
+        #expect(first.status == 0, "\(first.output)")
+        let a = try ReportPipelineTests.json(first.output), b = try ReportPipelineTests.json(second.output)
+        #expect(NSDictionary(dictionary: a).isEqual(to: b), "two runs on the same history differ")
+        let shipped = try #require(a["baseline"] as? [String: Any]), naive = try #require(a["candidate"] as? [String: Any])
+        let aucShipped = try #require(shipped["auc_accepted"] as? Double), aucNaive = try #require(naive["auc_accepted"] as? Double)
+        print("[backtest] AUC accepted: shipped \(aucShipped), naive \(aucNaive)")
+        #expect(aucShipped > aucNaive + 0.1)
+        let liftShipped = try #require((shipped["deciles"] as? [[String: Any]])?.first?["lift_accepted"] as? Double)
+        let liftNaive = try #require((naive["deciles"] as? [[String: Any]])?.first?["lift_accepted"] as? Double)
+        #expect(liftShipped > 1.5 && liftShipped > liftNaive)
+        #expect((a["threshold_sweep"] as? [[String: Any]])?.count == 13)
+        let page = logs + "/backtest.html"
+        let html = try await Self.run(Array(arguments.dropLast()) + ["--html", page], logs: logs)
+        let htmlText = (try? String(contentsOfFile: page, encoding: .utf8)) ?? ""
+        #expect(html.status == 0 && htmlText.contains("Lift by score decile"), "\(html.output)")
+        let missing = try await Self.run(["backtest", "--input", file, "--model", logs + "/nope.yaml"], logs: logs)
+        #expect(missing.status != 0 && missing.output.contains("nope.yaml"), "\(missing.output)")
+    }
+}
