@@ -120,7 +120,11 @@ class Handler:
         self.stats.rcpt_attempts += 1
         for substring in self.stalls:
             if substring in address:
-                # Never answer; the client is expected to time out and close.
+                # Never answer; the client is expected to time out and close. Replies held
+                # for the pipelined group (MAIL) still go out, as before batching.
+                if getattr(server, "_held", None):
+                    server._writer.write(b"".join(server._held))
+                    server._held.clear()
                 await asyncio.Event().wait()
         for rule in self.rules:
             if rule.applies(address):
