@@ -18,6 +18,10 @@ Options for tests:
   --no-pipelining              do not advertise PIPELINING (advertised by default;
                                aiosmtpd processes pipelined commands in order)
   --stats FILE                 write JSON counters to FILE (periodically and on exit)
+  --workers N                  N aiosmtpd processes (this one and N-1 forked), each with its
+                               own listening socket on the port (SO_REUSEPORT: the kernel
+                               spreads connections); for benchmarks, with --discard and
+                               without --stats (counters are per process)
 """
 
 import argparse
@@ -116,7 +120,11 @@ class Handler:
         self.stats.rcpt_attempts += 1
         for substring in self.stalls:
             if substring in address:
-                # Never answer; the client is expected to time out and close.
+                # Never answer; the client is expected to time out and close. Replies held
+                # for the pipelined group (MAIL) still go out, as before batching.
+                if getattr(server, "_held", None):
+                    server._writer.write(b"".join(server._held))
+                    server._held.clear()
                 await asyncio.Event().wait()
         for rule in self.rules:
             if rule.applies(address):
@@ -143,10 +151,29 @@ class Handler:
 SIMPLE_ADDR = re.compile(r"\s*<([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+)>(.*)\Z", re.S)
 
 
+# Replies after which the client changes state or waits (greeting, QUIT, TLS start, AUTH): never held.
+HOLD_NEVER = (b"220", b"221", b"235", b"421")
+
+
 class CountingSMTP(SMTP):
     """SMTP with connection accounting (STARTTLS re-entry is not counted twice)."""
 
     stats = None
+
+    async def push(self, status):
+        """Sends a reply, holding it back while the next command line has already arrived:
+        the answers to a pipelined group (MAIL, RCPT..., DATA) then leave in one segment, as
+        RFC 2920 (3.2) asks of a server, instead of one write and one client wake-up each.
+        The last reply of a group (nothing complete left to read) flushes everything."""
+        if isinstance(status, str):
+            status = bytes(status, "utf-8" if self.enable_SMTPUTF8 else "ascii")
+        self._held.append(status + b"\r\n")
+        if (status[:1] in b"245" and status[:3] not in HOLD_NEVER and len(self._held) < 64
+                and b"\n" in self._reader._buffer):
+            return
+        self._writer.write(b"".join(self._held))
+        self._held.clear()
+        await self._writer.drain()
 
     def _getaddr(self, arg):
         match = SIMPLE_ADDR.match(arg) if arg else None
@@ -155,6 +182,7 @@ class CountingSMTP(SMTP):
         return super()._getaddr(arg)
 
     async def _handle_client(self):
+        self._held = []
         stats = self.stats
         stats.connections += 1
         stats.active += 1
@@ -192,7 +220,7 @@ def write_stats(path, stats):
     os.replace(tmp, path)
 
 
-async def main(args):
+async def main(args, listen_socket=None, parent_pid=None):
     stats = Stats()
     handler = Handler(args, stats)
     CountingSMTP.stats = stats
@@ -222,18 +250,32 @@ async def main(args):
         )
 
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: CountingSMTP(handler, loop=loop, **smtp_kwargs),
-        host=args.host, port=args.port, reuse_address=True, backlog=512,
-        ssl=tls_context if args.smtps else None,
-    )
+    if listen_socket is not None:
+        server = await loop.create_server(
+            lambda: CountingSMTP(handler, loop=loop, **smtp_kwargs),
+            sock=listen_socket, backlog=512, ssl=tls_context if args.smtps else None,
+        )
+    else:
+        server = await loop.create_server(
+            lambda: CountingSMTP(handler, loop=loop, **smtp_kwargs),
+            host=args.host, port=args.port, reuse_address=True, backlog=512,
+            ssl=tls_context if args.smtps else None,
+        )
     port = server.sockets[0].getsockname()[1]
 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    print(f"ready {port}", flush=True)
+    if parent_pid is not None:
+        # A forked worker: stop when the first process is gone.
+        async def watch_parent():
+            while os.getppid() == parent_pid:
+                await asyncio.sleep(0.5)
+            stop.set()
+        loop.create_task(watch_parent())
+    else:
+        print(f"ready {port}", flush=True)
 
     async def periodic_stats():
         while True:
@@ -246,6 +288,24 @@ async def main(args):
         ticker.cancel()
     server.close()
     write_stats(args.stats, stats)
+
+
+def listening_sockets(args):
+    """With --workers N > 1: N sockets listening on one port with SO_REUSEPORT, made before
+    forking so that every worker accepts by the time `ready` is printed; else none."""
+    if args.workers <= 1:
+        return []
+    sockets, port = [], args.port
+    for _ in range(args.workers):
+        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((args.host, port))
+        sock.listen(512)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        sockets.append(sock)
+    return sockets
 
 
 def parse_args(argv):
@@ -267,7 +327,10 @@ def parse_args(argv):
     p.add_argument("--no-pipelining", action="store_true",
                    help="do not advertise PIPELINING")
     p.add_argument("--stats")
+    p.add_argument("--workers", type=int, default=1)
     args = p.parse_args(argv)
+    if args.workers > 1 and (args.stats or args.maildir or args.smtps):
+        p.error("--workers needs --discard and excludes --stats and --smtps")
     if (args.require_starttls or args.smtps) and not args.tls_cert:
         p.error("--require-starttls and --smtps need --tls-cert/--tls-key")
     if args.require_starttls and args.smtps:
@@ -283,7 +346,25 @@ if __name__ == "__main__":
     if args.maildir:
         prepare_maildir(args.maildir)
     logging.getLogger("mail.log").setLevel(logging.ERROR)
+    sockets, children = listening_sockets(args), []
+    listen_socket, parent_pid = (sockets[0] if sockets else None), None
+    for extra in sockets[1:]:
+        pid = os.fork()
+        if pid == 0:
+            listen_socket, parent_pid, children = extra, os.getppid(), []
+            break
+        children.append(pid)
+    for sock in sockets:
+        if sock is not listen_socket:
+            sock.close()
     try:
-        asyncio.run(main(args))
+        asyncio.run(main(args, listen_socket, parent_pid))
     except KeyboardInterrupt:
         pass
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass

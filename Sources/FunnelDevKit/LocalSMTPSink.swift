@@ -32,6 +32,9 @@ public final class LocalSMTPSink: Sendable {
         public var statsFile: String?
         /// Advertise PIPELINING.
         public var pipelining: Bool
+        /// aiosmtpd processes accepting on the port (SO_REUSEPORT), for benchmarks: an asyncio
+        /// server uses one core. More than 1 needs discard mode and no stats file.
+        public var workers = 1
         /// Further flags (e.g. `--smtps`: TLS from the first byte).
         public var extraArguments: [String] = []
 
@@ -56,6 +59,7 @@ public final class LocalSMTPSink: Sendable {
             for rule in stall { args += ["--stall", rule] }
             if let statsFile { args += ["--stats", statsFile] }
             if !pipelining { args.append("--no-pipelining") }
+            if workers > 1 { args += ["--workers", String(workers)] }
             return args + extraArguments
         }
     }
@@ -81,6 +85,13 @@ public final class LocalSMTPSink: Sendable {
 
     private init(port: Int, options: Options, process: ChildProcess, logPath: String) {
         self.port = port; self.options = options; self.process = process; self.logPath = logPath
+    }
+
+    /// The script's process and its forked workers (``Options/workers``), e.g. to measure CPU.
+    public var processIDs: [pid_t] {
+        guard let main = process.commandPID else { return [] }
+        let children = (try? String(contentsOfFile: "/proc/\(main)/task/\(main)/children", encoding: .utf8)) ?? ""
+        return [main] + children.split(separator: " ").compactMap { pid_t($0) }
     }
 
     /// `smtp://127.0.0.1:PORT`, for `FUNNEL_SMTP_URL`.

@@ -68,21 +68,23 @@ public struct MailAddress: Sendable, Hashable, CustomStringConvertible {
 /// bytes every time (the MIME boundary is derived from ``messageID``, the date from ``date``).
 public struct MailMessage: Sendable {
     /// Sender (`From` header and envelope sender).
-    public var from: MailAddress
+    public var from: MailAddress { didSet { kept = nil } }
     /// Recipients (`To` header and envelope recipients).
-    public var to: [MailAddress]
+    public var to: [MailAddress] { didSet { kept = nil } }
     /// Subject line (any Unicode; RFC 2047-encoded when not ASCII).
-    public var subject: String
+    public var subject: String { didSet { kept = nil } }
     /// Plain-text body.
-    public var text: String
+    public var text: String { didSet { kept = nil } }
     /// Optional HTML body; when present the message is multipart/alternative.
-    public var html: String?
+    public var html: String? { didSet { kept = nil } }
     /// Message-ID without angle brackets, e.g. `"abc123@funnel.local"`.
-    public var messageID: String
+    public var messageID: String { didSet { kept = nil } }
     /// Date header value as milliseconds since the Unix epoch (rendered in UTC).
-    public var date: Int64
+    public var date: Int64 { didSet { kept = nil } }
     /// Further headers in order, e.g. `("List-Unsubscribe", "<https://…>")`.
-    public var extraHeaders: [(name: String, value: String)]
+    public var extraHeaders: [(name: String, value: String)] { didSet { kept = nil } }
+    /// The bytes of ``render()``, until a field changes.
+    private var kept: [UInt8]?
 
     /// Creates a message. Validation happens in ``rendered()``.
     public init(
@@ -116,6 +118,21 @@ public struct MailMessage: Sendable {
     /// Throws ``MailMessageError`` for CR/LF in any header value (header injection), invalid
     /// header names, reserved extra headers, an invalid Message-ID or no recipients.
     public func rendered() throws(MailMessageError) -> [UInt8] {
+        if let kept { return kept }
+        return try renderFields()
+    }
+
+    /// Renders the message like ``rendered()`` and keeps the bytes in the value (until a field
+    /// changes), so that a later ``rendered()``, e.g. in ``SMTPClient/send(_:)``, costs nothing:
+    /// for a composer that checks the message renders before handing it on.
+    @discardableResult
+    public mutating func render() throws(MailMessageError) -> [UInt8] {
+        let bytes = try rendered()
+        kept = bytes
+        return bytes
+    }
+
+    private func renderFields() throws(MailMessageError) -> [UInt8] {
         guard !to.isEmpty else { throw .noRecipients }
         try Self.validateMessageID(messageID)
 
@@ -331,50 +348,53 @@ enum QuotedPrintable {
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
     static func encode(_ text: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count + text.utf8.count / 8 + 8)
-        // Split into lines on CRLF, CR or LF.
-        var lines: [[UInt8]] = [[]]
-        var previousCR = false
-        for byte in text.utf8 {
-            if byte == 10 {
-                if previousCR { previousCR = false; continue }
-                lines.append([])
-            } else if byte == 13 {
-                previousCR = true
-                lines.append([])
-                continue
-            } else {
-                lines[lines.count - 1].append(byte)
-            }
-            previousCR = false
-        }
-        // A trailing line break leaves an empty last line: don't emit an extra blank line for it.
-        if lines.count > 1 && lines.last!.isEmpty { lines.removeLast() }
+        var text = text
+        return text.withUTF8 { encode(bytes: $0) }
+    }
 
-        for line in lines {
-            var length = 0
-            for (index, byte) in line.enumerated() {
-                let isLast = index == line.count - 1
-                let literal = (byte >= 33 && byte <= 126 && byte != UInt8(ascii: "="))
-                    || ((byte == 32 || byte == 9) && !isLast)
-                let width = literal ? 1 : 3
-                // Keep room for a soft break "=" unless this is the line's last piece.
-                let limit = isLast ? 76 : 75
-                if length + width > limit {
-                    out += [UInt8(ascii: "="), 13, 10]
-                    length = 0
-                }
-                if literal {
-                    out.append(byte)
-                } else {
-                    out += [UInt8(ascii: "="), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]]
-                }
-                length += width
-            }
-            out += [13, 10]
+    /// One pass over the bytes, no per-line arrays: lines end at CRLF, CR or LF; a trailing
+    /// line break adds no empty line.
+    static func encode(bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / 8 + 8)
+        let count = bytes.count
+        var start = 0
+        while true {
+            var end = start
+            while end < count && bytes[end] != 10 && bytes[end] != 13 { end += 1 }
+            encodeLine(bytes, start, end, into: &out)
+            guard end < count else { break }
+            // Skip the break (CRLF counts once).
+            start = bytes[end] == 13 && end + 1 < count && bytes[end + 1] == 10 ? end + 2 : end + 1
+            if start == count { break }
         }
         return out
+    }
+
+    private static func encodeLine(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, into out: inout [UInt8]) {
+        var length = 0
+        var index = start
+        while index < end {
+            let byte = bytes[index]
+            let isLast = index == end - 1
+            let literal = (byte >= 33 && byte <= 126 && byte != UInt8(ascii: "="))
+                || ((byte == 32 || byte == 9) && !isLast)
+            let width = literal ? 1 : 3
+            // Keep room for a soft break "=" unless this is the line's last piece.
+            let limit = isLast ? 76 : 75
+            if length + width > limit {
+                out.append(UInt8(ascii: "=")); out.append(13); out.append(10)
+                length = 0
+            }
+            if literal {
+                out.append(byte)
+            } else {
+                out.append(UInt8(ascii: "=")); out.append(hexDigits[Int(byte >> 4)]); out.append(hexDigits[Int(byte & 0x0F)])
+            }
+            length += width
+            index += 1
+        }
+        out.append(13); out.append(10)
     }
 }
 

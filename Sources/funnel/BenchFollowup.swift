@@ -20,15 +20,19 @@ struct FollowupBench: AsyncParsableCommand {
     @Option(help: "E-mails per measurement.") var emails = 20_000
     @Option(help: "Pool sizes (connections) to measure, comma-separated.") var connections = "1,4,8"
     @Option(help: "Run only part: all, client or sender.") var only = "all"
+    @Option(help: "aiosmtpd processes behind the sink's port (SO_REUSEPORT); one asyncio process uses one core.") var sinkWorkers = 1
 
     func run() async throws {
         guard ["all", "client", "sender"].contains(only) else { throw ValidationError("--only takes all, client or sender") }
         let pools = connections.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
         guard !pools.isEmpty else { throw ValidationError("--connections takes a list like 1,4,8") }
-        let sink = try await LocalSMTPSink.start()
+        guard sinkWorkers >= 1 else { throw ValidationError("--sink-workers takes a number ≥ 1") }
+        var sinkOptions = LocalSMTPSink.Options()
+        sinkOptions.workers = sinkWorkers
+        let sink = try await LocalSMTPSink.start(options: sinkOptions)
         defer { sink.stop() }
         let composer = try Self.composer()
-        print("SMTP sink: \(sink.url) (aiosmtpd, counts and discards); \(emails) e-mails per run, template `intro` (text + HTML, tracked links)")
+        print("SMTP sink: \(sink.url) (aiosmtpd, counts and discards; \(sinkWorkers) process\(sinkWorkers == 1 ? "" : "es")); \(emails) e-mails per run, template `intro` (text + HTML, tracked links)")
         print("machine load before: \(CPU.loadAverage)\n")
         if only != "sender" {
             print("1. SMTP client alone (compose + send; one process):")
@@ -74,7 +78,7 @@ struct FollowupBench: AsyncParsableCommand {
         let total = emails
         let next = Locked(0)
         let failures = Locked(0)
-        let sinkBefore = sink.process.commandPID.map(CPU.seconds(pid:)) ?? 0
+        let sinkBefore = sink.processIDs.map(CPU.seconds(pid:)).reduce(0, +)
         let cpuBefore = CPU.own()
         let started = ContinuousClock.now
         await withTaskGroup(of: Void.self) { group in
@@ -93,7 +97,7 @@ struct FollowupBench: AsyncParsableCommand {
         }
         let elapsed = (ContinuousClock.now - started).seconds
         let cpu = CPU.own() - cpuBefore
-        let sinkCPU = (sink.process.commandPID.map(CPU.seconds(pid:)) ?? 0) - sinkBefore
+        let sinkCPU = sink.processIDs.map(CPU.seconds(pid:)).reduce(0, +) - sinkBefore
         await client.shutdown()
         if failures.value > 0 { print("   (\(failures.value) sends failed)") }
         return (Double(total) / elapsed, cpu / Double(total) * 1000, sinkCPU / Double(total) * 1000)

@@ -105,6 +105,49 @@ struct MailMessageTests {
         #expect(String(decoding: decoded, as: UTF8.self) == body.replacingOccurrences(of: "\n", with: "\r\n") + "\r\n")
     }
 
+    /// The encoder before it became one pass: lines split into arrays first.
+    static func referenceQuotedPrintable(_ text: String) -> [UInt8] {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        var lines: [[UInt8]] = [[]]
+        var previousCR = false
+        for byte in text.utf8 {
+            if byte == 10 {
+                if previousCR { previousCR = false; continue }
+                lines.append([])
+            } else if byte == 13 {
+                previousCR = true; lines.append([]); continue
+            } else {
+                lines[lines.count - 1].append(byte)
+            }
+            previousCR = false
+        }
+        if lines.count > 1 && lines.last!.isEmpty { lines.removeLast() }
+        for line in lines {
+            var length = 0
+            for (index, byte) in line.enumerated() {
+                let isLast = index == line.count - 1
+                let literal = (byte >= 33 && byte <= 126 && byte != UInt8(ascii: "=")) || ((byte == 32 || byte == 9) && !isLast)
+                let width = literal ? 1 : 3
+                if length + width > (isLast ? 76 : 75) { out += [UInt8(ascii: "="), 13, 10]; length = 0 }
+                if literal { out.append(byte) } else { out += [UInt8(ascii: "="), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]] }
+                length += width
+            }
+            out += [13, 10]
+        }
+        return out
+    }
+
+    @Test func quotedPrintableMatchesTheReference() {
+        var rng = SystemRandomNumberGenerator()
+        let pieces = ["a", " ", "\t", "=", "\n", "\r", "\r\n", "é", "€", ".", String(repeating: "x", count: 80), "<a href=\"https://x\">"]
+        var cases = ["", "\n", "\r", "a\n", "a\n\n", "a\r\rb", "a\n\r\nb", "trailing \n", String(repeating: "=", count: 90)]
+        for _ in 0..<300 { cases.append((0..<Int.random(in: 0...40, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()) }
+        for text in cases {
+            #expect(QuotedPrintable.encode(text) == Self.referenceQuotedPrintable(text), "\(text.debugDescription)")
+        }
+    }
+
     @Test func nonASCIIDisplayName() throws {
         let message = MailMessage(from: try MailAddress("a@funnel.local", displayName: "Jürgen"),
                                   to: [try MailAddress("b@example.com")], subject: "x", text: "y",

@@ -83,4 +83,61 @@ struct MailComposerTests {
             #expect(error.description.contains("no template 'intro'"))
         }
     }
+
+    /// The shipped templates, each optionally prefixed with a delimiter change that changes
+    /// nothing but keeps ``MailTemplates`` from rewriting `{{#track}}` sections (lambda path).
+    static func templates(rewrite: Bool, extra: [String: String] = [:]) throws -> MailTemplates {
+        let dir = root + "/deploy/templates"
+        var sources: [String: (file: String, text: String)] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasSuffix(".mustache") {
+            let text = try String(contentsOfFile: dir + "/" + file, encoding: .utf8)
+            sources[String(file.dropLast(".mustache".count))] = (file, (rewrite ? "" : "{{=<% %>=}}<%={{ }}=%>") + text)
+        }
+        for (name, text) in extra { sources[name] = (name, (rewrite ? "" : "{{=<% %>=}}<%={{ }}=%>") + text) }
+        return try MailTemplates(sources: sources)
+    }
+
+    @Test("literal {{#track}} sections rewritten at load render the same bytes as the track lambda")
+    func trackRewrite() throws {
+        let config = try FollowupConfig.parse(yaml: String(contentsOfFile: Self.root + "/deploy/followup.yaml", encoding: .utf8))
+        let links = TrackingLinks(baseURL: "https://funnel.acme.example/", signer: try TrackingSigner(secrets: [Self.secret]))
+        let from = try MailAddress("hello@acme.example", displayName: "Acme")
+        // A partial with a tracked link, a link with surrounding spaces, and one with a tag inside (stays a lambda).
+        let extra = ["promo.subject": "Promo {{lead.first_name}}",
+                     "promo.text": "A {{#track}}  https://example.com/a  {{/track}} B {{#track}}https://example.com/a{{/track}}\n{{> links.text}}",
+                     "links.text": "C {{#track}}https://example.com/c?x=1&y=2{{/track}} D {{#track}}https://example.com/{{lead.id}}{{/track}}",
+                     "promo.html": "<a href=\"{{#track}}https://example.com/c?x=1&y=2{{/track}}\">c</a>{{> links.text}}"]
+        let fast = try Self.templates(rewrite: true, extra: extra), slow = try Self.templates(rewrite: false, extra: extra)
+        #expect(fast.trackedLinks("intro").map(\.target) == ["https://example.com/tour", "https://example.com/docs/scoring", "https://example.com/pricing"])
+        #expect(Set(fast.trackedLinks("promo").map(\.target)) == ["  https://example.com/a  ", "https://example.com/a", "https://example.com/c?x=1&y=2"])
+        #expect(slow.trackedLinks("intro").isEmpty)
+        try fast.check(config)
+        let names = fast.names.sorted()
+        #expect(names.count >= 7 && names == slow.names.sorted())
+        for name in names {
+            for kind in [MailCommand.Kind.step, .alert] {
+                var command = Self.command(kind: kind, template: name)
+                command.template = name
+                let a = try MailComposer(templates: fast, links: links, from: from, config: config).message(for: command, id: "id-\(name)")
+                let b = try MailComposer(templates: slow, links: links, from: from, config: config).message(for: command, id: "id-\(name)")
+                #expect(a.text == b.text && a.html == b.html && a.subject == b.subject, "\(name) \(kind)")
+                #expect(try a.rendered() == b.rendered(), "\(name) \(kind)")
+            }
+        }
+        let promo = try MailComposer(templates: fast, links: links, from: from, config: config).message(for: Self.command(template: "promo"), id: "p")
+        #expect(promo.text.components(separatedBy: "https://funnel.acme.example/t/c/").count == 4, "\(promo.text)")
+        #expect(promo.text.contains(" D https://example.com/lead-1"), "a target with a tag is rendered by the lambda, as before")
+    }
+
+    @Test("a message keeps its rendered bytes until a field changes")
+    func keptRendering() throws {
+        var message = try Self.composer().message(for: Self.command(), id: "k1")
+        let bytes = try message.rendered()
+        message.subject = "Changed"
+        let changed = try message.rendered()
+        #expect(changed != bytes && String(decoding: changed, as: UTF8.self).contains("Subject: Changed"))
+        message.subject = "Bad\r\nBcc: x@example.com"
+        #expect(throws: MailMessageError.self) { try message.rendered() }
+        #expect(throws: MailMessageError.self) { try message.render() }
+    }
 }

@@ -73,6 +73,10 @@ public struct TrackingSigner: Sendable {
     private let keys: [Key]
     /// `SymmetricKey` is an immutable value that CryptoKit does not declare `Sendable`.
     private struct Key: @unchecked Sendable { let key: SymmetricKey }
+    /// HMAC state after the signing key (inner and outer pads hashed), copied for each token
+    /// instead of setting the key up again (copy-on-write hashers).
+    private struct Keyed: @unchecked Sendable { let hmac: HMAC<SHA256> }
+    private let signing: Keyed
 
     /// - Parameter secrets: the signing secret first, then older ones that still verify.
     public init(secrets: [String]) throws(SigningError) {
@@ -81,6 +85,7 @@ public struct TrackingSigner: Sendable {
             throw .invalidField("secret", "must be at least \(Self.minimumSecretLength) bytes (e.g. `openssl rand -hex 32`)")
         }
         self.keys = secrets.map { Key(key: SymmetricKey(data: Data($0.utf8))) }
+        self.signing = Keyed(hmac: HMAC<SHA256>(key: keys[0].key))
     }
 
     /// The token text for a link.
@@ -104,7 +109,9 @@ public struct TrackingSigner: Sendable {
         }
         let payload = Data(["v1", token.kind.rawValue, token.leadID, String(token.expires), token.campaign ?? "", token.url ?? ""]
             .joined(separator: "\n").utf8)
-        let mac = Data(HMAC<SHA256>.authenticationCode(for: payload, using: keys[0].key))
+        var hmac = signing.hmac
+        hmac.update(data: payload)
+        let mac = Data(hmac.finalize())
         let text = Self.base64url(payload) + "." + Self.base64url(mac)
         guard text.utf8.count <= Self.maximumTokenLength else { throw .invalidField("url", "the link would be longer than \(Self.maximumTokenLength) bytes") }
         return text

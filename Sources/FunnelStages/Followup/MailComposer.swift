@@ -55,13 +55,16 @@ public struct MailComposer: Sendable {
         } catch { throw .signing("\(error)") }
         let links = self.links, leadID = command.leadID
         // Click tracking only for the lead's own mail; an alert's links go straight to the target.
-        let track = MustacheLambda { (target: String) -> Any? in
-            let url = target.trimmingCharacters(in: .whitespacesAndNewlines)
+        let link = { (url: String) -> String in
             guard isMarketing, url.hasPrefix("http://") || url.hasPrefix("https://") else { return url }
             return (try? links.click(leadID: leadID, url: url, campaign: campaign, expires: trackingExpiry)) ?? url
         }
         var context = Self.context(command)
-        context["track"] = track
+        // Literal `{{#track}}URL{{/track}}` sections were rewritten at load into variables: each
+        // target signed once per e-mail (the text and HTML parts share it), nothing parsed.
+        for tracked in templates.trackedLinks(command.template) { context[tracked.variable] = link(tracked.url) }
+        // Sections with tags inside still call the lambda (its result is parsed as a template).
+        context["track"] = MustacheLambda { (target: String) -> Any? in link(target.trimmingCharacters(in: .whitespacesAndNewlines)) }
         context["unsubscribe_url"] = unsubscribe?.url ?? ""
         let rendered = templates.render(command.template, context: context)
         var html = rendered.html
@@ -75,10 +78,11 @@ public struct MailComposer: Sendable {
         for header in unsubscribe?.headers ?? [] { headers.append((header.name, header.value)) }
         let to: MailAddress
         do { to = try MailAddress(command.to, displayName: command.toName) } catch { throw .address("\(error)") }
-        let message = MailMessage(from: from, to: [to], subject: rendered.subject, text: rendered.text, html: html,
+        var message = MailMessage(from: from, to: [to], subject: rendered.subject, text: rendered.text, html: html,
                                   messageID: "\(id)@\(messageDomain)", date: due, extraHeaders: headers)
-        // Checked here (header injection, sizes), so what reaches the SMTP client renders.
-        do { _ = try message.rendered() } catch { throw .message("\(error)") }
+        // Checked here (header injection, sizes), so what reaches the SMTP client renders; the
+        // bytes stay in the message, so the client does not render it again.
+        do { try message.render() } catch { throw .message("\(error)") }
         return message
     }
 

@@ -18,8 +18,24 @@ public struct MailTemplates: @unchecked Sendable {
         public var html: String?
     }
 
+    /// A click-tracked link section `{{#track}}TARGET{{/track}}` whose target is literal text
+    /// on one line. At load it is rewritten into `{{{VARIABLE}}}`, which the composer fills with
+    /// the signed link: swift-mustache would otherwise call the lambda and parse its result as a
+    /// new template on every render (most of the cost of composing an e-mail). Sections whose
+    /// content has tags of its own still go through the `track` lambda.
+    public struct TrackedLink: Sendable, Equatable {
+        /// The variable the section became (`__funnel_track_N`).
+        public let variable: String
+        /// The section's text as written.
+        public let target: String
+        /// The target without surrounding white space, as the `track` lambda sees it.
+        public let url: String
+    }
+
     let library: MustacheLibrary
     public let names: Set<String>
+    /// For each template name, the tracked links its parts and their partials use.
+    let trackedLinks: [String: [TrackedLink]]
 
     /// Loads every `*.mustache` file of `directory` (`folder` is how errors name it).
     public init(directory: String, folder: String = "templates") throws(ConfigFileError) {
@@ -41,13 +57,19 @@ public struct MailTemplates: @unchecked Sendable {
     public init(sources: [String: (file: String, text: String)]) throws(ConfigFileError) {
         var library = MustacheLibrary()
         var names = Set<String>()
-        for (name, source) in sources {
+        var variables: [String: String] = [:]  // target → variable
+        var usedLinks: [String: [TrackedLink]] = [:]  // part name → links
+        var partials: [String: [String]] = [:]  // part name → partials it includes
+        for (name, source) in sources.sorted(by: { $0.key < $1.key }) {
             let parts = name.split(separator: ".")
             guard parts.count == 2, ["subject", "text", "html"].contains(parts[1]) else {
                 throw ConfigFileError(file: source.file, line: nil, path: "", reason: "a template file is NAME.subject.mustache, NAME.text.mustache or NAME.html.mustache")
             }
             // Subject and text are plain text: no HTML escaping. The pragma shares the first line, so line numbers stay.
-            let text = parts[1] == "html" ? source.text : "{{% CONTENT_TYPE: TEXT}}" + source.text
+            let (rewritten, links) = Self.rewriteTrackSections(source.text, variables: &variables)
+            usedLinks[name] = links
+            partials[name] = Self.partialNames(source.text)
+            let text = parts[1] == "html" ? rewritten : "{{% CONTENT_TYPE: TEXT}}" + rewritten
             do {
                 library.register(try MustacheTemplate(string: text), named: name)
             } catch let error as MustacheTemplate.ParserError {
@@ -64,6 +86,53 @@ public struct MailTemplates: @unchecked Sendable {
         }
         self.library = library
         self.names = names
+        var tracked: [String: [TrackedLink]] = [:]
+        for name in names {
+            var seen = Set<String>(), pending = ["\(name).subject", "\(name).text", "\(name).html"], links: [TrackedLink] = []
+            while let part = pending.popLast() {
+                guard seen.insert(part).inserted else { continue }
+                for link in usedLinks[part] ?? [] where !links.contains(link) { links.append(link) }
+                pending += partials[part] ?? []
+            }
+            tracked[name] = links.sorted { $0.variable < $1.variable }
+        }
+        self.trackedLinks = tracked
+    }
+
+    /// The tracked links template `name` uses (each target once), for the composer to sign.
+    public func trackedLinks(_ name: String) -> [TrackedLink] { trackedLinks[name] ?? [] }
+
+    private static func trimmed(_ line: Substring) -> Substring {
+        var line = line.drop(while: \.isWhitespace)
+        while line.last?.isWhitespace == true { line.removeLast() }
+        return line
+    }
+
+    /// `{{#track}}TARGET{{/track}}` with literal one-line TARGET → `{{{__funnel_track_N}}}` (same
+    /// line, so error line numbers stay). Templates that change delimiters are left alone.
+    static func rewriteTrackSections(_ text: String, variables: inout [String: String]) -> (String, [TrackedLink]) {
+        guard text.contains("track"), !text.contains("{{=") else { return (text, []) }
+        var links: [TrackedLink] = []
+        let rewritten = text.replacing(trackSection) { match in
+            let target = String(match.output.1)
+            let variable: String
+            if let known = variables[target] { variable = known } else {
+                variable = "__funnel_track_\(variables.count)"
+                variables[target] = variable
+            }
+            let link = TrackedLink(variable: variable, target: target, url: target.trimmingCharacters(in: .whitespacesAndNewlines))
+            if !links.contains(link) { links.append(link) }
+            return "{{{\(variable)}}}"
+        }
+        return (rewritten, links)
+    }
+
+    nonisolated(unsafe) private static let trackSection = #/\{\{#\s*track\s*\}\}([^{}\r\n]*)\{\{/\s*track\s*\}\}/#
+    nonisolated(unsafe) private static let partialTag = #/\{\{>\s*([^\s}]+)\s*\}\}/#
+
+    static func partialNames(_ text: String) -> [String] {
+        guard text.contains("{{>") else { return [] }
+        return text.matches(of: partialTag).map { String($0.output.1) }
     }
 
     /// Checks that every template `config` names exists and renders.
@@ -72,7 +141,9 @@ public struct MailTemplates: @unchecked Sendable {
             throw ConfigFileError(file: file, line: nil, path: "template", reason: "no template '\(name)' (templates/\(name).subject.mustache, \(name).text.mustache)")
         }
         for name in names.sorted() {
-            let rendered = render(name, context: MailComposer.sampleContext)
+            var context = MailComposer.sampleContext
+            for link in trackedLinks(name) { context[link.variable] = link.url }
+            let rendered = render(name, context: context)
             if rendered.subject.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 throw ConfigFileError(file: "templates/\(name).subject.mustache", line: 1, path: "", reason: "renders an empty subject for a sample lead")
             }
@@ -84,7 +155,8 @@ public struct MailTemplates: @unchecked Sendable {
         let subject = library.render(context, withTemplate: "\(name).subject") ?? ""
         return Rendered(
             // A subject is one line.
-            subject: subject.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " "),
+            // (Lines are trimmed natively: after the split, white space is Zs and tab, as in `.whitespaces`.)
+            subject: subject.split(whereSeparator: \.isNewline).map(Self.trimmed).filter { !$0.isEmpty }.joined(separator: " "),
             text: library.render(context, withTemplate: "\(name).text") ?? "",
             html: library.getTemplate(named: "\(name).html") == nil ? nil : library.render(context, withTemplate: "\(name).html"))
     }
