@@ -64,7 +64,11 @@ public struct MailComposer: Sendable {
         // target signed once per e-mail (the text and HTML parts share it), nothing parsed.
         for tracked in templates.trackedLinks(command.template) { context[tracked.variable] = link(tracked.url) }
         // Sections with tags inside still call the lambda (its result is parsed as a template).
-        context["track"] = MustacheLambda { (target: String) -> Any? in link(target.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        // A target with a tag (`https://example.com/{{lead.id}}`) reaches the lambda unrendered:
+        // signing it would send the click to the literal tag, so it renders as a plain link.
+        context["track"] = MustacheLambda { (target: String) -> Any? in
+            target.contains("{{") ? target : link(target.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         context["unsubscribe_url"] = unsubscribe?.url ?? ""
         let rendered = templates.render(command.template, context: context)
         var html = rendered.html

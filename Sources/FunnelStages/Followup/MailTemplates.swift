@@ -5,7 +5,8 @@ import Mustache
 /// The e-mail templates in `deploy/templates/` (swift-mustache): for a template `NAME`,
 /// `NAME.subject.mustache` and `NAME.text.mustache` (required) and `NAME.html.mustache`
 /// (optional); `footer.text.mustache` and `footer.html.mustache` are partials (`{{> footer.text}}`)
-/// holding the unsubscribe footer. Subject and text parts are not HTML-escaped.
+/// holding the unsubscribe footer (any part that templates include and that has no subject is a
+/// partial too). Subject and text parts are not HTML-escaped.
 ///
 /// Loaded and checked at start: a syntax error names the file and line
 /// (`templates/intro.text.mustache:4: …`), a template the configuration names but the folder lacks
@@ -80,6 +81,9 @@ public struct MailTemplates: @unchecked Sendable {
             }
             if parts[0] != "footer" { names.insert(String(parts[0])) }
         }
+        // A part other templates include (`{{> links.text}}`) and that has no subject is a partial, like the footer.
+        let included = Set(partials.values.joined())
+        names = names.filter { name in sources["\(name).subject"] != nil || !["text", "html"].contains { included.contains("\(name).\($0)") } }
         for name in names where sources["\(name).subject"] == nil || sources["\(name).text"] == nil {
             let file = sources["\(name).subject"]?.file ?? sources["\(name).text"]?.file ?? sources["\(name).html"]?.file ?? name
             throw ConfigFileError(file: file, line: nil, path: "", reason: "template '\(name)' needs \(name).subject.mustache and \(name).text.mustache")
