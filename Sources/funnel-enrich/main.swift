@@ -7,13 +7,21 @@ import FunnelRuntime
 /// (corporate, free, disposable, role) and looks up company data by domain.
 await ServiceMain.run(service: "funnel-enrich", defaultPort: 8081) { context, _ in
     let env = context.environment
+    // The lists (deploy/data/README.md): read here, checked by the domain; a malformed line stops
+    // the process at start with `data/<file>:<line>: reason`.
+    let loadStart = ContinuousClock.now
+    func list(_ name: String) throws -> String { try env.readConfigFile("data/" + name) }
     let emails = EmailDirectory(
-        freeDomains: Set(try env.readList("data/free-email-domains.txt")),
-        disposableDomains: Set(try env.readList("data/disposable-email-domains.txt")),
-        rolePrefixes: Set(try env.readList("data/role-prefixes.txt")))
+        freeDomains: try ReferenceList.domains(list("free-email-domains.txt"), file: "data/free-email-domains.txt"),
+        disposableDomains: try ReferenceList.domains(list("disposable-email-domains.txt"),
+                                                     file: "data/disposable-email-domains.txt"),
+        rolePrefixes: try ReferenceList.localParts(list("role-prefixes.txt"), file: "data/role-prefixes.txt"))
+    let loadTime = ContinuousClock.now - loadStart
+    let loadMilliseconds = loadTime.components.seconds * 1000 + loadTime.components.attoseconds / 1_000_000_000_000_000
     let companies = CompanyDirectory(try CompanyFile.parse(env.readConfigFile("data/companies.csv")))
     context.logger.info("reference data loaded", metadata: [
         "free_domains": "\(emails.freeDomains.count)", "disposable_domains": "\(emails.disposableDomains.count)",
+        "role_prefixes": "\(emails.rolePrefixes.count)", "lists_load_ms": "\(loadMilliseconds)",
         "companies": "\(companies.byDomain.count)"])
     return [context.stage(topics: [TopicCatalog.captured]) {
         { message throws(StageFailure) in

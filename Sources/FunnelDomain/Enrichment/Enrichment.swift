@@ -1,6 +1,10 @@
-/// Reference data for classifying e-mail addresses (loaded from `deploy/data/` by the process).
+/// Reference data for classifying e-mail addresses (`deploy/data/`, read by the process and
+/// checked by `ReferenceList`). Lookups are set look-ups: one per label of the domain at most.
 public struct EmailDirectory: Sendable {
+    /// Free webmail providers; matched exactly (`vip.21cn.com` is listed by itself).
     public var freeDomains: Set<String>
+    /// Disposable-mail providers; a listed domain also covers its subdomains (the upstream list
+    /// holds registrable domains: `a@x.mailinator.com` is disposable).
     public var disposableDomains: Set<String>
     /// Local parts of role accounts (`info`, `sales`, …).
     public var rolePrefixes: Set<String>
@@ -11,15 +15,28 @@ public struct EmailDirectory: Sendable {
         self.rolePrefixes = rolePrefixes
     }
 
-    /// Disposable wins over free-mail where a domain is on both lists: it cannot reach a person later.
+    /// Expects a normalised (trimmed, lower-case) address, as `Enricher` passes it.
+    /// Precedence: disposable (the domain or a parent domain) wins over role and free-mail where a
+    /// domain is on both lists: it cannot reach a person later. Then role, then free, else corporate.
     public func classify(_ email: String?) -> EmailClass {
         guard let email, let at = email.lastIndex(of: "@") else { return .missing }
         let local = email[..<at]
-        let domain = String(email[email.index(after: at)...])
-        if disposableDomains.contains(domain) { return .disposable }
+        var domain = email[email.index(after: at)...]
+        if domain.last == "." { domain = domain.dropLast() }  // a fully qualified name, `gmail.com.`
+        if isDisposable(domain) { return .disposable }
         if rolePrefixes.contains(String(local)) { return .role }
-        if freeDomains.contains(domain) { return .free }
+        if freeDomains.contains(String(domain)) { return .free }
         return .corporate
+    }
+
+    /// The domain or one of its parent domains is listed (the top-level label alone is never tried).
+    public func isDisposable<S: StringProtocol>(_ domain: S) -> Bool {
+        var rest = Substring(domain)
+        while let dot = rest.firstIndex(of: ".") {
+            if disposableDomains.contains(String(rest)) { return true }
+            rest = rest[rest.index(after: dot)...]
+        }
+        return false
     }
 }
 

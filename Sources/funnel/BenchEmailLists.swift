@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import FunnelDomain
+import FunnelRuntime
+
+/// `funnel bench email-lists`: what the e-mail lists of `deploy/data/` cost funnel-enrich —
+/// load time and memory at start, and classifications (and whole `Enricher.enrich` calls) per
+/// second with them. In-process, no broker: the stage's Kafka path is not part of it.
+struct EmailListsBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "email-lists",
+        abstract: "funnel-enrich's e-mail lists: load time, memory, classifications/s and enrich calls/s.")
+
+    @Option(help: "Directory with the lists (default: $FUNNEL_CONFIG_DIR/data, else deploy/data).") var data: String?
+    @Option(help: "Addresses classified per measurement.") var addresses = 1_000_000
+    @Option(help: "Rounds; the best of each is reported.") var rounds = 3
+
+    func run() throws {
+        let directory = data ?? ((ProcessInfo.processInfo.environment["FUNNEL_CONFIG_DIR"] ?? ProjectPaths.configDirectory) + "/data")
+        func read(_ name: String) throws -> String {
+            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
+                throw ValidationError("cannot read \(directory)/\(name)")
+            }
+            return text
+        }
+        let rssBefore = Self.residentKiB()
+        let start = ContinuousClock.now
+        let emails = EmailDirectory(
+            freeDomains: try ReferenceList.domains(read("free-email-domains.txt"), file: "free-email-domains.txt"),
+            disposableDomains: try ReferenceList.domains(read("disposable-email-domains.txt"), file: "disposable-email-domains.txt"),
+            rolePrefixes: try ReferenceList.localParts(read("role-prefixes.txt"), file: "role-prefixes.txt"))
+        let load = Self.seconds(ContinuousClock.now - start)
+        let rssAfter = Self.residentKiB()
+        print("lists from \(directory): \(emails.disposableDomains.count) disposable, \(emails.freeDomains.count) free, \(emails.rolePrefixes.count) role prefixes")
+        print(String(format: "load and check: %.1f ms; resident memory +%.1f MiB", load * 1000, Double(rssAfter - rssBefore) / 1024))
+
+        // A mix like a lead stream's: a quarter each free, disposable (half of them on a
+        // subdomain, which walks the parent domains), role and corporate on a three-label domain.
+        let free = emails.freeDomains.sorted(), disposable = emails.disposableDomains.sorted(), roles = emails.rolePrefixes.sorted()
+        guard !free.isEmpty, !disposable.isEmpty, !roles.isEmpty else { throw ValidationError("a list is empty") }
+        let sample = (0..<min(addresses, 100_000)).map { i -> String in
+            switch i % 4 {
+            case 0: return "person\(i)@\(free[i % free.count])"
+            case 1: return i % 8 == 1 ? "x\(i)@mx\(i).\(disposable[i % disposable.count])" : "x\(i)@\(disposable[i % disposable.count])"
+            case 2: return "\(roles[i % roles.count])@company\(i).example"
+            default: return "first.last\(i)@eu.company\(i).example"
+            }
+        }
+        var best = (classify: 0.0, enrich: 0.0)
+        var counts = [EmailClass: Int]()
+        for _ in 1...rounds {
+            var seen = [EmailClass: Int]()
+            let t0 = ContinuousClock.now
+            for i in 0..<addresses { seen[emails.classify(sample[i % sample.count]), default: 0] += 1 }
+            best.classify = max(best.classify, Double(addresses) / Self.seconds(ContinuousClock.now - t0))
+            counts = seen
+            let companies = CompanyDirectory([])
+            let enrichCalls = addresses / 10
+            var contact = 0
+            let t1 = ContinuousClock.now
+            for i in 0..<enrichCalls {
+                let lead = LeadCaptured(leadID: "l\(i)", email: sample[i % sample.count], firstName: "ada", lastName: "LOVELACE",
+                                        jobTitle: "Head of Data", capturedAt: "2026-11-01T00:00:00Z")
+                if Enricher.enrich(lead, emails: emails, companies: companies, at: "2026-11-01T00:00:00Z").contactAvailable { contact += 1 }
+            }
+            best.enrich = max(best.enrich, Double(enrichCalls) / Self.seconds(ContinuousClock.now - t1))
+            precondition(contact > 0)
+        }
+        print("classes: " + EmailClass.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
+        print(String(format: "classify: %.2f M addresses/s   Enricher.enrich: %.0f k leads/s   (best of %d, one core)",
+                     best.classify / 1e6, best.enrich / 1e3, rounds))
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// VmRSS of this process in KiB (Linux), 0 where /proc is not there.
+    static func residentKiB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}
