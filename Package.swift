@@ -105,6 +105,7 @@ let package = Package(
             dependencies: [
                 "FunnelRuntime", "FunnelKafka", "FunnelDomain", "FunnelStages", "FunnelDevKit", "CKafkaBaseline", "FunnelSMTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

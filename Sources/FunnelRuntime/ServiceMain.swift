@@ -67,6 +67,7 @@ public enum ServiceMain {
                                     help: "Times the producer's client was recreated after a fatal error (e.g. fenced by the broker after an outage).") {
                 Double(producer.renewals)
             }
+            ProcessMetrics.register(context.metrics, health: context.health)
             let router = HTTPService.router(health: context.health, metrics: context.metrics)
             let services = try build(context, router)
             let app = HTTPService.application(router: router, port: environment.httpPort, handlers: context.connectionHandlers, logger: logger)

@@ -314,6 +314,8 @@ public final class HealthState: Sendable {
         conditions.withLock { $0[condition] = Condition(ready: ready, reason: reason) }
     }
     public var isReady: Bool { conditions.withLock { $0.values.allSatisfy(\.ready) } }
+    /// Every condition set so far and whether it holds (`funnel_ready_condition`).
+    public var states: [String: Bool] { conditions.withLock { $0.mapValues(\.ready) } }
     /// `condition: reason` for each failing condition, sorted.
     public var failures: [String] {
         conditions.withLock { c in c.filter { !$0.value.ready }.map { "\($0.key): \($0.value.reason ?? "not ready")" }.sorted() }

@@ -1,6 +1,7 @@
 import Foundation
 import FunnelDomain
 import FunnelKafka
+import FunnelRuntime
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
@@ -47,6 +48,10 @@ final class EventRequestHandler: ChannelInboundHandler {
     /// The client closed its side while a reply was pending: passed on once the reply is out.
     private var inputClosedWhileAnswering = false
     private var dates = HTTPDate()
+    /// The event request being answered: its route and when its head arrived (``HTTPMetrics``).
+    private var timing: (route: String, started: ContinuousClock.Instant)?
+    /// ``HTTPMetrics`` histograms by route and status, resolved once per connection.
+    private var histograms: [String: MetricsRegistry.Histogram] = [:]
 
     init(routes: IngestRoutes) { self.routes = routes }
 
@@ -67,6 +72,7 @@ final class EventRequestHandler: ChannelInboundHandler {
                 context.fireChannelRead(data)
                 return
             }
+            timing = (endpoint.path, ContinuousClock.now)
             // As the router's loop does: only an exact `close` ends the connection.
             let keepAlive = head.headerFields[.connection] != "close"
             switch routes.admit(endpoint, headers: head.headerFields) {
@@ -164,6 +170,13 @@ final class EventRequestHandler: ChannelInboundHandler {
     }
 
     private func write(_ reply: Reply, keepAlive: Bool, context: ChannelHandlerContext) {
+        if let timing {
+            self.timing = nil
+            let code = Int(reply.status.code), key = "\(timing.route) \(code)"
+            let histogram = histograms[key] ?? HTTPMetrics.histogram(routes.context.metrics, route: timing.route, code: code)
+            histograms[key] = histogram
+            histogram.observe((ContinuousClock.now - timing.started).seconds)
+        }
         var head = HTTPResponse(status: reply.status, headerFields: reply.headers)
         head.headerFields[.contentLength] = String(reply.body.readableBytes)
         head.headerFields[.date] = dates.now()

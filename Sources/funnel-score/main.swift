@@ -13,5 +13,8 @@ await ServiceMain.run(service: "funnel-score", defaultPort: 8082) { context, rou
         "rules": "\(model.ruleCount)"])
     let (runner, stage) = context.stage(ScoreProcessor(scorer: Scorer(model: model), logger: context.logger))
     context.metrics.gauge("funnel_score_leads", help: "Leads whose state this replica holds.", labels: [:]) { Double(stage.keyCount) }
+    // During a rolling model change: which replicas score with which version.
+    context.metrics.gauge("funnel_score_model_info", help: "Always 1: the version of the scoring model this replica loaded.",
+                          labels: ["model": model.version]) { 1 }
     return [runner]
 }

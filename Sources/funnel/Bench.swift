@@ -8,7 +8,7 @@ import FunnelDevKit
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (they print numbers; they are not tests).",
-        subcommands: [KafkaBench.self, ScoreBench.self, RouteBench.self, IngestBench.self, FollowupBench.self])
+        subcommands: [KafkaBench.self, ScoreBench.self, RouteBench.self, IngestBench.self, FollowupBench.self, ReportBench.self])
 }
 
 /// `funnel bench kafka`: the wrapper's produce and consume→produce relay rates beside bare

@@ -27,6 +27,7 @@ struct Dev: AsyncParsableCommand {
     @Option(help: "Demo leads per second.") var rate = 50.0
     @Option(help: "Port of the ingest API.") var ingestPort = 8080
     @Option(help: "Where the processes' logs go.") var logs = "/tmp/funnel-dev"
+    @Option(help: "Port of the live funnel report (`funnel report --serve`).") var reportPort = 8090
 
     func run() async throws {
         print("librdkafka runtime \(LibrdkafkaVersion.string)")
@@ -48,6 +49,10 @@ struct Dev: AsyncParsableCommand {
                      -d '{"email":"ada@acme-software.example","job_title":"CTO","country":"GB"}' \(pipeline.ingestURL)/v1/leads
 
         """)
+        let report = try ReportServer(configuration: KafkaConfiguration(brokers: pipeline.broker.bootstrap))
+        let reportPort = Network.canConnect(port: reportPort) ? try Network.freePort() : reportPort
+        let reportTask = Task { try? await report.run(port: reportPort) }
+        print("  report:  http://127.0.0.1:\(reportPort)/   (the live funnel report; JSON at /report.json; `funnel report` prints it in a terminal)\n")
         let board = StageBoard()
         let watcher = try board.watch(brokers: pipeline.broker.bootstrap)
         let demo = noDemo ? nil : Task { await DemoGenerator(pipeline: pipeline, board: board, rate: rate).run() }
@@ -59,6 +64,7 @@ struct Dev: AsyncParsableCommand {
         demo?.cancel()
         _ = await demo?.value
         progress.cancel()
+        reportTask.cancel()
         watcher.cancel()
         await watcher.value
         await pipeline.stop()
@@ -79,6 +85,10 @@ final class StageBoard: Sendable {
     private let reached = Locked<[Stage: Set<String>]>([:])
     private let current = Locked<[String: Stage]>([:])
     let newMQLs = Locked<[String]>([])
+    /// Requests of the demo generator the ingest refused, by status (0: no answer).
+    let refusals = Locked<[Int: Int]>([:])
+
+    func refused(_ status: Int) { refusals.withLock { $0[status, default: 0] += 1 } }
     /// MQL assignments per (pool, owner) (a reassignment counts for the new owner).
     private let assignments = Locked<[String: Int]>([:])
 
@@ -175,7 +185,9 @@ struct Progress {
             }
             let restarts = pipeline.restarts.filter { $0.value > 0 }.sorted { $0.key < $1.key }
             let restartPart = restarts.isEmpty ? "" : "  ‖ restarts: " + restarts.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            print(parts.joined(separator: " | ") + "  ‖ mql \(board.count(.mql)) customer \(board.count(.customer))" + restartPart)
+            let refusals = board.refusals.value.sorted { $0.key < $1.key }
+            let refusedPart = refusals.isEmpty ? "" : "  ‖ refused requests: " + refusals.map { "\($0.value)× \($0.key == 0 ? "no answer" : String($0.key))" }.joined(separator: ", ")
+            print(parts.joined(separator: " | ") + "  ‖ mql \(board.count(.mql)) customer \(board.count(.customer))" + restartPart + refusedPart)
         }
     }
 

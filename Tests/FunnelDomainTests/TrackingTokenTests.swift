@@ -82,4 +82,19 @@ struct TrackingTokenTests {
         #expect(unsubscribe.headers[0].value == "<\(unsubscribe.url)>")
         #expect(unsubscribe.headers[1].value == "List-Unsubscribe=One-Click")
     }
+
+    @Test("base64url: the same text as Foundation's base64 with the URL alphabet and no padding, and back, for every length")
+    func base64url() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...70 {
+            let data = Data((0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let expected = data.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let text = TrackingSigner.base64url(data)
+            #expect(text == expected, "length \(length)")
+            #expect(TrackingSigner.unbase64url(Substring(text)) == data, "length \(length)")
+        }
+        #expect(TrackingSigner.unbase64url("abcde") == nil, "no encoding is 5 characters long")
+        #expect(TrackingSigner.unbase64url("ab+c") == nil && TrackingSigner.unbase64url("ab=") == nil)
+    }
 }

@@ -108,6 +108,7 @@ struct PipelineEndToEndTests {
         do { watcher = try Watcher(broker: pipeline.broker) } catch { await pipeline.stop(); throw error }
         do {
             try await scenario(pipeline, watcher)
+            try await checkMetrics(pipeline, watcher, scratch: logs)
         } catch {
             Issue.record("failed; service logs in \(logs)")
             await watcher.stop()
@@ -206,6 +207,50 @@ struct PipelineEndToEndTests {
 }
 
 extension PipelineEndToEndTests {
+    /// Every service's `/metrics` after the run: `promtool check metrics` accepts it (a missing
+    /// promtool fails the test), every process reports itself ready in `funnel_ready`, and the
+    /// series the dashboard and the alert rules read carry what the scenario did. The
+    /// expositions are kept in `.build/e2e-metrics/` for CI's label check
+    /// (scripts/validate_observability.py --expositions).
+    func checkMetrics(_ pipeline: LocalPipeline, _ watcher: Watcher, scratch: String) async throws {
+        let kept = ProjectPaths.root.map { $0 + "/.build/e2e-metrics" }
+        if let kept { try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true) }
+        var expositions: [String: Exposition] = [:]
+        for service in LocalPipeline.services {
+            let port = pipeline.ports[service]!
+            // Ready again after the kill and the scenario's load (the supervisor restarted enrich).
+            var reply = try await HTTPProbe.get(port: port, path: "/metrics")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while Exposition(reply.body).sum("funnel_ready") != 1, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                reply = try await HTTPProbe.get(port: port, path: "/metrics")
+            }
+            #expect(reply.status == 200, "\(service) /metrics answered \(reply.status)")
+            if let kept { try reply.body.write(toFile: "\(kept)/\(service).prom", atomically: true, encoding: .utf8) }
+            let check = try Promtool.checkMetrics(reply.body, scratch: scratch)
+            #expect(check.status == 0, "promtool check metrics rejects \(service)'s /metrics (exit \(check.status)):\n\(check.output)")
+            let metrics = Exposition(reply.body)
+            expositions[service] = metrics
+            #expect(metrics.sum("funnel_ready") == 1, "\(service) not ready at the end: \(metrics.samples.filter { $0.name == "funnel_ready_condition" })")
+            #expect(metrics.sum("funnel_ready_condition", ["condition=\"broker\""]) == 1, "\(service): the broker condition")
+            #expect(metrics.sum("funnel_build_info") == 1 && metrics.sum("process_start_time_seconds") > 1_600_000_000, "\(service): build info, start time")
+        }
+        let ingest = try #require(expositions["funnel-ingest"])
+        let requests = "funnel_http_request_duration_seconds_count"
+        #expect(ingest.sum(requests, ["route=\"/v1/leads\"", "code=\"202\""]) >= 3, "accepted lead requests are counted")
+        #expect(ingest.sum(requests, ["route=\"/v1/leads\"", "code=\"400\""]) >= 1, "the rejected lead request is counted")
+        #expect(ingest.sum(requests, ["route=\"/v1/outcomes\"", "code=\"202\""]) >= 3, "outcome requests are counted")
+        #expect(ingest.sum(requests, ["code=\"5"]) == 0, "no 5xx in the run")
+        let route = try #require(expositions["funnel-route"])
+        #expect(route.sum("funnel_stage_changes_total", ["from=\"sql\"", "to=\"customer\""]) == 1, "the customer transition is counted once")
+        // Counted when decided, so never fewer than the subscriber saw.
+        let seen = Set(watcher.changes.value.map(\.id)).count
+        #expect(route.sum("funnel_stage_changes_total") >= Double(seen), "stage changes counted \(route.sum("funnel_stage_changes_total")), seen \(seen)")
+        #expect(expositions["funnel-score"]?.has("funnel_score_model_info") == true)
+        #expect(expositions["funnel-followup"]?.samples.contains { $0.name == "funnel_consumed_total" && $0.labels.contains(TopicCatalog.outbox) } == true,
+                "the mail sender counts the outbox commands it reads")
+    }
+
     /// Runs the `funnel` CLI against `broker` (`--brokers` appended) and returns its exit status
     /// and output (stdout and stderr, kept in `logs`).
     static func runFunnel(_ arguments: [String], broker: LocalBroker, logs: String) async throws -> (status: Int32, output: String) {

@@ -285,6 +285,36 @@ extension FastJSON {
         }
     }
 
+    /// A stage change (`funnel report` reads millions); events with BANT go to JSONDecoder.
+    static func stageChangedEvent(_ bytes: UnsafeRawBufferPointer) -> CloudEvent<StageChanged>? {
+        event(bytes) { d in
+            guard let leadID = d["lead_id"]?.string, let toName = d["to"]?.string, let to = Stage(rawValue: toName),
+                  let fromName = optionalString(d["from"]), let reason = d["reason"]?.string,
+                  let owner = optionalString(d["owner"]), let source = optionalString(d["source"]),
+                  let campaign = optionalString(d["campaign"]), let occurredAt = d["occurred_at"]?.string,
+                  let routingVersion = optionalString(d["routing_version"]), let pool = optionalString(d["pool"]),
+                  let secondsToAccept = optionalInt(d["seconds_to_accept"]), d["bant"] == nil else { return nil }
+            var from: Stage?
+            if let fromName { guard let known = Stage(rawValue: fromName) else { return nil }; from = known }
+            var score: ScoreSnapshot?
+            switch d["score"] {
+            case nil, .null?: score = nil
+            case .object?:
+                let v = d["score"]!
+                guard let total = v["total"]?.number, total.isFinite, let grade = v["grade"]?.string,
+                      let quadrant = v["quadrant"]?.string, let model = v["model"]?.string else { return nil }
+                score = ScoreSnapshot(total: total, grade: grade, quadrant: quadrant, model: model)
+            default: return nil
+            }
+            var changed = StageChanged(leadID: leadID, from: from, to: to, reason: reason, owner: owner, score: score,
+                                       source: source, campaign: campaign, occurredAt: occurredAt)
+            changed.routingVersion = routingVersion
+            changed.pool = pool
+            changed.secondsToAccept = secondsToAccept
+            return changed
+        }
+    }
+
     /// An optional boolean.
     static func optionalBool(_ value: Value?) -> Bool?? {
         optional(value) { v in if case .bool(let b) = v { b } else { nil } }

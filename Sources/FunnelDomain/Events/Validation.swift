@@ -36,6 +36,9 @@ public enum EventDecoder {
         if P.self == LeadScored.self, let fast = FastJSON.scoredEvent(buffer) as? CloudEvent<P> {
             return validate(fast, expectedType: expectedType)
         }
+        if P.self == StageChanged.self, let fast = FastJSON.stageChangedEvent(buffer) as? CloudEvent<P> {
+            return validate(fast, expectedType: expectedType)
+        }
         if P.self == AssignmentCommand.self, let fast = FastJSON.assignmentCommandEvent(buffer) as? CloudEvent<P> {
             return validate(fast, expectedType: expectedType)
         }

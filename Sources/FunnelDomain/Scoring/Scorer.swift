@@ -83,6 +83,11 @@ public struct Scorer: @unchecked Sendable {
         return hits
     }
 
+    /// The primary score alone at `at` (what a backtest needs after every event).
+    public func primary(_ state: LeadScoreState, at: Int64) -> ScoreResult {
+        evaluate(compiled[0], profileHits(state, score: 0), state, at: at)
+    }
+
     /// The MQL flag after a score of `total`, given the previous flag (hysteresis).
     public func mql(total: Double, disqualified: Bool, previous: Bool) -> Bool {
         if disqualified { return false }

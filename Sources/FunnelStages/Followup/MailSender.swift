@@ -88,10 +88,12 @@ public final class MailSender: Service, @unchecked Sendable {
 
     /// Takes commands and sends up to `concurrency` at once.
     private func consume(_ consumer: KafkaConsumer, tracker: OffsetTracker) async throws {
+        let consumed = metrics.counter("funnel_consumed_total", help: "Messages consumed.", labels: ["stage": Self.group, "topic": TopicCatalog.outbox])
         try await withThrowingTaskGroup(of: Void.self) { group in
             var running = 0
             for try await message in consumer.messages {
                 if Task.isCancelled { break }
+                consumed.increment()
                 if running >= concurrency {
                     _ = try await group.next()
                     running -= 1

@@ -30,10 +30,15 @@ public struct RouteProcessor: KeyedProcessor {
                                        inputs: [TopicCatalog.scored, TopicCatalog.outcome, TopicCatalog.assigned])
     /// How long an outcome waits for its lead (ms) before it is dead-lettered.
     public let pendingOutcomeWait: Int64
+    /// Told every stage change this processor publishes (`from` nil for a new lead): for
+    /// metrics only, never for decisions.
+    let observe: @Sendable (_ from: Stage?, _ to: Stage) -> Void
 
-    public init(router: LifecycleRouter, pendingOutcomeWait: Int64 = 7 * 86_400_000) {
+    public init(router: LifecycleRouter, pendingOutcomeWait: Int64 = 7 * 86_400_000,
+                observe: @escaping @Sendable (_ from: Stage?, _ to: Stage) -> Void = { _, _ in }) {
         self.router = router
         self.pendingOutcomeWait = pendingOutcomeWait
+        self.observe = observe
     }
 
     public func encode(_ value: RouteLeadState) -> [UInt8] { value.encoded() }
@@ -262,6 +267,7 @@ public struct RouteProcessor: KeyedProcessor {
         for (index, decision) in router.decisions(published, lead: lead.lifecycle, leadID: leadID, at: time, queue: queue).enumerated() {
             outputs.append(StageIO.output(decision.changed, topic: TopicCatalog.stageChanged, leadID: leadID, from: cause,
                                           purpose: "stage-changed-\(index)", source: Self.service, time: time))
+            observe(decision.changed.from, decision.changed.to)
             if var routed = decision.routed {
                 if routed.pool == nil, let pool { routed.pool = pool }
                 outputs.append(StageIO.output(routed, topic: TopicCatalog.routed, leadID: leadID, from: cause,
