@@ -4,6 +4,7 @@ import FunnelKafka
 import FunnelRuntime
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// Answers `POST /v1/leads`, `/v1/activities` and `/v1/outcomes` on the connection's event
@@ -58,6 +59,14 @@ final class EventRequestHandler: ChannelInboundHandler {
         let part = unwrapInboundIn(data)
         switch (state, part) {
         case (.idle, .head(let head)):
+            // Any request, for the router too: a target over the limit is answered here, its body dropped.
+            if let path = head.path, path.utf8.count > IngestRoutes.maxTarget {
+                let keepAlive = head.headerFields[.connection] != "close"
+                state = .discarding(keepAlive: keepAlive)
+                respond(IngestRoutes.errorBody(.uriTooLong, [FieldError(field: "", reason: "request target (path and query) longer than \(IngestRoutes.maxTarget) bytes")]),
+                        keepAlive: keepAlive, context: context)
+                return
+            }
             guard head.method == .post, let path = head.path, let endpoint = IngestRoutes.EventEndpoint.forPost(path: path) else {
                 state = .passing
                 context.fireChannelRead(data)
@@ -104,6 +113,21 @@ final class EventRequestHandler: ChannelInboundHandler {
             // Parts out of order cannot come from the HTTP decoder and the pipelining handler.
             context.fireErrorCaught(ChannelError.inappropriateOperationForState)
         }
+    }
+
+    /// NIO's decoder refuses a request head (request line and headers together) over 80 KiB
+    /// before any part of it reaches a handler, so a target that long cannot be answered 414:
+    /// it is answered 431 here, in the API's error shape, and the connection is closed (the
+    /// decoder reads nothing more). Any other error passes on.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard case .idle = state, let parserError = error as? HTTPParserError, parserError == .headerOverflow else {
+            return context.fireErrorCaught(error)
+        }
+        state = .closing
+        var reply = IngestRoutes.errorBody(.requestHeaderFieldsTooLarge, [FieldError(
+            field: "", reason: "request head (request line and headers) larger than \(IngestRoutes.maxHead) bytes")])
+        reply.headers[.connection] = "close"
+        respond(reply, keepAlive: false, context: context)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -18,7 +18,7 @@ struct LeadRequest: Decodable {
     var consent: LeadCaptured.Consent?
     var attributes: [String: String]?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case email, firstName = "first_name", lastName = "last_name", jobTitle = "job_title", company
         case companyDomain = "company_domain", employees, industry, country, phone, source, campaign, consent, attributes
     }
@@ -30,26 +30,68 @@ struct LeadRequest: Decodable {
         "source": \.source, "campaign": \.campaign,
     ]
 
-    /// The captured event's payload, or the field errors (paths relative to the item).
+    /// The captured event's payload, or the field errors (paths relative to the item). The
+    /// edge's rules (``InputHygiene``: blank is absent, no control characters, e-mail syntax and
+    /// IDNs, host name, assigned country code), then the checks consumers apply.
     func captured(now: String) -> Result<LeadCaptured, FieldErrors> {
-        let email = Normalise.email(self.email)
-        var phoneError: FieldError?
-        var phone: String?
-        switch Normalise.phone(self.phone, country: country) {
-        case .success(let normalised)?: phone = normalised
-        case .failure(let error)?: phoneError = error; phone = Normalise.text(self.phone)
-        case nil: phone = nil
+        let present = InputHygiene.present
+        let firstName = present(self.firstName), lastName = present(self.lastName), jobTitle = present(self.jobTitle)
+        let company = present(self.company), industry = present(self.industry), source = present(self.source)
+        let campaign = present(self.campaign)
+        var errors = InputHygiene.controlCharacterErrors([
+            ("first_name", firstName), ("last_name", lastName), ("job_title", jobTitle), ("company", company),
+            ("industry", industry), ("source", source), ("campaign", campaign),
+        ])
+        errors += InputHygiene.attributeErrors(attributes)
+        var email: String?
+        if let given = present(self.email) {
+            switch EmailAddress.canonical(given) {
+            case .success(let address): email = address
+            case .failure(let invalid): errors.append(FieldError(field: "email", reason: invalid.reason)); email = Normalise.email(given)
+            }
         }
-        let contact = phoneError == nil ? (email ?? phone ?? "") : (email ?? "")
+        var companyDomain: String?
+        if let given = present(self.companyDomain) {
+            if let reason = InputHygiene.controlCharacterReason(given, lines: .single) {
+                errors.append(FieldError(field: "company_domain", reason: reason))
+            } else {
+                switch Hostname.canonical(given) {
+                case .success(let host): companyDomain = host
+                case .failure(let invalid):
+                    errors.append(FieldError(field: "company_domain", reason: "must be a host name like acme.example: " + invalid.reason))
+                }
+            }
+        }
+        var country: String?
+        if let given = present(self.country) {
+            switch InputHygiene.country(given) {
+            case .success(let code): country = code
+            case .failure(let invalid): errors.append(FieldError(field: "country", reason: invalid.reason))
+            }
+        }
+        var phone: String?
+        if let given = Normalise.text(self.phone) {
+            if let reason = InputHygiene.controlCharacterReason(given, lines: .single) {
+                errors.append(FieldError(field: "phone", reason: reason))
+                phone = given
+            } else {
+                switch Normalise.phone(given, country: country ?? self.country) {
+                case .success(let normalised)?: phone = normalised
+                case .failure(let error)?: errors.append(error); phone = given
+                case nil: phone = nil
+                }
+            }
+        }
+        let contact = errors.isEmpty ? (email ?? phone ?? "") : ""
         let lead = LeadCaptured(
             leadID: contact.isEmpty ? "" : EventID.lead(forContact: contact), email: email, firstName: firstName,
-            lastName: lastName, jobTitle: jobTitle, company: company, companyDomain: companyDomain?.lowercased(),
-            employees: employees?.value, industry: industry, country: country?.uppercased(), phone: phone, source: source,
+            lastName: lastName, jobTitle: jobTitle, company: company, companyDomain: companyDomain,
+            employees: employees?.value, industry: industry, country: country, phone: phone, source: source,
             campaign: campaign, consent: consent, attributes: attributes, capturedAt: now)
-        // The same checks consumers apply to the captured event (one definition: LeadCaptured.validate).
-        var errors = lead.validate().filter { $0.field != "lead_id" } // the lead id comes from the contact:
-        if let phoneError { errors.append(phoneError) }
-        return errors.isEmpty ? .success(lead) : .failure(FieldErrors(errors))
+        // The same checks consumers apply to the captured event (one definition: LeadCaptured.validate);
+        // the lead id comes from the contact, and a field the edge rejected already is named once.
+        errors += lead.validate().filter { error in error.field != "lead_id" && !errors.contains { $0.field == error.field } }
+        return errors.isEmpty ? .success(lead) : .failure(FieldErrors(errors.inOrder(of: CodingKeys.allCases.map(\.stringValue))))
     }
 }
 
@@ -62,21 +104,27 @@ struct ActivityRequest: Decodable {
     var occurredAt: String?
     var attributes: [String: String]?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case email, leadID = "lead_id", type, url, occurredAt = "occurred_at", attributes
     }
 
     func activity(now: String) -> Result<LeadActivity, FieldErrors> {
+        let url = InputHygiene.present(self.url), occurredAt = InputHygiene.present(self.occurredAt)
+        var errors: [FieldError] = []
+        var lead = ""
         switch resolveLead(email: email, leadID: leadID) {
-        case .failure(let e): return .failure(FieldErrors([e]))
-        case .success(let lead):
-            if type == .emailSent {
-                return .failure(FieldErrors([FieldError(field: "type", reason: "email_sent is recorded by funnel-followup, not accepted over HTTP")]))
-            }
-            // The same checks consumers apply (occurred_at, lengths, attributes).
-            return LeadActivity(leadID: lead, type: type, url: url, occurredAt: occurredAt ?? now,
-                                source: "funnel-ingest", attributes: attributes).validated()
+        case .failure(let e): errors += e.errors
+        case .success(let id): lead = id
         }
+        if type == .emailSent {
+            errors.append(FieldError(field: "type", reason: "email_sent is recorded by funnel-followup, not accepted over HTTP"))
+        }
+        errors += InputHygiene.controlCharacterErrors([("url", url)]) + InputHygiene.attributeErrors(attributes)
+        // The same checks consumers apply (occurred_at, lengths, attributes).
+        let activity = LeadActivity(leadID: lead, type: type, url: url, occurredAt: occurredAt ?? now,
+                                    source: "funnel-ingest", attributes: attributes)
+        errors += activity.validate().filter { error in error.field != "lead_id" && !errors.contains { $0.field == error.field } }
+        return errors.isEmpty ? .success(activity) : .failure(FieldErrors(errors.inOrder(of: CodingKeys.allCases.map(\.stringValue))))
     }
 }
 
@@ -91,7 +139,7 @@ struct OutcomeRequest: Decodable {
     var occurredAt: String?
     var bant: BANT?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case email, leadID = "lead_id", outcome, reason, amount, currency, occurredAt = "occurred_at", bant
     }
 
@@ -101,29 +149,64 @@ struct OutcomeRequest: Decodable {
     }
 
     func outcomeEvent(now: String) -> Result<LeadOutcome, FieldErrors> {
+        let reason = InputHygiene.present(self.reason), currency = InputHygiene.present(self.currency)
+        let occurredAt = InputHygiene.present(self.occurredAt)
+        var errors: [FieldError] = []
+        var lead = ""
         switch resolveLead(email: email, leadID: leadID) {
-        case .failure(let e): return .failure(FieldErrors([e]))
-        case .success(let lead):
-            return LeadOutcome(leadID: lead, outcome: outcome, reason: reason, amount: amount,
-                               currency: currency.map(Self.upperASCII), occurredAt: occurredAt ?? now, bant: bant).validated()
+        case .failure(let e): errors += e.errors
+        case .success(let id): lead = id
+        }
+        errors += InputHygiene.controlCharacterErrors([("reason", reason)], lines: .multi)
+        var bant = self.bant
+        if var given = bant {
+            for (name, path) in [("budget", \BANT.budget), ("authority", \BANT.authority), ("need", \BANT.need), ("timeline", \BANT.timeline)] {
+                let note = InputHygiene.present(given[keyPath: path]?.note)
+                given[keyPath: path]?.note = note
+                errors += InputHygiene.controlCharacterErrors([("bant.\(name).note", given[keyPath: path]?.note)], lines: .multi)
+            }
+            bant = given
+        }
+        // The same checks consumers apply (amount, currency, occurred_at, reasons, BANT).
+        let outcome = LeadOutcome(leadID: lead, outcome: self.outcome, reason: reason, amount: amount,
+                                  currency: currency.map(Self.upperASCII), occurredAt: occurredAt ?? now, bant: bant)
+        errors += outcome.validate().filter { error in error.field != "lead_id" && !errors.contains { $0.field == error.field } }
+        return errors.isEmpty ? .success(outcome) : .failure(FieldErrors(errors.inOrder(of: CodingKeys.allCases.map(\.stringValue))))
+    }
+}
+
+extension Array where Element == FieldError {
+    /// Stably sorted by the order of their (top-level) fields in `fields`: an item's errors come
+    /// in the order of its fields, whichever check found them.
+    func inOrder(of fields: [String]) -> [FieldError] {
+        func rank(_ error: FieldError) -> Int {
+            let top = error.field.prefix { $0 != "." && $0 != "[" }
+            return fields.firstIndex { $0 == top } ?? fields.count
+        }
+        return enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
+    }
+}
+
+/// The lead id from `lead_id`, else derived from the e-mail address in its stored form (as for
+/// leads). Both are checked when both are given (`lead_id` wins); blank is absent.
+func resolveLead(email: String?, leadID: String?) -> Result<String, FieldErrors> {
+    var errors: [FieldError] = []
+    var lead: String?
+    if let given = InputHygiene.present(leadID) {
+        switch InputHygiene.leadID(given) {
+        case .success(let id): lead = id
+        case .failure(let invalid): errors.append(FieldError(field: "lead_id", reason: invalid.reason))
         }
     }
-}
-
-extension Validatable {
-    /// The payload, or every field error the checks consumers apply find in it.
-    func validated() -> Result<Self, FieldErrors> {
-        let errors = validate()
-        return errors.isEmpty ? .success(self) : .failure(FieldErrors(errors))
+    if let given = InputHygiene.present(email) {
+        switch EmailAddress.canonical(given) {
+        case .success(let address): if lead == nil { lead = EventID.lead(forContact: address) }
+        case .failure(let invalid): errors.append(FieldError(field: "email", reason: invalid.reason))
+        }
     }
-}
-
-/// The lead id from `lead_id`, else derived from the normalised e-mail (as for leads).
-func resolveLead(email: String?, leadID: String?) -> Result<String, FieldError> {
-    if let leadID = Normalise.text(leadID) { return .success(leadID) }
-    guard let email = Normalise.email(email) else { return .failure(FieldError(field: "lead_id", reason: "lead_id or email is required")) }
-    guard Check.isEmail(email) else { return .failure(FieldError(field: "email", reason: "is not an e-mail address")) }
-    return .success(EventID.lead(forContact: email))
+    guard errors.isEmpty else { return .failure(FieldErrors(errors)) }
+    guard let lead else { return .failure(FieldErrors([FieldError(field: "lead_id", reason: "lead_id or email is required")])) }
+    return .success(lead)
 }
 
 /// An integer that may arrive as `120` or `120.0`; `1.5` is rejected naming the field (JSONDecoder

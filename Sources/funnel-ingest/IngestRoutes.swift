@@ -20,6 +20,12 @@ struct IngestRoutes: Sendable {
     /// The first request's time per Idempotency-Key: a retry's events are byte-identical.
     let firstSeen: FirstSeenTimes
     static let maxBody = 5 * 1024 * 1024
+    /// The longest request target (path and query) answered; longer is a 414, before anything else.
+    static let maxTarget = 8192
+    /// NIO's limit of a request head (`NIOHTTPDecoderLimitConfiguration`'s default, which
+    /// Hummingbird keeps): longer heads never reach a handler, and are answered 431.
+    static let maxHead = 80 * 1024
+    static let duplicateKeyReason = "is given more than once (JSON object keys must be unique)"
 
     init(context: ServiceContext, keys: APIKeyStore, limiter: RateLimiter, firstSeen: FirstSeenTimes) {
         self.context = context
@@ -235,9 +241,9 @@ struct IngestRoutes: Sendable {
         }
         let isArray = body.readableBytesView.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "[")
         // Array items are decoded one by one: a badly typed item is rejected, the others go on.
-        let items: [Result<Item, FieldError>]
+        var items: [Result<Item, FieldError>]
         if let fast = Self.fastItems(body, as: Item.self) {
-            items = fast
+            items = fast // FastJSON reads no object with a key twice
         } else {
             let data = Data(buffer: body)
             do {
@@ -247,6 +253,11 @@ struct IngestRoutes: Sendable {
                 return .reply(Self.errorBody(.badRequest, [EventDecoder.fieldError(error)]))
             } catch {
                 return .reply(Self.errorBody(.badRequest, [FieldError(field: "", reason: "not valid JSON")]))
+            }
+            // JSONDecoder kept one value of a key given twice: such an item is rejected, naming the key.
+            for duplicate in body.withUnsafeReadableBytes({ JSONDuplicateKeys.find($0) }) {
+                let index = duplicate.element ?? 0
+                if items.indices.contains(index) { items[index] = .failure(FieldError(field: duplicate.path, reason: Self.duplicateKeyReason)) }
             }
         }
         if items.isEmpty { return .reply(Self.errorBody(.badRequest, [FieldError(field: "", reason: "empty array")])) }

@@ -254,7 +254,7 @@ struct IngestAuthTests {
 
     @Test("sales feedback over HTTP: accepted with BANT is produced as given; a rejection needs a listed reason; BANT only with accepted")
     func salesFeedback() async throws {
-        let lead = "lead-feedback-\(UUID().uuidString.prefix(8).lowercased())"
+        let lead = EventID.lead(forContact: "feedback-\(UUID().uuidString.prefix(8).lowercased())@initech.example") // lead_id has its format
         let bant: [String: Any] = ["budget": ["met": true, "note": "approved for Q1"], "need": ["met": false]]
         let accepted = try await fixture.post("/v1/outcomes", ["lead_id": lead, "outcome": "accepted", "bant": bant], headers: bearer(fixture.admin))
         #expect(accepted.status == 202, "\(accepted.body)")

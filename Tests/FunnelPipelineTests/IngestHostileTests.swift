@@ -77,6 +77,76 @@ struct IngestHostileTests {
         ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"ßa\"}", 400, "currency"),
         ("outcomes", "{\(ok),\"outcome\":\"won\",\"currency\":\"ﬃ\"}", 400, "currency"),
         ("leads", "[" + Array(repeating: "{\(ok)}", count: 1001).joined(separator: ",") + "]", 413, ""),
+        // Input hygiene (issue 17 item 6). Control characters, as JSON escapes, in every text field:
+        ("leads", #"{\#(ok),"first_name":"Ada\u0000"}"#, 400, "first_name"),
+        ("leads", #"{\#(ok),"last_name":"\u001b[2JLovelace"}"#, 400, "last_name"),
+        ("leads", #"{\#(ok),"job_title":"VP\nSales"}"#, 400, "job_title"),
+        ("leads", #"{\#(ok),"company":"Acme\u007f"}"#, 400, "company"),
+        ("leads", #"{\#(ok),"company":"Acme\u0085Corp"}"#, 400, "company"),
+        ("leads", #"{\#(ok),"industry":"soft\tware"}"#, 400, "industry"),
+        ("leads", #"{\#(ok),"source":"web\u0007"}"#, 400, "source"),
+        ("leads", #"{\#(ok),"campaign":"spring\r"}"#, 400, "campaign"),
+        ("leads", #"{"email":"ada\u0000@hostile.example"}"#, 400, "email"),
+        ("leads", #"{"email":"ada@hostile.example\u001b"}"#, 400, "email"),
+        ("leads", #"{"phone":"+49 30\u0000 1234567"}"#, 400, "phone"),
+        ("leads", #"{\#(ok),"company_domain":"acme\u0000.example"}"#, 400, "company_domain"),
+        ("leads", #"{\#(ok),"country":"D\u0000"}"#, 400, "country"),
+        ("leads", #"{\#(ok),"attributes":{"utm\u0001":"x"}}"#, 400, "attributes"),
+        ("leads", #"{\#(ok),"attributes":{"note":"a\u0000b"}}"#, 400, "attributes.note"),
+        ("activities", #"{\#(ok),"type":"page_view","url":"https://x.example/\n"}"#, 400, "url"),
+        ("activities", #"{"lead_id":"lead-4617d6144834188ce68\u0000","type":"page_view"}"#, 400, "lead_id"),
+        ("activities", #"{\#(ok),"type":"page_view","attributes":{"k":"\u001b"}}"#, 400, "attributes.k"),
+        ("outcomes", #"{\#(ok),"outcome":"lost","reason":"gone\u0000"}"#, 400, "reason"),
+        ("outcomes", #"{\#(ok),"outcome":"lost","reason":"a\u000bb"}"#, 400, "reason"),
+        ("outcomes", #"{\#(ok),"outcome":"accepted","bant":{"budget":{"met":true,"note":"\u001b"}}}"#, 400, "bant.budget.note"),
+        ("outcomes", #"{\#(ok),"outcome":"won","currency":"EU\u0000"}"#, 400, "currency"),
+        // E-mail syntax (RFC 5321/5322, unquoted form):
+        ("leads", #"{"email":"ada..l@hostile.example"}"#, 400, "email"),
+        ("leads", #"{"email":".ada@hostile.example"}"#, 400, "email"),
+        ("leads", #"{"email":"\"ada l\"@hostile.example"}"#, 400, "email"),
+        ("leads", #"{"email":"ada(x)@hostile.example"}"#, 400, "email"),
+        ("leads", "{\"email\":\"\(x(65))@hostile.example\"}", 400, "email"),
+        ("leads", #"{"email":"ada@hostile_x.example"}"#, 400, "email"),
+        ("leads", #"{"email":"ada@hostile"}"#, 400, "email"),
+        ("leads", #"{"email":"ada@hostile.example."}"#, 400, "email"),
+        ("leads", #"{"email":"ada@-hostile.example"}"#, 400, "email"),
+        ("leads", #"{"email":"ada@hostile.c0m"}"#, 400, "email"),
+        ("leads", #"{"email":"ada@[192.0.2.1]"}"#, 400, "email"),
+        ("leads", #"{"email":"ädä@hostile.example"}"#, 400, "email"),
+        ("leads", #"{"email":"ada@host\u200bile.example"}"#, 400, "email"),
+        ("activities", #"{"email":"ada@@hostile.example","type":"page_view"}"#, 400, "email"),
+        ("activities", #"{"lead_id":"lead-4617d6144834188ce681","email":"nope","type":"page_view"}"#, 400, "email"),
+        // company_domain: a host name
+        ("leads", #"{\#(ok),"company_domain":"https://acme.example/"}"#, 400, "company_domain"),
+        ("leads", #"{\#(ok),"company_domain":"acme.example/about"}"#, 400, "company_domain"),
+        ("leads", #"{\#(ok),"company_domain":"acme.example:8080"}"#, 400, "company_domain"),
+        ("leads", #"{\#(ok),"company_domain":"acme..example"}"#, 400, "company_domain"),
+        ("leads", #"{\#(ok),"company_domain":"acme.example."}"#, 400, "company_domain"),
+        ("leads", #"{\#(ok),"company_domain":"acme"}"#, 400, "company_domain"),
+        ("leads", #"{\#(ok),"company_domain":"acme_corp.example"}"#, 400, "company_domain"),
+        ("leads", #"{\#(ok),"company_domain":"acme example"}"#, 400, "company_domain"),
+        // country: assigned ISO 3166-1 alpha-2 codes only
+        ("leads", #"{\#(ok),"country":"XX"}"#, 400, "country"),
+        ("leads", #"{\#(ok),"country":"zz"}"#, 400, "country"),
+        ("leads", #"{\#(ok),"country":"AA"}"#, 400, "country"),
+        ("leads", #"{\#(ok),"country":"QM"}"#, 400, "country"),
+        ("leads", #"{\#(ok),"country":"XA"}"#, 400, "country"),
+        ("leads", #"{\#(ok),"country":"UK"}"#, 400, "country"),
+        ("leads", #"{\#(ok),"country":"EU"}"#, 400, "country"),
+        ("leads", #"{\#(ok),"country":"ﬁ"}"#, 400, "country"),
+        // lead_id: lead- and 20 lower-case hex digits
+        ("activities", #"{"lead_id":"lead-feedback-1","type":"page_view"}"#, 400, "lead_id"),
+        ("activities", #"{"lead_id":"lead-4617d6144834188ce68","type":"page_view"}"#, 400, "lead_id"),
+        ("outcomes", #"{"lead_id":"LEAD-4617D6144834188CE681","outcome":"won"}"#, 400, "lead_id"),
+        ("outcomes", #"{"lead_id":"lead-4617d6144834188ce681x","outcome":"won"}"#, 400, "lead_id"),
+        // Duplicate keys: rejected naming the key (JSONDecoder would silently keep the first value)
+        ("leads", #"{"email":"first@hostile.example","email":"second@hostile.example"}"#, 400, "email"),
+        ("leads", #"{"email":"first@hostile.example","em\u0061il":"second@hostile.example"}"#, 400, "email"),
+        ("leads", #"{\#(ok),"attributes":{"k":"1","k":"2"}}"#, 400, "attributes.k"),
+        ("leads", #"{\#(ok),"consent":{"email":false,"email":true}}"#, 400, "consent.email"),
+        ("leads", #"[{"email":"a@hostile.example","country":"DE","country":"FR"},{"email":"x"}]"#, 400, "[0].country"),
+        ("activities", #"{\#(ok),"type":"page_view","type":"unsubscribe"}"#, 400, "type"),
+        ("outcomes", #"{\#(ok),"outcome":"lost","outcome":"won"}"#, 400, "outcome"),
         ("activities", "[" + Array(repeating: "{}", count: 1001).joined(separator: ",") + "]", 413, ""),
     ]
 
@@ -89,6 +159,83 @@ struct IngestHostileTests {
         #expect(reply.status == status, "\(endpoint) \(body.prefix(80)): \(reply.body.prefix(300))")
         #expect(reply.errors.contains { $0["field"] == field }, "\(endpoint) \(body.prefix(80)): \(reply.errors)")
         #expect(reply.errors.allSatisfy { !($0["reason"] ?? "").isEmpty })
+    }
+
+    /// Request targets (path and query): over 8192 bytes is a 414 naming no field, before
+    /// authentication and routing; over NIO's 80 KiB head limit a 431. (method, target, status)
+    static let targets: [(String, String, Int)] = [
+        ("GET", "/healthz?" + x(8192 - 9), 200), // exactly 8192 bytes
+        ("GET", "/healthz?" + x(8192 - 8), 414),
+        ("POST", "/v1/leads?" + x(9000), 414), // no API key: the 414 comes first
+        ("POST", "/v1/imports?map=" + x(9000), 414),
+        ("GET", "/t/o/" + x(10_000), 414),
+        ("POST", "/u/" + x(10_000), 414),
+        ("GET", "/metrics?" + String(repeating: "%00", count: 3000), 414),
+        ("GET", "/healthz?" + x(80 * 1024 - 100), 414), // the longest head NIO lets through
+        // Over 80 KiB of request head, NIO's decoder refuses it before any handler sees it: 431, closed.
+        ("GET", "/" + x(100_000), 431),
+        ("POST", "/v1/leads?" + x(1_000_000), 431),
+    ]
+
+    @Test("each request target over the documented length is answered 414 (431 past the 80 KiB head limit)", arguments: targets.indices)
+    func longTarget(_ index: Int) async throws {
+        let (method, target, status) = Self.targets[index]
+        let r = try await HTTPProbe.request(port: fixture.port, method: method, path: target,
+                                            json: method == "POST" ? Data(#"{"email":"long@hostile.example"}"#.utf8) : nil)
+        let reply = Reply(status: r.status, headers: r.headers, body: r.body)
+        #expect(reply.status == status, "\(method) \(target.prefix(40))… (\(target.utf8.count) bytes): \(reply.body.prefix(200))")
+        if status == 414 {
+            #expect(reply.errors == [["field": "", "reason": "request target (path and query) longer than 8192 bytes"]], "\(reply.body)")
+        } else if status == 431 {
+            #expect(reply.errors == [["field": "", "reason": "request head (request line and headers) larger than 81920 bytes"]], "\(reply.body)")
+            #expect(reply.headers["connection"] == "close", "\(reply.headers)")
+        }
+    }
+
+    @Test("after a 414 the connection goes on: its body is dropped and the next pipelined request is answered")
+    func longTargetPipelined() async throws {
+        let body = #"{"email":"after-414@hostile.example"}"#
+        func request(_ target: String, close: Bool = false) -> String {
+            "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(fixture.admin)\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n" + body
+        }
+        let replies = try await HTTPProbe.raw(port: fixture.port, Data((request("/v1/leads?" + Self.x(9000)) + request("/v1/leads", close: true)).utf8))
+        let statuses = replies.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
+        #expect(statuses == [414, 202], "\(replies.prefix(600))")
+    }
+
+    @Test("accepted as documented: blank optional fields are absent, IDN domains become A-labels, multi-line text keeps its breaks")
+    func storedForms() async throws {
+        let auth = ["Authorization": "Bearer \(fixture.admin)"]
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let stored = "hygiene-\(tag)@xn--bcher-kva.example"
+        let lead: [String: Any] = [
+            "email": "  Hygiene-\(tag)@Bu\u{0308}cher.Example\n", "first_name": "", "last_name": "   ", "job_title": "\t", "company": "",
+            "company_domain": "München.Example", "industry": "", "country": "", "phone": " ", "source": "", "campaign": "\u{3000}",
+            "attributes": ["note": "line one\nline two\r\n\tindented", "empty": ""],
+        ]
+        let reply = try await fixture.post("/v1/leads", lead, headers: auth)
+        #expect(reply.status == 202, "\(reply.body)")
+        let leadID = try #require(try reply.results().first?["lead_id"] as? String)
+        #expect(leadID == EventID.lead(forContact: stored))
+        let data = try #require(try await fixture.event(on: TopicCatalog.captured, lead: leadID)["data"] as? [String: Any])
+        #expect(data["email"] as? String == stored)
+        #expect(data["company_domain"] as? String == "xn--mnchen-3ya.example")
+        for field in ["first_name", "last_name", "job_title", "company", "industry", "country", "phone", "source", "campaign"] {
+            #expect(data[field] == nil, "\(field) is absent, not \(String(describing: data[field]))")
+        }
+        #expect(data["attributes"] as? [String: String] == ["note": "line one\nline two\r\n\tindented", "empty": ""])
+
+        // The same person by the A-label spelling: the same lead. Blank url and occurred_at are absent.
+        let activity = try await fixture.post("/v1/activities", ["email": stored, "type": "page_view", "url": "", "occurred_at": " "], headers: auth)
+        #expect(activity.status == 202, "\(activity.body)")
+        #expect(try activity.results().first?["lead_id"] as? String == leadID)
+        let outcome = try await fixture.post("/v1/outcomes", ["lead_id": " \(leadID) ", "outcome": "meeting", "reason": "", "currency": "",
+                                                              "bant": NSNull(), "email": ""], headers: auth)
+        #expect(outcome.status == 202, "\(outcome.body)")
+        #expect(try outcome.results().first?["lead_id"] as? String == leadID)
+        let outcomeData = try #require(try await fixture.event(on: TopicCatalog.outcome, lead: leadID)["data"] as? [String: Any])
+        #expect(outcomeData["reason"] == nil && outcomeData["currency"] == nil, "\(outcomeData)")
     }
 
     /// CSV imports: (query, content type, body, status, a field the errors must name; nil: none).
@@ -121,6 +268,15 @@ struct IngestHostileTests {
         ("", "text/csv", "email,attributes.note\na@x.example,\(x(1001))\n", 400, "attributes.note"),
         ("", "text/csv", "email," + (0..<51).map { "attributes.k\($0)" }.joined(separator: ",") + "\na@x.example" + String(repeating: ",v", count: 51) + "\n", 400, "attributes"),
         ("", "text/csv", "email\ngood@hostile.example\nbad\n", 200, "email"),
+        // Input hygiene: the rows go through the rules of POST /v1/leads.
+        ("", "text/csv", "email,country\na@x.example,XX\n", 400, "country"),
+        ("", "text/csv", "email,company_domain\na@x.example,https://acme.example/\n", 400, "company_domain"),
+        ("", "text/csv", "email,first_name\na@x.example,\"Ada\u{1B}[31m\"\n", 400, "first_name"),
+        ("", "text/csv", "email,job_title\na@x.example,\"VP\nSales\"\n", 400, "job_title"),
+        ("", "text/csv", "email\nada..x@x.example\n", 400, "email"),
+        ("?source=web%01", "text/csv", "email\na@x.example\n", 400, "source"),
+        ("", "text/csv", "email,attributes.note\nmultiline@hostile.example,\"line one\nline two\"\n", 200, nil),
+        ("", "text/csv", "email,company_domain,country\nidn@bücher.example,münchen.example,de\n", 200, nil),
         ("", "text/csv", "email,job_title\nformula@hostile.example,\"=HYPERLINK(\"\"http://evil.example\"\")\"\n", 200, nil),
         ("", "text/csv", "email,company\nhtml@hostile.example,<b onmouseover=alert(1)>Acme</b>\n", 200, nil),
         ("", "text/csv; charset=utf-8", "\u{FEFF}Email\nbom@hostile.example\n", 200, nil),

@@ -29,8 +29,8 @@ struct IngestImportTests {
             not-an-email,Bob,CEO,10,US,,,\r
             cy-\(tag)@acme.example,Cy,VP Sales,many,DE,,,no\r
             short-\(tag)@acme.example,Short\r
-            "dee-\(tag)@acme.example",Dee,"Head of
-            Growth",5000,FR,team,,1
+            "dee-\(tag)@acme.example",Dee,Head of Growth,5000,FR,"team
+            plan",,1
             """
         let (reply, report) = try await importCSV(csv, query: "?source=trade-show&campaign=expo-2026")
         #expect(reply.status == 200, "\(reply.body)")
@@ -58,7 +58,8 @@ struct IngestImportTests {
         #expect((data["consent"] as? [String: Bool]) == ["email": true])
         #expect((data["attributes"] as? [String: String]) == ["plan": "pro"])
         let dee = try #require(try await fixture.event(on: TopicCatalog.captured, lead: EventID.lead(forContact: "dee-\(tag)@acme.example"))["data"] as? [String: Any])
-        #expect(dee["job_title"] as? String == "Head of\nGrowth", "a quoted line break is data")
+        // A quoted line break is data, in a field that may span lines (a job title may not: see IngestHostileTests).
+        #expect(dee["attributes"] as? [String: String] == ["plan": "team\nplan"], "a quoted line break is data")
     }
 
     @Test("a row with two bad fields counts once as rejected and lists both errors; a column name with a colon can be mapped")

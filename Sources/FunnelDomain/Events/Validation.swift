@@ -133,7 +133,9 @@ public enum Check {
         Timestamp.isValid(text)
     }
 
-    /// A practical e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
+    /// A practical e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces;
+    /// the last label letters, or an A-label (`xn--…`: the ingest stores IDN domains so). The
+    /// edge's own rules are stricter (``EmailAddress``); this is what consumers accept.
     public static func isEmail(_ text: String) -> Bool {
         if let ascii = isASCIIEmail(text) { return ascii }
         return isEmailByCharacters(text)
@@ -143,7 +145,8 @@ public enum Check {
     /// Unicode character properties, which cost more than the rest of validating a lead.
     /// nil when the text is not ASCII.
     static func isASCIIEmail(_ text: String) -> Bool? {
-        var at = -1, count = 0, labelLength = 0, labels = 0, lastLabelLetters = true
+        var at = -1, count = 0, labelLength = 0, labels = 0, lastLabelLetters = true, aLabelPrefix = 0
+        let xn: [UInt8] = Array("xn--".utf8)
         for byte in text.utf8 {
             guard byte < 0x80 else { return nil }
             if byte == 0x20 || (0x09...0x0D).contains(byte) { return false }
@@ -156,7 +159,9 @@ public enum Check {
                     labels += 1
                     labelLength = 0
                     lastLabelLetters = true
+                    aLabelPrefix = 0
                 } else {
+                    if labelLength == aLabelPrefix && aLabelPrefix < 4 && (byte | (aLabelPrefix < 2 ? 0x20 : 0)) == xn[aLabelPrefix] { aLabelPrefix += 1 }
                     labelLength += 1
                     lastLabelLetters = lastLabelLetters && ((0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte))
                 }
@@ -164,7 +169,7 @@ public enum Check {
             count += 1
         }
         guard count <= 254, at > 0, at <= 64 else { return false }
-        return labels >= 1 && labelLength >= 2 && labelLength <= 63 && lastLabelLetters
+        return labels >= 1 && labelLength >= 2 && labelLength <= 63 && (lastLabelLetters || (aLabelPrefix == 4 && labelLength > 4))
     }
 
     static func isEmailByCharacters(_ text: String) -> Bool {
@@ -173,8 +178,9 @@ public enum Check {
         guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
         let domain = parts[1]
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
-        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty && $0.count <= 63 }
-            && labels.last!.count >= 2 && labels.last!.allSatisfy(\.isLetter)
+        guard labels.count >= 2 && labels.allSatisfy({ !$0.isEmpty && $0.count <= 63 }) && labels.last!.count >= 2 else { return false }
+        let last = labels.last!
+        return last.allSatisfy(\.isLetter) || (last.count > 4 && last.lowercased().hasPrefix("xn--"))
     }
 
     /// ISO 3166-1 alpha-2 shape: two ASCII upper-case letters.
