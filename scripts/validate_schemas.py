@@ -57,7 +57,7 @@ DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 LEAD_TOPICS = [
     "funnel.lead.captured.v1", "funnel.lead.activity.v1", "funnel.lead.enriched.v1",
     "funnel.lead.scored.v1", "funnel.lead.routed.v1", "funnel.lead.stage-changed.v1",
-    "funnel.lead.outcome.v1",
+    "funnel.lead.outcome.v1", "funnel.lead.erased.v1",
 ]
 DEADLETTER = "funnel.deadletter.v1"
 BRIEF_TOPICS = LEAD_TOPICS + [DEADLETTER]
@@ -66,14 +66,15 @@ STATE_TOPIC = re.compile(r"^funnel\.[a-z0-9-]+\.[a-z0-9-]+\.v\d+$")  # funnel.<s
 # The process table of the brief; every consumer may also produce dead letters.
 PROCESSES: dict[str, dict[str, set[str]]] = {
     "funnel-ingest": {"receive": set(),
-                      "send": {"funnel.lead.captured.v1", "funnel.lead.activity.v1", "funnel.lead.outcome.v1"}},
+                      "send": {"funnel.lead.captured.v1", "funnel.lead.activity.v1", "funnel.lead.outcome.v1",
+                               "funnel.lead.erased.v1"}},
     "funnel-enrich": {"receive": {"funnel.lead.captured.v1"},
                       "send": {"funnel.lead.enriched.v1", DEADLETTER}},
-    "funnel-score": {"receive": {"funnel.lead.enriched.v1", "funnel.lead.activity.v1"},
+    "funnel-score": {"receive": {"funnel.lead.enriched.v1", "funnel.lead.activity.v1", "funnel.lead.erased.v1"},
                      "send": {"funnel.lead.scored.v1", DEADLETTER}},
-    "funnel-route": {"receive": {"funnel.lead.scored.v1", "funnel.lead.outcome.v1"},
+    "funnel-route": {"receive": {"funnel.lead.scored.v1", "funnel.lead.outcome.v1", "funnel.lead.erased.v1"},
                      "send": {"funnel.lead.routed.v1", "funnel.lead.stage-changed.v1", DEADLETTER}},
-    "funnel-followup": {"receive": {"funnel.lead.routed.v1", "funnel.lead.stage-changed.v1"},
+    "funnel-followup": {"receive": {"funnel.lead.routed.v1", "funnel.lead.stage-changed.v1", "funnel.lead.erased.v1"},
                         "send": {"funnel.lead.activity.v1", DEADLETTER}},
 }
 
@@ -93,6 +94,7 @@ SWIFT_STRUCTS = {
     "LeadRouted": ("funnel.lead.routed.v1.json", "/$defs/LeadRouted"),
     "StageChanged": ("funnel.lead.stage-changed.v1.json", "/$defs/StageChanged"),
     "DeadLetter": ("funnel.deadletter.v1.json", "/$defs/DeadLetter"),
+    "LeadErased": ("funnel.lead.erased.v1.json", "/$defs/LeadErased"),
 }
 SWIFT_ENUMS = {
     "Stage": ("funnel.lead.stage-changed.v1.json", "/$defs/Stage"),

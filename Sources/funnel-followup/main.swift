@@ -27,7 +27,7 @@ await ServiceMain.run(service: "funnel-followup", defaultPort: 8084) { context, 
         "rate": "\(setup.smtp.ratePerSecond.map { "\($0)/s" } ?? "unlimited")"])
     let metrics = context.metrics
     let decisions = FollowupDecisionCounters(metrics: metrics)
-    let (enrolments, _) = context.stage(FollowupProcessor(planner: FollowupPlanner(config: config)) { decisions.count($0) })
+    let (enrolments, _) = context.stage(FollowupProcessor(planner: FollowupPlanner(config: config), erasureSalt: setup.erasureSalt) { decisions.count($0) })
     let sender = MailSender(environment: environment, producer: context.producer, metrics: context.metrics, health: context.health,
                             logger: context.logger, composer: composer, client: client, concurrency: setup.smtp.maxConnections)
     return [enrolments, sender]

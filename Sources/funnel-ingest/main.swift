@@ -21,6 +21,7 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefau
     let firstSeen = FirstSeenTimes(capacity: try context.environment.integer("FUNNEL_IDEMPOTENCY_KEYS", default: 100_000, in: 1...10_000_000))
     let routes = IngestRoutes(context: context, keys: keys, limiter: limiter, firstSeen: firstSeen)
     routes.register(on: router)
+    ErasureRoutes(routes: routes).register(on: router)
     context.connectionHandlers.add { EventRequestHandler(routes: routes) }
     try OpenAPIDocument.register(on: router, context: context)
     let signer = try TrackingRoutes.signer(environment: context.environment.raw)

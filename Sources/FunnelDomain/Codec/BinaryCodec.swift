@@ -22,6 +22,8 @@ public struct ByteReader {
     public let bytes: [UInt8]
     public var index = 0
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    /// Every byte was read.
+    public var isAtEnd: Bool { index >= bytes.count }
     public mutating func byte() -> UInt8? {
         guard index < bytes.count else { return nil }
         defer { index += 1 }

@@ -26,6 +26,8 @@ public enum TopicCatalog {
     public static let stageChanged = "funnel.lead.stage-changed.v1"
     public static let outcome = "funnel.lead.outcome.v1"
     public static let deadLetter = "funnel.deadletter.v1"
+    /// Erase requests (GDPR Art. 17), public: every stateful stage and any subscriber erases the lead.
+    public static let erased = "funnel.lead.erased.v1"
     /// funnel-route internal: assignment requests and releases, keyed by pool.
     public static let assignments = "funnel.route.assignments.v1"
     /// funnel-route internal: the pools' answers, keyed by lead.
@@ -63,6 +65,7 @@ public enum TopicCatalog {
             TopicDefinition(name: routed, partitions: partitions, configs: events, summary: "routing decisions (owner, queue)"),
             TopicDefinition(name: stageChanged, partitions: partitions, configs: events, summary: "public lifecycle stage changes"),
             TopicDefinition(name: outcome, partitions: partitions, configs: events, summary: "sales feedback (accepted … won, lost)"),
+            TopicDefinition(name: erased, partitions: partitions, configs: deadLetters, summary: "erase requests: every stage and subscriber forgets the lead (30 days)"),
             TopicDefinition(name: deadLetter, partitions: 3, configs: deadLetters, summary: "what could not be processed, with the original bytes and why (30 days)"),
             TopicDefinition(name: deadLetterReplays, partitions: 1, configs: changelog, summary: "dead letters replayed by `funnel deadletters replay`"),
             TopicDefinition(name: changelog(service: "score", store: "leads"), partitions: partitions, configs: changelog, summary: "funnel-score per-lead state"),

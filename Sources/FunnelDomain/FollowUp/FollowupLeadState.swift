@@ -11,8 +11,12 @@ public struct FollowupLeadState: Sendable, Equatable {
     public var stage: Stage?
     public var owner: String?
     public var enrolment: Enrolment?
-    /// Set once the person unsubscribed or the address bounced hard: no marketing mail, ever.
+    /// Set once the person unsubscribed, the address bounced hard or the person was erased:
+    /// no marketing mail, ever.
     public var suppression: Suppression?
+    /// After an erasure: the salted hash of the address (``Erasure/addressHash(_:salt:)``), the
+    /// only trace kept of it.
+    public var erasedAddressHash: String?
     /// Due times (ms) of the marketing e-mails sent, newest last, only those inside the cap window.
     public var sent: [Int64] = []
     /// E-mails confirmed sent by the mail sender (its `email_sent` activities).
@@ -46,6 +50,8 @@ public struct FollowupLeadState: Sendable, Equatable {
 
     public enum Suppression: String, Sendable, Equatable {
         case unsubscribed, bounced
+        /// GDPR erasure (`funnel.lead.erased.v1`): everything else about the lead was deleted.
+        case erased
     }
 
     /// A lead's place in a sequence.
@@ -116,6 +122,8 @@ extension FollowupLeadState {
         w.varint(UInt64(delivered))
         w.varint(UInt64(recent.count))
         for hash in recent { w.fixed64(hash) }
+        // Added after format 1 shipped: a trailing optional field, absent in older records.
+        if let erasedAddressHash { w.optionalString(erasedAddressHash) }
         return w.bytes
     }
 
@@ -159,6 +167,10 @@ extension FollowupLeadState {
         for _ in 0..<recentCount {
             guard let hash = r.fixed64() else { throw fail("truncated recent inputs") }
             recent.append(hash)
+        }
+        if !r.isAtEnd {
+            guard let hash = r.optionalString() else { throw fail("truncated erasure") }
+            erasedAddressHash = hash
         }
     }
 }

@@ -136,6 +136,11 @@ public final class StatefulStage<Processor: KeyedProcessor>: StageProcessor, @un
         partitions.withLock { owned in owned.values.lazy.compactMap { $0.value(of: key) }.first }
     }
 
+    /// The timers of `key` wherever it is owned.
+    public func timers(of key: String) -> [KeyTimer] {
+        partitions.withLock { owned in owned.values.lazy.map { $0.timers(of: key) }.first { !$0.isEmpty } ?? [] }
+    }
+
     /// Fires every due timer at once (tests drive timers with a ``ManualClock`` and this).
     public func fireDueTimers() -> [Int32: [ProducerMessage]] {
         var outputs: [Int32: [ProducerMessage]] = [:]

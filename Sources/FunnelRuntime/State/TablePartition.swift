@@ -63,6 +63,14 @@ public final class TablePartition<Value: Sendable>: @unchecked Sendable {
         return result
     }
 
+    /// Forgets `key` entirely: its value and its timers. The next checkpoint writes the
+    /// deletion marker (a record without value or timers, which a restore treats as absent;
+    /// Tansu drops real tombstones). For an erasure (GDPR Art. 17) or a closed key.
+    public func erase(_ key: String) {
+        entries[key] = nil
+        changed.insert(key)
+    }
+
     /// Marks `key` to be written at the next checkpoint.
     @inlinable
     public func markChanged(_ key: String) { changed.insert(key) }

@@ -13,6 +13,8 @@ import FunnelRuntime
 ///   unsubscribed, bounced), in quiet hours or over the frequency cap (then the timer moves).
 /// - Stage changes to an exit stage (mql, sal, …) and exit activities (reply, unsubscribe,
 ///   hard bounce) end the enrolment and cancel the timer.
+/// - An erase request (`funnel.lead.erased.v1`) deletes the lead's state but for a permanent
+///   suppression with a salted hash of the address.
 /// - Hot-lead and SLA-reminder routings (`owner-alert`, `sla-reminder`) become rep alerts.
 /// - Command ids derive from (lead, enrolment, sequence, step, round): a timer that fires again
 ///   after a crash emits the same id, which the mail sender recognises as sent.
@@ -24,7 +26,8 @@ public struct FollowupProcessor: KeyedProcessor {
 
     public let planner: FollowupPlanner
     public let table = TableDefinition(service: "followup", store: "enrolments",
-                                       inputs: [TopicCatalog.enriched, TopicCatalog.stageChanged, TopicCatalog.routed, TopicCatalog.activity])
+                                       inputs: [TopicCatalog.enriched, TopicCatalog.stageChanged, TopicCatalog.routed, TopicCatalog.activity,
+                                                TopicCatalog.erased])
 
     /// The activity types acted on: consent, delivery and every sequence's exit activities.
     let activityTypes: Set<ActivityType>
@@ -34,9 +37,13 @@ public struct FollowupProcessor: KeyedProcessor {
     /// Told each step decision (`sent`, `postponed: quiet hours`, `suppressed: no consent`, …)
     /// and each enrolment (`enrolled`, `suppressed: …`): for metrics only, never for decisions.
     let observe: @Sendable (String) -> Void
+    /// The key of the salted hash kept of an erased lead's address.
+    let erasureSalt: [UInt8]
 
-    public init(planner: FollowupPlanner, observe: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(planner: FollowupPlanner, erasureSalt: [UInt8] = Array("funnel-erasure".utf8),
+                observe: @escaping @Sendable (String) -> Void = { _ in }) {
         self.planner = planner
+        self.erasureSalt = erasureSalt
         self.observe = observe
         activityTypes = planner.exitActivities.union([.unsubscribe, .emailBounced, .emailReply, .emailSent])
         needles = activityTypes.map { Array("\"\($0.rawValue)\"".utf8) }
@@ -79,6 +86,18 @@ public struct FollowupProcessor: KeyedProcessor {
                 partition.cancel(Self.stepTimer, for: leadID)
             }
             partition.update(leadID) { $0 = state }
+            return []
+        case TopicCatalog.erased:
+            // GDPR erasure: contact facts, enrolment, sends and timers are deleted; what stays is a
+            // permanent suppression and the salted hash of the address (so it is never mailed again).
+            let leadID = try StageIO.decode(LeadErased.self, message).subject
+            let previous = partition.value(of: leadID)
+            var state = FollowupLeadState()
+            state.suppression = .erased
+            state.erasedAddressHash = previous?.contact.email.map { Erasure.addressHash($0, salt: erasureSalt) } ?? previous?.erasedAddressHash
+            partition.erase(leadID)
+            partition.update(leadID) { $0 = state }
+            if previous?.suppression != .erased { observe("suppressed: erased") }
             return []
         case TopicCatalog.routed:
             let event = try StageIO.decode(LeadRouted.self, message)

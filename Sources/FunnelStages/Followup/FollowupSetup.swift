@@ -8,11 +8,15 @@ import FunnelSMTP
 /// `FUNNEL_SMTP_RATE` (messages/s towards the server), `FUNNEL_SMTP_CONNECTIONS` (the pool size,
 /// also the e-mails in flight at once; default 4, or the URL's `?connections=`), `FUNNEL_MAIL_FROM` (`Name <address>` or
 /// an address), `FUNNEL_PUBLIC_URL` (where recipients reach funnel-ingest: the base of tracking
-/// and unsubscribe links) and the tracking secret shared with funnel-ingest.
+/// and unsubscribe links), the tracking secret shared with funnel-ingest and
+/// `FUNNEL_ERASURE_SALT` (the key of the salted hash kept of an erased address; default: derived
+/// from the tracking secret — set it explicitly in production and never change it).
 public struct FollowupSetup: Sendable {
     public var smtp: SMTPConfiguration
     public var from: MailAddress
     public var links: TrackingLinks
+    /// The HMAC key of ``Erasure/addressHash(_:salt:)``.
+    public var erasureSalt: [UInt8]
 
     public init(environment: [String: String]) throws {
         guard let url = environment["FUNNEL_SMTP_URL"], !url.isEmpty else {
@@ -37,6 +41,14 @@ public struct FollowupSetup: Sendable {
             throw ConfigError("FUNNEL_TRACKING_SECRET: not set (the same secret as funnel-ingest's; e-mails need signed tracking and unsubscribe links)")
         }
         links = TrackingLinks(baseURL: publicURL, signer: signer)
+        if let salt = environment["FUNNEL_ERASURE_SALT"], !salt.isEmpty {
+            guard salt.utf8.count >= 16 else { throw ConfigError("FUNNEL_ERASURE_SALT: at least 16 characters") }
+            erasureSalt = Array(salt.utf8)
+        } else {
+            let secret = environment["FUNNEL_TRACKING_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? environment["FUNNEL_TRACKING_SECRET_FILE"].flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
+            erasureSalt = Array("funnel-erasure:".utf8) + Array(secret.trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+        }
     }
 
     /// `Name <address>` or `address`.

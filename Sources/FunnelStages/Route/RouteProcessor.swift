@@ -13,6 +13,7 @@ import FunnelRuntime
 ///   disqualified) releases its owner's open-lead slot in the pool.
 /// - An answer that is not the one the lead waits for (a duplicate: the pool saw a request twice)
 ///   is handed back at once with a release, so no lead is owned twice and the counts stay true.
+/// - An erase request (`funnel.lead.erased.v1`) deletes the lead's state and frees its slot.
 /// - The decisions are the pure ``LifecycleRouter``'s; this type only keeps state and builds events.
 /// - Output ids derive from the cause's id and times are the cause's event time, so a
 ///   re-processed input yields the same bytes; re-delivered inputs (recent ids are in the
@@ -27,7 +28,7 @@ public struct RouteProcessor: KeyedProcessor {
 
     public let router: LifecycleRouter
     public let table = TableDefinition(service: "route", store: "leads",
-                                       inputs: [TopicCatalog.scored, TopicCatalog.outcome, TopicCatalog.assigned])
+                                       inputs: [TopicCatalog.scored, TopicCatalog.outcome, TopicCatalog.assigned, TopicCatalog.erased])
     /// How long an outcome waits for its lead (ms) before it is dead-lettered.
     public let pendingOutcomeWait: Int64
     /// Told every stage change this processor publishes (`from` nil for a new lead): for
@@ -60,6 +61,9 @@ public struct RouteProcessor: KeyedProcessor {
         }
         if message.topic == TopicCatalog.assigned {
             return try answer(StageIO.decode(AssignmentAnswer.self, message), in: partition)
+        }
+        if message.topic == TopicCatalog.erased {
+            return erase(try StageIO.decode(LeadErased.self, message), in: partition)
         }
         let event = try StageIO.decode(LeadOutcome.self, message)
         var lead = partition.value(of: event.subject) ?? RouteLeadState()
@@ -120,6 +124,24 @@ public struct RouteProcessor: KeyedProcessor {
         for held in applied.held { partition.cancel(held.timerID, for: leadID) }
         for t in applied.recycleTimers { partition.schedule(t.id, for: leadID, at: t.due) }
         outputs += applied.outputs
+        return outputs
+    }
+
+    /// GDPR erasure: the lead's lifecycle, held outcomes and timers are deleted (a deletion
+    /// marker in the changelog); an owner's open-lead slot goes back to the pool. A pool answer
+    /// still on its way is handed back when it comes (the lead waits for none any more).
+    private func erase(_ event: CloudEvent<LeadErased>, in partition: TablePartition<RouteLeadState>) -> [ProducerMessage] {
+        let leadID = event.subject
+        guard let lead = partition.value(of: leadID) else {
+            partition.erase(leadID) // timers only, or nothing: the marker is written either way
+            return []
+        }
+        var outputs: [ProducerMessage] = []
+        if let pool = lead.lifecycle.pool, let rep = lead.lifecycle.owner {
+            outputs.append(command(AssignmentCommand(kind: .release, pool: pool, leadID: leadID, requestID: EventID.derive(event.id, "release"),
+                                                     rep: rep, at: event.data.requestedAt), cause: event.id, purpose: "erase-release"))
+        }
+        partition.erase(leadID)
         return outputs
     }
 

@@ -11,6 +11,7 @@ import Logging
 ///   events (on the other input topic) were read before it, so a replay after a crash may see
 ///   another interleaving — it then emits another id, never the same id with other bytes.
 /// - Re-delivered inputs (recent event ids are part of the state) change nothing.
+/// - An erase request (`funnel.lead.erased.v1`) deletes the lead's state.
 /// - The stream-time punctuation is the sweep: when a partition's event time crosses a
 ///   multiple of `sweep_interval_hours`, leads whose bands changed only because time passed
 ///   are re-emitted.
@@ -25,7 +26,7 @@ public struct ScoreProcessor: KeyedProcessor {
     public init(scorer: Scorer, logger: Logger) {
         self.scorer = scorer
         self.logger = logger
-        table = TableDefinition(service: "score", store: "leads", inputs: [TopicCatalog.enriched, TopicCatalog.activity],
+        table = TableDefinition(service: "score", store: "leads", inputs: [TopicCatalog.enriched, TopicCatalog.activity, TopicCatalog.erased],
                                 punctuationInterval: Int64(scorer.model.sweepIntervalHours * 3_600_000))
     }
 
@@ -34,6 +35,11 @@ public struct ScoreProcessor: KeyedProcessor {
     public func streamTime(of value: LeadScoreState) -> Int64? { value.lastEventTime }
 
     public func process(_ message: ConsumerMessage, in partition: TablePartition<LeadScoreState>) throws(StageFailure) -> [ProducerMessage] {
+        if message.topic == TopicCatalog.erased {
+            // GDPR erasure: the lead's facts, activities and score are forgotten (deletion marker in the changelog).
+            partition.erase(try StageIO.decode(LeadErased.self, message).subject)
+            return []
+        }
         let input = try Self.input(message)
         partition.advanceStreamTime(to: input.time)
         return partition.modify(input.leadID) { state -> [ProducerMessage] in
