@@ -203,6 +203,12 @@ struct PipelineEndToEndTests {
                 #expect(Set(events.map(\.id)).count == 1, "\(id) \(transition) emitted with \(Set(events.map(\.id)).count) different ids")
             }
         }
+        // An erase request (GDPR): its public event is on its topic, validated with the rest of the run.
+        let erasure = try await post(pipeline, "/v1/erasures", ["lead_id": ids[0]])
+        #expect(erasure.status == 202, "\(erasure.body)")
+        try await watcher.wait("the erase request on its topic") {
+            watcher.raw.value.contains { $0.hasPrefix("{\"topic\":\"\(TopicCatalog.erased)\"") }
+        }
     }
 }
 
