@@ -1,3 +1,5 @@
+import Foundation
+
 /// A flat, allocation-light view of one JSON document for the readers of millions of events
 /// (`funnel report`, `funnel backtest`): one pass checks the grammar and records every object
 /// member (key and value as byte ranges), so a decoder reads the few fields it needs without
@@ -71,11 +73,11 @@ public struct JSONSkim {
     /// Whether a member's value (string contents) equals `text`'s UTF-8.
     public func value(_ member: Member, equals text: String) -> Bool {
         var text = text
-        return text.withUTF8 { slice(member.valueStart, member.valueEnd).elementsEqual($0) }
+        return text.withUTF8 { same(member.valueStart, member.valueEnd, $0) }
     }
 
     /// Whether two members' values have the same bytes.
-    public func sameValue(_ a: Member, _ b: Member) -> Bool { slice(a.valueStart, a.valueEnd).elementsEqual(slice(b.valueStart, b.valueEnd)) }
+    public func sameValue(_ a: Member, _ b: Member) -> Bool { same(a.valueStart, a.valueEnd, slice(b.valueStart, b.valueEnd)) }
 
     /// A member's value bytes (string contents without quotes).
     public func slice(_ member: Member) -> UnsafeBufferPointer<UInt8> { slice(member.valueStart, member.valueEnd) }
@@ -97,11 +99,13 @@ public struct JSONSkim {
     }
 
     private func equals(_ start: Int32, _ end: Int32, _ text: StaticString) -> Bool {
-        let n = Int(end - start)
-        guard n == text.utf8CodeUnitCount else { return false }
-        let p = text.utf8Start
-        for k in 0..<n where bytes[Int(start) + k] != p[k] { return false }
-        return true
+        same(start, end, UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Whether the bytes in `start..<end` are `other`'s (lengths first: keys mostly differ in length).
+    @inline(__always)
+    private func same(_ start: Int32, _ end: Int32, _ other: UnsafeBufferPointer<UInt8>) -> Bool {
+        Int(end - start) == other.count && (other.count == 0 || memcmp(bytes.baseAddress! + Int(start), other.baseAddress!, other.count) == 0)
     }
 
     // MARK: Skimming
@@ -126,7 +130,7 @@ public struct JSONSkim {
             // No duplicate keys among this object's members (FastJSON leaves them to JSONDecoder).
             var m = first
             while m < members.count {
-                if slice(members[m].keyStart, members[m].keyEnd).elementsEqual(slice(Int32(key.lowerBound), Int32(key.upperBound))) { return false }
+                if same(members[m].keyStart, members[m].keyEnd, slice(Int32(key.lowerBound), Int32(key.upperBound))) { return false }
                 m = Int(members[m].end)
             }
             skipSpace(&i)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A CloudEvent read through a ``JSONSkim``: the envelope checked as ``EventDecoder`` checks it
 /// (spec version, type, non-empty id and subject, time, content type, schema, and subject equal
 /// to `data.lead_id`), the payload left as members for a field-specific reader.
@@ -36,11 +38,15 @@ public struct SkimmedEvent {
 
     /// Whether `bytes` are ``Schemas/uri(for:)`` of `type`, without building it.
     static func isSchema(_ bytes: UnsafeBufferPointer<UInt8>, of type: String) -> Bool {
-        let prefix = Schemas.base.utf8, suffix = ".json".utf8, middle = type.utf8
-        guard bytes.count == prefix.count + middle.count + suffix.count else { return false }
-        return bytes.prefix(prefix.count).elementsEqual(prefix)
-            && bytes.dropFirst(prefix.count).prefix(middle.count).elementsEqual(middle)
-            && bytes.suffix(suffix.count).elementsEqual(suffix)
+        var base = Schemas.base, type = type
+        let suffix: StaticString = ".json"
+        return base.withUTF8 { prefix in
+            type.withUTF8 { middle in
+                guard bytes.count == prefix.count + middle.count + suffix.utf8CodeUnitCount, let p = bytes.baseAddress else { return false }
+                return memcmp(p, prefix.baseAddress!, prefix.count) == 0 && memcmp(p + prefix.count, middle.baseAddress!, middle.count) == 0
+                    && memcmp(p + prefix.count + middle.count, suffix.utf8Start, suffix.utf8CodeUnitCount) == 0
+            }
+        }
     }
 
     /// The lead id (the subject, equal to `data.lead_id`).
@@ -128,7 +134,8 @@ public struct ByteNames<E: RawRepresentable & CaseIterable & Sendable>: Sendable
     private let table: [([UInt8], E)]
     public init() { table = E.allCases.map { (Array($0.rawValue.utf8), $0) } }
     public func value(_ bytes: UnsafeBufferPointer<UInt8>) -> E? {
-        for (name, value) in table where name.count == bytes.count && name.elementsEqual(bytes) { return value }
+        for (name, value) in table where name.count == bytes.count
+            && name.withUnsafeBufferPointer({ bytes.count == 0 || memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) { return value }
         return nil
     }
 }

@@ -107,7 +107,10 @@ struct EventSource: Sendable {
             let names = topics.map { Array($0.utf8) }
             if let input {
                 try ExportFile.forEachRecord(path: input) { topic, bytes in
-                    if let t = names.firstIndex(where: { $0.elementsEqual(topic) }) { pipeline.add(topic: t, bytes) }
+                    let t = names.firstIndex { name in
+                        name.count == topic.count && name.withUnsafeBytes { memcmp($0.baseAddress!, topic.baseAddress!, topic.count) == 0 }
+                    }
+                    if let t { pipeline.add(topic: t, bytes) }
                 }
             } else {
                 try KafkaPartitionReader.readToEnd(configuration: config, partitions: partitionsToRead, timeout: .seconds(600)) { m in
