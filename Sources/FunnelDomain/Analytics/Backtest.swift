@@ -146,19 +146,21 @@ struct LeadOutcomeUnderModel: Sendable {
 public enum Backtest {
     /// Replays `history` through both models. `parallelism` splits the leads across threads
     /// (the result does not depend on it).
-    public static func run(_ history: BacktestHistory, baseline: Scorer, candidate: Scorer, sweep: [Double]? = nil,
+    /// `history` is consumed: pass it with `consume` and its inputs are sorted in place, not copied.
+    public static func run(_ history: consuming BacktestHistory, baseline: Scorer, candidate: Scorer, sweep: [Double]? = nil,
                            examples: Int = 5, parallelism: Int = 1, generatedAt: String) -> BacktestReport {
-        var history = history
         history.finishReading()
         let leads = history.leads.filter { !$0.inputs.isEmpty }
-        let b = replay(leads, baseline, parallelism: parallelism)
-        let c = replay(leads, candidate, parallelism: parallelism)
+        let profiles = history.profiles
+        history = BacktestHistory() // the leads live on in `leads` alone
+        let b = replay(leads, profiles, baseline, parallelism: parallelism)
+        let c = replay(leads, profiles, candidate, parallelism: parallelism)
         let accepted = leads.map(\.accepted), won = leads.map(\.won)
         let ids = leads.map(\.id)
         var newOnes: [Int] = [], dropped: [Int] = []
         for i in leads.indices where b[i].mql != c[i].mql { if c[i].mql { newOnes.append(i) } else { dropped.append(i) } }
         func example(_ i: Int) -> BacktestReport.Example {
-            let (rb, rc) = (decisionResult(leads[i], baseline), decisionResult(leads[i], candidate))
+            let (rb, rc) = (decisionResult(leads[i], profiles, baseline), decisionResult(leads[i], profiles, candidate))
             var points: [String: (Double, Double)] = [:]
             for r in rb.rules { points[r.rule, default: (0, 0)].0 += r.points }
             for r in rc.rules { points[r.rule, default: (0, 0)].1 += r.points }
@@ -188,31 +190,29 @@ public enum Backtest {
     static func round(_ v: Double) -> Double { (v * 100).rounded() / 100 }
 
     /// The replay of every lead, split across `parallelism` threads by index.
-    static func replay(_ leads: [BacktestHistory.Lead], _ scorer: Scorer, parallelism: Int) -> [LeadOutcomeUnderModel] {
+    static func replay(_ leads: [BacktestHistory.Lead], _ profiles: [ProfileFacts], _ scorer: Scorer, parallelism: Int) -> [LeadOutcomeUnderModel] {
         let n = leads.count
         let parts = max(1, min(parallelism, n))
-        if parts == 1 { return leads.map { replay($0, scorer) } }
+        if parts == 1 { return leads.map { replay($0, profiles, scorer) } }
         let results = ResultSlots(count: n)
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let range = (n * part / parts)..<(n * (part + 1) / parts)
-            for i in range { results.set(i, replay(leads[i], scorer)) }
+            for i in range { results.set(i, replay(leads[i], profiles, scorer)) }
         }
         return results.values()
     }
 
     /// One lead under one model: its score at the decision point, MQL and time to MQL.
-    static func replay(_ lead: BacktestHistory.Lead, _ scorer: Scorer) -> LeadOutcomeUnderModel {
+    static func replay(_ lead: BacktestHistory.Lead, _ profiles: [ProfileFacts], _ scorer: Scorer) -> LeadOutcomeUnderModel {
         var state = LeadScoreState()
         var mql = false
         var firstMQL: Int64?
         var last: ScoreResult?
         let start = lead.inputs[0].time
-        for (time, _, input) in lead.inputs {
+        for input in lead.inputs {
+            let time = input.time
             if let cutoff = lead.firstOutcome, time > cutoff { break }
-            switch input {
-            case .profile(let facts): state.apply(profile: facts)
-            case .activity(let record): state.apply(activity: record)
-            }
+            apply(input, profiles, to: &state)
             let r = scorer.primary(state, at: time)
             mql = scorer.mql(total: r.total, disqualified: r.disqualification != nil, previous: mql)
             if mql && firstMQL == nil { firstMQL = time }
@@ -224,18 +224,21 @@ public enum Backtest {
     }
 
     /// The full result (with rules) at the decision point, for examples.
-    static func decisionResult(_ lead: BacktestHistory.Lead, _ scorer: Scorer) -> ScoreResult {
+    static func decisionResult(_ lead: BacktestHistory.Lead, _ profiles: [ProfileFacts], _ scorer: Scorer) -> ScoreResult {
         var state = LeadScoreState()
         var at = lead.inputs[0].time
-        for (time, _, input) in lead.inputs {
-            if let cutoff = lead.firstOutcome, time > cutoff { break }
-            switch input {
-            case .profile(let facts): state.apply(profile: facts)
-            case .activity(let record): state.apply(activity: record)
-            }
-            at = time
+        for input in lead.inputs {
+            if let cutoff = lead.firstOutcome, input.time > cutoff { break }
+            apply(input, profiles, to: &state)
+            at = input.time
         }
         return scorer.primary(state, at: at)
+    }
+
+    /// One input into a lead's scoring state.
+    @inline(__always)
+    static func apply(_ input: BacktestHistory.Input, _ profiles: [ProfileFacts], to state: inout LeadScoreState) {
+        if input.isProfile { state.apply(profile: profiles[Int(input.value)]) } else { state.apply(activity: input.activity) }
     }
 
     static func result(_ r: [LeadOutcomeUnderModel], _ scorer: Scorer, ids: [String], accepted: [Bool], won: [Bool]) -> BacktestReport.ModelResult {

@@ -2,20 +2,29 @@
 /// the sales outcomes that label it, as read from `funnel.lead.enriched.v1`,
 /// `funnel.lead.activity.v1` and `funnel.lead.outcome.v1`. Pure; event time only, so a
 /// backtest of the same history is the same, byte for byte.
+///
+/// Compact: an input is 24 bytes (an activity, or the index of a profile kept once in
+/// ``profiles``), so ten million activities take a few hundred megabytes.
 public struct BacktestHistory: Sendable {
-    /// One input of a lead's score, at its event time.
-    enum Input: Sendable {
-        case profile(ProfileFacts)
-        case activity(ActivityRecord)
+    /// One input of a lead's score, at its event time: an activity, or a profile.
+    struct Input: Sendable {
+        var time: Int64
+        /// FNV-1a of the event id (redeliveries count once; the replay's tie-break).
+        var idHash: UInt64
+        /// An activity's `duration_seconds`; a profile's index in ``profiles``.
+        var value: Int32
+        var type: ActivityType
+        var isProfile: Bool
+
+        /// The order at equal times: profiles first, then by event id hash.
+        var tie: UInt64 { isProfile ? idHash >> 1 : idHash | 1 << 63 }
+        var activity: ActivityRecord { ActivityRecord(type: type, time: time, durationSeconds: value, idHash: idHash) }
     }
 
     struct Lead: Sendable {
         var id: String
-        /// (event time, tie-break: profiles first then by event id hash, input).
-        var inputs: [(time: Int64, tie: UInt64, input: Input)] = []
-        /// Hashes of the event ids seen for this lead (redeliveries count once; a lead has tens
-        /// of events, so a scan beats a set per lead).
-        var seen: [UInt64] = []
+        /// In arrival order until ``finishReading()`` sorts them by (time, tie).
+        var inputs: [Input] = []
         /// Time of the first outcome (the decision point: nothing after it is used to predict).
         var firstOutcome: Int64?
         var accepted = false
@@ -24,6 +33,8 @@ public struct BacktestHistory: Sendable {
 
     private(set) var leadIndex: [String: Int32] = [:]
     private(set) var leads: [Lead] = []
+    /// The profiles of every enriched event kept, referenced by index from the inputs.
+    private(set) var profiles: [ProfileFacts] = []
     public private(set) var events = 0
 
     public init() {}
@@ -37,89 +48,65 @@ public struct BacktestHistory: Sendable {
         return leads.count - 1
     }
 
+    /// Appends an input unless the lead already has one with this event id hash (a lead has
+    /// tens of events, so a scan beats a set per lead).
+    private mutating func add(_ input: Input, lead i: Int) -> Bool {
+        guard !leads[i].inputs.contains(where: { $0.idHash == input.idHash }) else { return false }
+        leads[i].inputs.append(input)
+        events += 1
+        return true
+    }
+
     public mutating func add(_ enriched: LeadEnriched, eventID: String) {
         guard let time = Timestamp.milliseconds(enriched.enrichedAt) else { return }
-        let i = lead(enriched.leadID)
-        let hash = LeadScoreState.hash(eventID)
-        guard !leads[i].seen.contains(hash) else { return }
-        leads[i].seen.append(hash)
-        leads[i].inputs.append((time, hash >> 1, .profile(ProfileFacts(enriched, time: time, eventID: eventID))))
-        events += 1
+        add(profile: ProfileFacts(enriched, time: time, eventID: eventID), leadID: enriched.leadID, idHash: LeadScoreState.hash(eventID))
+    }
+
+    /// A profile (its `time` the enriched event's) of the event with this id hash.
+    mutating func add(profile: ProfileFacts, leadID: String, idHash: UInt64) {
+        let i = lead(leadID)
+        let input = Input(time: profile.time, idHash: idHash, value: Int32(profiles.count), type: .pageView, isProfile: true)
+        if add(input, lead: i) { profiles.append(profile) }
     }
 
     public mutating func add(_ activity: LeadActivity, leadID: String, eventID: String) {
-        guard let time = Timestamp.milliseconds(activity.occurredAt) else { return }
+        guard let record = Self.record(activity, eventID: eventID) else { return }
+        add(activity: record, leadID: leadID)
+    }
+
+    mutating func add(activity: ActivityRecord, leadID: String) {
         let i = lead(leadID)
-        let hash = LeadScoreState.hash(eventID)
-        guard !leads[i].seen.contains(hash) else { return }
-        leads[i].seen.append(hash)
+        _ = add(Input(time: activity.time, idHash: activity.idHash, value: activity.durationSeconds, type: activity.type, isProfile: false), lead: i)
+    }
+
+    /// An activity as the replay keeps it; nil when its time is not RFC 3339.
+    static func record(_ activity: LeadActivity, eventID: String) -> ActivityRecord? {
+        guard let time = Timestamp.milliseconds(activity.occurredAt) else { return nil }
         let duration = activity.attributes?["duration_seconds"].flatMap { Int32($0) } ?? 0
-        leads[i].inputs.append((time, hash | 1 << 63, .activity(ActivityRecord(type: activity.type, time: time, durationSeconds: duration, idHash: hash))))
-        events += 1
+        return ActivityRecord(type: activity.type, time: time, durationSeconds: duration, idHash: LeadScoreState.hash(eventID))
     }
 
     /// Sales feedback: `accepted` (or any later step: meeting, proposal, won) labels the lead
     /// accepted; `won` labels it won. The first outcome's time is the decision point.
     public mutating func add(_ outcome: LeadOutcome) {
         guard let time = Timestamp.milliseconds(outcome.occurredAt) else { return }
-        let i = lead(outcome.leadID)
+        add(outcome: outcome.outcome, leadID: outcome.leadID, time: time)
+    }
+
+    mutating func add(outcome: OutcomeType, leadID: String, time: Int64) {
+        let i = lead(leadID)
         leads[i].firstOutcome = min(leads[i].firstOutcome ?? time, time)
-        switch outcome.outcome {
+        switch outcome {
         case .accepted, .meeting, .proposal: leads[i].accepted = true
         case .won: leads[i].accepted = true; leads[i].won = true
         case .rejected, .lost: break
         }
     }
 
-    /// The topics a backtest reads.
-    public static let topics = [TopicCatalog.enriched, TopicCatalog.activity, TopicCatalog.outcome]
-
-    /// One decoded input of a backtest.
-    public enum Event: Sendable {
-        case enriched(LeadEnriched, id: String)
-        case activity(LeadActivity, leadID: String, id: String)
-        case outcome(LeadOutcome)
-    }
-
-    /// Decodes one CloudEvent (JSON bytes) read from `topic`; nil when it is not a valid event of
-    /// it. Thread-safe: readers decode in parallel and ``add(_:)`` in order.
-    public static func decode(json bytes: UnsafeRawBufferPointer, topic: String) -> Event? {
-        switch topic {
-        case TopicCatalog.enriched:
-            guard case .success(let e) = EventDecoder.decode(LeadEnriched.self, from: bytes, expectedType: topic) else { return nil }
-            return .enriched(e.data, id: e.id)
-        case TopicCatalog.activity:
-            guard case .success(let e) = EventDecoder.decode(LeadActivity.self, from: bytes, expectedType: topic) else { return nil }
-            return .activity(e.data, leadID: e.subject, id: e.id)
-        case TopicCatalog.outcome:
-            guard case .success(let e) = EventDecoder.decode(LeadOutcome.self, from: bytes, expectedType: topic) else { return nil }
-            return .outcome(e.data)
-        default:
-            return nil
-        }
-    }
-
-    public mutating func add(_ event: Event) {
-        switch event {
-        case .enriched(let e, let id): add(e, eventID: id)
-        case .activity(let a, let leadID, let id): add(a, leadID: leadID, eventID: id)
-        case .outcome(let o): add(o)
-        }
-    }
-
-    /// Decodes and adds one CloudEvent; false when it is not a valid event of `topic`.
-    @discardableResult
-    public mutating func add(json bytes: UnsafeRawBufferPointer, topic: String) -> Bool {
-        guard let event = Self.decode(json: bytes, topic: topic) else { return false }
-        add(event)
-        return true
-    }
-
-    /// Every lead's seen-set is only needed while reading: drop it before the replay.
+    /// Sorts every lead's inputs into replay order, the same however the topics interleaved.
     mutating func finishReading() {
         for i in leads.indices {
-            leads[i].seen = []
-            leads[i].inputs.sort { ($0.time, $0.tie) < ($1.time, $1.tie) } // the same order however the topics interleaved
+            leads[i].inputs.sort { ($0.time, $0.tie) < ($1.time, $1.tie) }
         }
     }
 }

@@ -68,13 +68,20 @@ public struct FunnelHistory: Sendable {
     /// Adds a stage change. `eventID` (the CloudEvents id) drops redeliveries.
     public mutating func add(_ change: StageChanged, eventID: String? = nil) {
         guard let at = Timestamp.milliseconds(change.occurredAt) else { skipped += 1; return }
+        add(SkimmedStage(leadID: change.leadID, from: change.from, to: change.to, at: at, idHash: eventID.map(Self.hash) ?? 0,
+                         reason: change.reason, owner: change.owner, source: change.source, campaign: change.campaign,
+                         secondsToAccept: change.secondsToAccept))
+    }
+
+    /// Adds a stage change as the fast reader gives it (``add(_:eventID:)`` in compact form).
+    mutating func add(_ change: SkimmedStage) {
         let i = lead(change.leadID)
-        let idHash = eventID.map(Self.hash) ?? 0
+        let idHash = change.idHash
         // A redelivery (same id) counts once: a lead has a handful of steps, so a scan beats a global set.
         if idHash != 0 && leads[i].steps.contains(where: { $0.idHash == idHash }) { return }
-        let step = Step(from: change.from, to: change.to, at: at, reason: intern(change.reason), owner: intern(change.owner),
+        let step = Step(from: change.from, to: change.to, at: change.at, reason: intern(change.reason), owner: intern(change.owner),
                         secondsToAccept: change.secondsToAccept.map { Int32(clamping: $0) } ?? -1, idHash: idHash)
-        if let last = leads[i].steps.last, last.at > at { leads[i].sorted = false }
+        if let last = leads[i].steps.last, last.at > change.at { leads[i].sorted = false }
         leads[i].steps.append(step)
         // First touch: the first source and campaign the lead's events name.
         if leads[i].source < 0, let source = change.source { leads[i].source = intern(source) }
@@ -83,10 +90,15 @@ public struct FunnelHistory: Sendable {
 
     /// Adds sales feedback: a `won` outcome's amount counts as revenue.
     public mutating func add(_ outcome: LeadOutcome, eventID: String? = nil) {
-        guard outcome.outcome == .won else { return }
-        if let eventID, !seenEvents.insert(Self.hash(eventID)).inserted { return }
-        let i = lead(outcome.leadID)
-        leads[i].won.append((intern(outcome.currency ?? "?"), outcome.amount ?? 0))
+        addOutcome(outcome.outcome, leadID: outcome.leadID, idHash: eventID.map(Self.hash), currency: outcome.currency, amount: outcome.amount)
+    }
+
+    /// ``add(_:eventID:)`` of an outcome, from its fields (`idHash`: of the event id, if known).
+    mutating func addOutcome(_ outcome: OutcomeType, leadID: String, idHash: UInt64?, currency: String?, amount: Double?) {
+        guard outcome == .won else { return }
+        if let idHash, !seenEvents.insert(idHash).inserted { return }
+        let i = lead(leadID)
+        leads[i].won.append((intern(currency ?? "?"), amount ?? 0))
     }
 
     /// Adds a routing: an `sla-reminder` counts as an SLA breach of its owner.
@@ -97,11 +109,7 @@ public struct FunnelHistory: Sendable {
         leads[i].slaReminders.append((intern(owner), at))
     }
 
-    static func hash(_ id: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in id.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
-    }
+    static func hash(_ id: String) -> UInt64 { FNV1a.hash(id) }
 
     /// Orders every lead's transitions by event time (stable). Called by the report.
     mutating func sortSteps() {
@@ -122,6 +130,9 @@ extension FunnelHistory {
         case stage(StageChanged, id: String)
         case outcome(LeadOutcome, id: String)
         case routed(LeadRouted, id: String)
+        /// The same events as read by the field-specific readers (the bulk of a report's input).
+        case skimmedStage(SkimmedStage)
+        case skimmedOutcome(SkimmedOutcome)
     }
 
     /// Decodes one CloudEvent (JSON bytes) read from `topic`; nil when it is not a valid event
@@ -130,9 +141,11 @@ extension FunnelHistory {
     public static func decode(json bytes: UnsafeRawBufferPointer, topic: String) -> Event? {
         switch topic {
         case TopicCatalog.stageChanged:
+            if let fast = SkimmedStage(bytes) { return .skimmedStage(fast) }
             guard case .success(let e) = EventDecoder.decode(StageChanged.self, from: bytes, expectedType: topic) else { return nil }
             return .stage(e.data, id: e.id)
         case TopicCatalog.outcome:
+            if let fast = SkimmedOutcome(bytes) { return .skimmedOutcome(fast) }
             guard case .success(let e) = EventDecoder.decode(LeadOutcome.self, from: bytes, expectedType: topic) else { return nil }
             return .outcome(e.data, id: e.id)
         case TopicCatalog.routed:
@@ -148,6 +161,8 @@ extension FunnelHistory {
         case .stage(let e, let id): add(e, eventID: id)
         case .outcome(let e, let id): add(e, eventID: id)
         case .routed(let e, let id): add(e, eventID: id)
+        case .skimmedStage(let e): add(e)
+        case .skimmedOutcome(let e): addOutcome(e.outcome, leadID: e.leadID, idHash: e.idHash, currency: e.currency, amount: e.amount)
         }
     }
 

@@ -32,6 +32,23 @@ public enum FastJSON {
         return parser.index == parser.bytes.count ? value : nil
     }
 
+    /// JSON's number grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?` (Double alone
+    /// would take `01`, `+1` or `1.`).
+    static func isJSONNumber(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        func digits() -> Int { let start = i; while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }; return i - start }
+        if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < b.count else { return false }
+        if b[i] == 0x30 { i += 1 } else if digits() == 0 { return false }
+        if i < b.count, b[i] == UInt8(ascii: ".") { i += 1; guard digits() > 0 else { return false } }
+        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return i == b.count
+    }
+
     private struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
@@ -105,26 +122,9 @@ public enum FastJSON {
                   (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
                 index += 1
             }
-            guard index > start, Self.isJSONNumber(UnsafeBufferPointer(rebasing: bytes[start..<index])) else { return nil }
+            guard index > start, FastJSON.isJSONNumber(UnsafeBufferPointer(rebasing: bytes[start..<index])) else { return nil }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
             return Double(text).map(Value.number)
-        }
-
-        /// JSON's number grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?` (Double alone
-        /// would take `01`, `+1` or `1.`).
-        static func isJSONNumber(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-            var i = 0
-            func digits() -> Int { let start = i; while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1 }; return i - start }
-            if i < b.count, b[i] == UInt8(ascii: "-") { i += 1 }
-            guard i < b.count else { return false }
-            if b[i] == 0x30 { i += 1 } else if digits() == 0 { return false }
-            if i < b.count, b[i] == UInt8(ascii: ".") { i += 1; guard digits() > 0 else { return false } }
-            if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
-                i += 1
-                if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
-                guard digits() > 0 else { return false }
-            }
-            return i == b.count
         }
 
         /// A string without escapes is sliced directly; escapes other than the simple ones

@@ -2,9 +2,13 @@ extension Timestamp {
     /// Milliseconds since the epoch of an RFC 3339 date-time (any offset), or nil. No
     /// Foundation, no locale, no allocation: the scorer calls it for every event.
     public static func milliseconds(_ text: String) -> Int64? {
-        guard isValid(text) else { return nil }
         var copy = text
-        return copy.withUTF8(parseValid)
+        return copy.withUTF8 { milliseconds(utf8: $0) }
+    }
+
+    /// ``milliseconds(_:)`` of UTF-8 bytes.
+    public static func milliseconds(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        isValid(utf8: bytes) ? parseValid(bytes) : nil
     }
 
     private static func parseValid(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {

@@ -194,7 +194,12 @@ public enum Check {
 public enum Timestamp {
     /// Whether `text` is an RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
     public static func isValid(_ text: String) -> Bool {
-        let b = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { isValid(utf8: $0) }
+    }
+
+    /// ``isValid(_:)`` on UTF-8 bytes (no String needed).
+    public static func isValid(utf8 b: UnsafeBufferPointer<UInt8>) -> Bool {
         func digits(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= b.count else { return nil }
             var v = 0

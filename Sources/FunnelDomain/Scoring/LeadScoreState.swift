@@ -158,11 +158,7 @@ public struct LeadScoreState: Sendable, Equatable {
     }
 
     /// 64-bit FNV-1a.
-    public static func hash(_ text: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        return h
-    }
+    public static func hash(_ text: String) -> UInt64 { FNV1a.hash(text) }
 }
 
 // MARK: - Binary encoding (the changelog value)

@@ -41,9 +41,10 @@ struct BacktestCommand: AsyncParsableCommand {
         guard history.leadCount > 0 else { throw ValidationError("no enriched events or activities to replay: nothing to backtest") }
         let threshold = new.model.mql.threshold
         let sweep = thresholdSweep ? stride(from: max(0, threshold - 30), through: threshold + 30, by: 5).map { $0 } : nil
-        FileHandle.standardError.write(Data("replaying \(history.leadCount) leads (\(history.events) events) through \(old.model.version) and \(new.model.version) …\n".utf8))
+        let leadCount = history.leadCount, events = history.events
+        FileHandle.standardError.write(Data("replaying \(leadCount) leads (\(events) events) through \(old.model.version) and \(new.model.version) …\n".utf8))
         let replayStarted = ContinuousClock.now
-        let report = Backtest.run(history, baseline: old, candidate: new, sweep: sweep, examples: examples,
+        let report = Backtest.run(consume history, baseline: old, candidate: new, sweep: sweep, examples: examples,
                                   parallelism: ProcessInfo.processInfo.activeProcessorCount, generatedAt: Timestamp.format(Date()))
         FileHandle.standardError.write(Data(String(format: "replayed in %.1f s (%.1f s in all)\n", (ContinuousClock.now - replayStarted).seconds,
                                                    (ContinuousClock.now - started).seconds).utf8))

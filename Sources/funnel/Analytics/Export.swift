@@ -62,34 +62,48 @@ enum ExportFile {
         }
     }
 
-    /// Calls `body` with each record's topic and JSON bytes, reading the file in 4 MiB chunks.
-    static func forEachRecord(path: String, _ body: (String, UnsafeRawBufferPointer) -> Void) throws {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ValidationError("cannot read \(path)") }
-        defer { try? handle.close() }
-        var pending: [UInt8] = []
-        var lineNumber = 0
-        var topics: [[UInt8]: String] = [:]
-        func line(_ bytes: ArraySlice<UInt8>) throws {
+    /// Calls `body` with each record's topic and JSON bytes, reading the file in 8 MiB chunks
+    /// (lines are found with `memchr`, and handed over in place: no copy, no allocation).
+    static func forEachRecord(path: String, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw ValidationError("cannot read \(path)") }
+        defer { close(fd) }
+        var capacity = 8 << 20
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var filled = 0, lineNumber = 0
+        func line(_ start: Int, _ end: Int) throws {
             lineNumber += 1
-            guard !bytes.isEmpty else { return }
-            guard let tab = bytes.firstIndex(of: 0x09) else {
+            guard end > start else { return }
+            guard let tab = memchr(buffer + start, 0x09, end - start) else {
                 throw ValidationError("\(path):\(lineNumber): expected TOPIC<TAB>JSON (a file written by `funnel export`)")
             }
-            let key = Array(bytes[bytes.startIndex..<tab])
-            let topic = topics[key] ?? { let t = String(decoding: key, as: UTF8.self); topics[key] = t; return t }()
-            bytes[(tab + 1)...].withUnsafeBytes { body(topic, $0) }
+            let split = tab - buffer
+            body(UnsafeRawBufferPointer(start: buffer + start, count: split - start), UnsafeRawBufferPointer(start: buffer + split + 1, count: end - split - 1))
         }
         while true {
-            let chunk = try handle.read(upToCount: 4 << 20) ?? Data()
-            if chunk.isEmpty { break }
-            pending.append(contentsOf: chunk)
-            var start = pending.startIndex
-            while let newline = pending[start...].firstIndex(of: 0x0A) {
-                try line(pending[start..<newline])
-                start = newline + 1
+            if filled == capacity { // a line longer than the buffer: grow it
+                let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+                grown.copyMemory(from: buffer, byteCount: filled)
+                buffer.deallocate()
+                buffer = grown
+                capacity *= 2
             }
-            pending.removeSubrange(..<start)
+            let n = read(fd, buffer + filled, capacity - filled)
+            guard n >= 0 else { throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            filled += n
+            var start = 0
+            while start < filled, let newline = memchr(buffer + start, 0x0A, filled - start) {
+                let end = newline - buffer
+                try line(start, end)
+                start = end + 1
+            }
+            if start > 0 {
+                (buffer).copyMemory(from: buffer + start, byteCount: filled - start)
+                filled -= start
+            }
         }
-        try line(pending[...])
+        try line(0, filled)
     }
 }

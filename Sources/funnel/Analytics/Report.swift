@@ -83,12 +83,9 @@ struct EventSource: Sendable {
                        decode: FunnelHistory.decode(json:topic:), fold: { $0.add($1) })
     }
 
-    /// Records in a batch: decoded in parallel (one slice per core), folded in order.
-    static let batchSize = 16_384
-
     /// Folds every record of `topics` into `initial`: `decode` runs on all cores (nil: not a
-    /// valid event, counted and reported), `fold` in record order, on a thread of its own (the
-    /// broker reader blocks).
+    /// valid event, counted and reported), `fold` in record order, on a thread of its own, while
+    /// the next records are read and decoded (see ``DecodePipeline``).
     func read<State: Sendable, Decoded: Sendable>(
         topics: [String], progress: Bool, into initial: State,
         decode: @escaping @Sendable (UnsafeRawBufferPointer, String) -> Decoded?,
@@ -104,42 +101,26 @@ struct EventSource: Sendable {
             partitions = topics.flatMap { topic in (0..<Int32(known[topic] ?? 0)).map { TopicPartition(topic: topic, partition: $0) } }
         }
         let input = input, config = configuration, partitionsToRead = partitions
-        let wanted = Set(topics)
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let (state, rejected) = try await Blocking.run { () throws -> (State, Int) in
-            var state = initial
-            var rejected = 0
             let counter = ProgressCounter(label: "events", enabled: progress)
-            var batch: [(topic: String, bytes: [UInt8])] = []
-            batch.reserveCapacity(Self.batchSize)
-            func flush() {
-                let records = batch
-                let slots = DecodedSlots<Decoded>(count: records.count)
-                DispatchQueue.concurrentPerform(iterations: min(cores, max(1, records.count))) { part in
-                    let range = (records.count * part / cores)..<(records.count * (part + 1) / cores)
-                    for i in range { slots[i] = records[i].bytes.withUnsafeBytes { decode($0, records[i].topic) } }
-                }
-                for i in records.indices {
-                    if let decoded = slots[i] { fold(&state, decoded) } else { rejected += 1 }
-                    counter.tick()
-                }
-                batch.removeAll(keepingCapacity: true)
-            }
-            func add(_ topic: String, _ bytes: UnsafeRawBufferPointer) {
-                guard wanted.contains(topic) else { return }
-                batch.append((topic, Array(bytes)))
-                if batch.count == Self.batchSize { flush() }
-            }
+            let pipeline = DecodePipeline(topics: topics, initial: initial, progress: counter, decode: decode, fold: fold)
+            let names = topics.map { Array($0.utf8) }
             if let input {
-                try ExportFile.forEachRecord(path: input, add)
+                try ExportFile.forEachRecord(path: input) { topic, bytes in
+                    let t = names.firstIndex { name in
+                        name.count == topic.count && name.withUnsafeBytes { memcmp($0.baseAddress!, topic.baseAddress!, topic.count) == 0 }
+                    }
+                    if let t { pipeline.add(topic: t, bytes) }
+                }
             } else {
                 try KafkaPartitionReader.readToEnd(configuration: config, partitions: partitionsToRead, timeout: .seconds(600)) { m in
-                    (m.value ?? []).withUnsafeBytes { add(m.topic, $0) }
+                    guard let t = topics.firstIndex(of: m.topic) else { return }
+                    (m.value ?? []).withUnsafeBytes { pipeline.add(topic: t, $0) }
                 }
             }
-            flush()
+            let result = pipeline.finish()
             counter.finish()
-            return (state, rejected)
+            return result
         }
         if rejected > 0 { FileHandle.standardError.write(Data("warning: \(rejected) records were not valid events of their topic; skipped\n".utf8)) }
         return state
