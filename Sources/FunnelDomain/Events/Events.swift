@@ -220,10 +220,21 @@ public struct LeadEnriched: Validatable, Equatable {
     public var contactAvailable: Bool
     public var company: CompanyInfo?
     public var enrichedAt: String
+    /// Who filled in the form (``IntentClassifier``); absent on events of older enrichers.
+    public var intent: Intent?
+    /// The evidence for a non-buyer intent (`competitor domain rival.example`).
+    public var intentReason: String?
+    /// The known account the lead belongs to (``AccountDirectory``), its owner, how it was
+    /// matched (`domain`, `name`, `none`) and how sure (0…1).
+    public var accountID: String?
+    public var accountOwner: String?
+    public var match: AccountMatchKind?
+    public var matchConfidence: Double?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", profile, emailClass = "email_class", contactAvailable = "contact_available"
-        case company, enrichedAt = "enriched_at"
+        case company, enrichedAt = "enriched_at", intent, intentReason = "intent_reason", accountID = "account_id"
+        case accountOwner = "account_owner", match, matchConfidence = "match_confidence"
     }
 
     public init(leadID: String, profile: LeadCaptured, emailClass: EmailClass, contactAvailable: Bool,
