@@ -69,6 +69,53 @@ import Testing
         #expect(transitions.last?.reason.contains("account owner rep-grace") == true, "\(transitions.last?.reason ?? "")")
     }
 
+    @Test("a partner that qualifies goes to the partners pool (routing reads intent), not to sales")
+    func partnerRouting() {
+        let partner = LeadCaptured(leadID: "lead-1", email: "bob@growthagency.example", jobTitle: "VP Sales", employees: 500,
+                                   industry: "software", country: "DE", capturedAt: "2026-12-07T10:00:00Z")
+        let (enriched, scored, transitions) = Self.lifecycle(partner)
+        #expect(enriched.intent == .partner && scored.intent == .partner)
+        #expect(transitions.map(\.to) == [.captured, .identified, .mql])
+        #expect(transitions.last?.awaitsPool == "partners")
+        var buyer = partner
+        buyer.email = "bob@acme-software.example"
+        #expect(Self.lifecycle(buyer).2.last?.awaitsPool == "inbound")
+    }
+
+    @Test("the scored event carries intent through the fast writer and reader, byte-identical to JSONEncoder")
+    func scoredIntentCodec() throws {
+        var scored = Self.lifecycle(Self.lead("bob@growthagency.example", title: "Founder")).1
+        #expect(scored.intent == .partner)
+        scored.intent = .partner
+        let event = CloudEvent(id: "e1", source: "funnel-score", type: TopicCatalog.scored, time: "2026-12-07T10:00:00Z",
+                               subject: "lead-1", data: scored)
+        let fast = EventCoding.encode(event)
+        #expect(fast == EventCoding.foundationEncode(event))
+        #expect(String(decoding: fast, as: UTF8.self).contains("\"intent\":\"partner\""))
+        let back = try EventDecoder.decode(LeadScored.self, from: fast, expectedType: TopicCatalog.scored).get()
+        #expect(back.data.intent == .partner)
+        // An unknown intent is not silently dropped: the event does not decode.
+        let bad = Array(String(decoding: fast, as: UTF8.self).replacingOccurrences(of: "\"partner\"", with: "\"recruiter\"").utf8)
+        #expect((try? EventDecoder.decode(LeadScored.self, from: bad, expectedType: TopicCatalog.scored).get()) == nil)
+    }
+
+    @Test("the enriched event's new fields survive encoding and the scorer's fast reader; unknown values are rejected")
+    func enrichedCodec() throws {
+        let enriched = Self.lifecycle(Self.lead("kim@eu.globex.example", title: "Alliances Manager")).0
+        #expect(enriched.intent == .partner && enriched.accountID == "acc-0001" && enriched.matchConfidence == 0.95)
+        let event = CloudEvent(id: "e1", source: "funnel-enrich", type: TopicCatalog.enriched, time: "2026-12-07T10:00:00Z",
+                               subject: "lead-1", data: enriched)
+        let bytes = EventCoding.encode(event)
+        let fast = bytes.withUnsafeBytes { FastJSON.enrichedEvent($0) }
+        #expect(fast?.data == enriched)
+        #expect(try EventDecoder.decode(LeadEnriched.self, from: bytes, expectedType: TopicCatalog.enriched).get().data == enriched)
+        let text = String(decoding: bytes, as: UTF8.self)
+        for (from, to) in [("\"partner\"", "\"recruiter\""), ("\"match\":\"domain\"", "\"match\":\"fuzzy\"")] {
+            let bad = Array(text.replacingOccurrences(of: from, with: to).utf8)
+            #expect((try? EventDecoder.decode(LeadEnriched.self, from: bad, expectedType: TopicCatalog.enriched).get()) == nil, "\(to)")
+        }
+    }
+
     @Test("a placeholder in a reason must name a known field; a missing value leaves no dangling separator")
     func reasonTemplate() throws {
         let yaml = """

@@ -232,6 +232,7 @@ extension FastJSON {
                   let mql = optionalBool(d["mql"]), let interestBand = optionalString(d["interest_band"]),
                   let country = optionalString(d["country"]), let employees = optionalInt(d["employees"]),
                   let industry = optionalString(d["industry"]), let accountTier = optionalString(d["account_tier"]),
+                  let intentName = optionalString(d["intent"]),
                   total.isFinite, fit.isFinite, interest.isFinite else { return nil }
             var emailClass: EmailClass?
             if let name = emailClassName { guard let known = EmailClass(rawValue: name) else { return nil }; emailClass = known }
@@ -267,6 +268,7 @@ extension FastJSON {
             scored.employees = employees
             scored.industry = industry
             scored.accountTier = accountTier
+            if let intentName { guard let known = Intent(rawValue: intentName) else { return nil }; scored.intent = known }
             return scored
         }
     }

@@ -329,12 +329,14 @@ public struct LeadScored: Validatable, Equatable {
     public var industry: String?
     /// The matched account's tier (enrichment's `account_tier` attribute), if any.
     public var accountTier: String?
+    /// Enrichment's intent (`buyer`, `partner`, …), for routing rules; absent until the profile is known.
+    public var intent: Intent?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", model, total, fit, interest, grade, quadrant, rules, disqualification
         case profileKnown = "profile_known", contactAvailable = "contact_available", emailClass = "email_class"
         case accountOwner = "account_owner", source, campaign, scoredAt = "scored_at", mql
-        case interestBand = "interest_band", scores, country, employees, industry, accountTier = "account_tier"
+        case interestBand = "interest_band", scores, country, employees, industry, accountTier = "account_tier", intent
     }
 
     public init(leadID: String, model: String, total: Double, fit: Double, interest: Double, grade: String,

@@ -156,6 +156,7 @@ public struct Scorer: @unchecked Sendable {
         event.employees = profile?.employees
         event.industry = profile?.industry
         event.accountTier = profile?.attributes["account_tier"]
+        event.intent = profile?.intent.flatMap(Intent.init(rawValue:))
         if results.count > 1 {
             event.scores = results.dropFirst().map {
                 NamedScore(name: $0.name, total: Self.round($0.total), fit: Self.round($0.fit), interest: Self.round($0.interest),
