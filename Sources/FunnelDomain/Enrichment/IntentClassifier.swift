@@ -64,15 +64,15 @@ public enum IntentClassifier {
         "manager", "director", "head", "chief", "vp", "president", "professor", "dean", "officer", "cio", "cto", "ceo", "cfo",
         "administrator", "coordinator", "founder", "owner",
     ]
-    static let analystTitles = ["industry analyst", "analyst firm"]
-    static let partnerTitles = ["channel partner", "partner manager", "partnerships", "partnership", "alliances", "alliance manager",
+    static let analystTitles: Phrases = ["industry analyst", "analyst firm"]
+    static let partnerTitles: Phrases = ["channel partner", "partner manager", "partnerships", "partnership", "alliances", "alliance manager",
                                 "reseller", "channel manager"]
-    static let partnerText = ["become a partner", "partner program", "partnership", "reseller", "resell", "white label", "referral partner"]
-    static let studentTitles = ["student", "intern", "internship", "undergraduate", "phd candidate", "phd student", "doctoral candidate",
+    static let partnerText: Phrases = ["become a partner", "partner program", "partnership", "reseller", "resell", "white label", "referral partner"]
+    static let studentTitles: Phrases = ["student", "intern", "internship", "undergraduate", "phd candidate", "phd student", "doctoral candidate",
                                 "mba candidate", "graduate student", "trainee", "apprentice"]
-    static let jobSeekerTitles = ["looking for", "seeking", "job seeker", "jobseeker", "open to work", "unemployed", "between jobs",
+    static let jobSeekerTitles: Phrases = ["looking for", "seeking", "job seeker", "jobseeker", "open to work", "unemployed", "between jobs",
                                   "job hunting", "career change", "available for", "actively looking"]
-    static let jobSeekerText = ["my cv", "my resume", "my résumé", "job application", "apply for", "applying for", "open position",
+    static let jobSeekerText: Phrases = ["my cv", "my resume", "my résumé", "job application", "apply for", "applying for", "open position",
                                 "job opening", "vacancy", "vacancies", "are you hiring", "looking for a job", "internship"]
 }
 
@@ -88,15 +88,22 @@ struct TitleWords {
         words.contains { set.contains(String($0)) }
     }
 
-    /// The first of `phrases` (each one or more words) that occurs, in the order given.
-    func firstPhrase(of phrases: [String]) -> String? {
-        for phrase in phrases {
-            let parts = phrase.split(separator: " ")
-            guard parts.count <= words.count else { continue }
+    /// The first of `phrases` that occurs as whole words, in the order given.
+    func firstPhrase(of phrases: Phrases) -> String? {
+        for (text, parts) in phrases.items where parts.count <= words.count {
             for start in 0...(words.count - parts.count) where words[start] == parts[0] {
-                if parts.indices.allSatisfy({ words[start + $0] == parts[$0] }) { return phrase }
+                if parts.indices.allSatisfy({ words[start + $0] == parts[$0] }) { return text }
             }
         }
         return nil
+    }
+}
+
+/// Cue phrases split into words once (a list literal: `["looking for", "open to work"]`).
+struct Phrases: ExpressibleByArrayLiteral, Sendable {
+    let items: [(text: String, words: [Substring])]
+
+    init(arrayLiteral elements: String...) {
+        items = elements.map { ($0, $0.split(separator: " ")) }
     }
 }
