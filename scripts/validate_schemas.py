@@ -101,6 +101,8 @@ SWIFT_ENUMS = {
     "ActivityType": ("funnel.lead.activity.v1.json", "/$defs/ActivityType"),
     "OutcomeType": ("funnel.lead.outcome.v1.json", "/$defs/OutcomeType"),
     "EmailClass": ("funnel.lead.enriched.v1.json", "/$defs/EmailClass"),
+    "Intent": ("funnel.lead.enriched.v1.json", "/$defs/Intent"),
+    "AccountMatchKind": ("funnel.lead.enriched.v1.json", "/$defs/AccountMatchKind"),
 }
 SWIFT_PRIMITIVES = {"String": "string", "Int": "integer", "Int32": "integer", "Int64": "integer",
                     "UInt": "integer", "Double": "number", "Float": "number", "Bool": "boolean"}
@@ -116,6 +118,8 @@ INVALID_EXPECT = {
     "activity-unknown-type.json": "$.data.type",
     "activity-occurred-at-not-rfc3339.json": "$.data.occurred_at",
     "enriched-unknown-email-class.json": "$.data.email_class",
+    "enriched-unknown-intent.json": "$.data.intent",
+    "enriched-match-confidence-above-1.json": "$.data.match_confidence",
     "enriched-profile-missing-captured-at.json": "$.data.profile: 'captured_at' is a required property",
     "scored-grade-E.json": "$.data.grade",
     "scored-rule-points-is-a-string.json": "$.data.rules[0].points",

@@ -19,16 +19,23 @@ await ServiceMain.run(service: "funnel-enrich", defaultPort: 8081) { context, _ 
     let loadTime = ContinuousClock.now - loadStart
     let loadMilliseconds = loadTime.components.seconds * 1000 + loadTime.components.attoseconds / 1_000_000_000_000_000
     let companies = CompanyDirectory(try CompanyFile.parse(env.readConfigFile("data/companies.csv")))
+    // Intent lists and known accounts (README "Enrichment"); errors name file:line at start.
+    let intents = IntentDirectory(competitors: try IntentList.parse(list("competitors.txt"), file: "data/competitors.txt"),
+                                  analystFirms: try IntentList.parse(list("analyst-firms.txt"), file: "data/analyst-firms.txt"),
+                                  partners: try IntentList.parse(list("partners.txt"), file: "data/partners.txt"))
+    let accounts = AccountDirectory(try AccountFile.parse(list("accounts.csv"), file: "data/accounts.csv"))
     context.logger.info("reference data loaded", metadata: [
         "free_domains": "\(emails.freeDomains.count)", "disposable_domains": "\(emails.disposableDomains.count)",
         "role_prefixes": "\(emails.rolePrefixes.count)", "lists_load_ms": "\(loadMilliseconds)",
-        "companies": "\(companies.byDomain.count)"])
+        "companies": "\(companies.byDomain.count)", "accounts": "\(accounts.accounts.count)",
+        "competitors": "\(intents.competitors.domains.count + intents.competitors.names.count)"])
     return [context.stage(topics: [TopicCatalog.captured]) {
         { message throws(StageFailure) in
             let event = try StageIO.decode(LeadCaptured.self, message)
             // The captured event's time, not the wall clock: re-enriching an input yields the same bytes.
             let time = event.data.capturedAt
-            let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, at: time)
+            let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, intents: intents,
+                                           accounts: accounts, at: time)
             return [StageIO.output(enriched, topic: TopicCatalog.enriched, leadID: event.subject, from: event.id,
                                    purpose: "enriched", source: "funnel-enrich", time: time)]
         }

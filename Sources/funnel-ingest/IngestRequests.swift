@@ -82,7 +82,8 @@ struct LeadRequest: Decodable {
                 }
             }
         }
-        let contact = errors.isEmpty ? (email ?? phone ?? "") : ""
+        // The id names the person: `ada+news@…` and `a.da@gmail.com` are Ada (EmailAddress.identity).
+        let contact = errors.isEmpty ? (email.map(EmailAddress.identity) ?? phone ?? "") : ""
         let lead = LeadCaptured(
             leadID: contact.isEmpty ? "" : EventID.lead(forContact: contact), email: email, firstName: firstName,
             lastName: lastName, jobTitle: jobTitle, company: company, companyDomain: companyDomain,
@@ -200,7 +201,7 @@ func resolveLead(email: String?, leadID: String?) -> Result<String, FieldErrors>
     }
     if let given = InputHygiene.present(email) {
         switch EmailAddress.canonical(given) {
-        case .success(let address): if lead == nil { lead = EventID.lead(forContact: address) }
+        case .success(let address): if lead == nil { lead = EventID.lead(forContact: EmailAddress.identity(address)) }
         case .failure(let invalid): errors.append(FieldError(field: "email", reason: invalid.reason))
         }
     }

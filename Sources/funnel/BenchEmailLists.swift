@@ -4,8 +4,8 @@ import FunnelDomain
 import FunnelRuntime
 
 /// `funnel bench email-lists`: what the e-mail lists of `deploy/data/` cost funnel-enrich —
-/// load time and memory at start, and classifications (and whole `Enricher.enrich` calls) per
-/// second with them. In-process, no broker: the stage's Kafka path is not part of it.
+/// load time and memory at start, and classifications (and whole `Enricher.enrich` calls, with
+/// the intent lists and accounts, with and without company names) per second with them. In-process, no broker: the stage's Kafka path is not part of it.
 struct EmailListsBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "email-lists",
@@ -31,7 +31,13 @@ struct EmailListsBench: ParsableCommand {
             rolePrefixes: try ReferenceList.localParts(read("role-prefixes.txt"), file: "role-prefixes.txt"))
         let load = Self.seconds(ContinuousClock.now - start)
         let rssAfter = Self.residentKiB()
+        // What funnel-enrich loads besides the e-mail lists (README "Enrichment").
+        let intents = IntentDirectory(competitors: try IntentList.parse(read("competitors.txt"), file: "competitors.txt"),
+                                      analystFirms: try IntentList.parse(read("analyst-firms.txt"), file: "analyst-firms.txt"),
+                                      partners: try IntentList.parse(read("partners.txt"), file: "partners.txt"))
+        let accounts = AccountDirectory(try AccountFile.parse(read("accounts.csv"), file: "accounts.csv"))
         print("lists from \(directory): \(emails.disposableDomains.count) disposable, \(emails.freeDomains.count) free, \(emails.rolePrefixes.count) role prefixes")
+        print("intent lists: \(intents.competitors.domains.count + intents.analystFirms.domains.count + intents.partners.domains.count) domains; \(accounts.accounts.count) accounts")
         print(String(format: "load and check: %.1f ms; resident memory +%.1f MiB", load * 1000, Double(rssAfter - rssBefore) / 1024))
 
         // A mix like a lead stream's: a quarter each free, disposable (half of them on a
@@ -46,7 +52,7 @@ struct EmailListsBench: ParsableCommand {
             default: return "first.last\(i)@eu.company\(i).example"
             }
         }
-        var best = (classify: 0.0, enrich: 0.0)
+        var best = (classify: 0.0, enrich: 0.0, named: 0.0)
         var counts = [EmailClass: Int]()
         for _ in 1...rounds {
             var seen = [EmailClass: Int]()
@@ -61,14 +67,29 @@ struct EmailListsBench: ParsableCommand {
             for i in 0..<enrichCalls {
                 let lead = LeadCaptured(leadID: "l\(i)", email: sample[i % sample.count], firstName: "ada", lastName: "LOVELACE",
                                         jobTitle: "Head of Data", capturedAt: "2026-11-01T00:00:00Z")
-                if Enricher.enrich(lead, emails: emails, companies: companies, at: "2026-11-01T00:00:00Z").contactAvailable { contact += 1 }
+                if Enricher.enrich(lead, emails: emails, companies: companies, intents: intents, accounts: accounts,
+                                   at: "2026-11-01T00:00:00Z").contactAvailable { contact += 1 }
             }
             best.enrich = max(best.enrich, Double(enrichCalls) / Self.seconds(ContinuousClock.now - t1))
             precondition(contact > 0)
+            // The same with a company name on every lead (free-mail addresses included), so the
+            // account match reaches the name path: one in ten an account's name with a legal suffix,
+            // the rest unknown names that share a block with one (near-name comparisons).
+            var matched = 0
+            let t2 = ContinuousClock.now
+            for i in 0..<enrichCalls {
+                let company = i % 10 == 0 ? "Globex Logistics Inc." : "Globex Freight \(i % 1000) GmbH"
+                let lead = LeadCaptured(leadID: "l\(i)", email: sample[i % sample.count], firstName: "ada", lastName: "LOVELACE",
+                                        jobTitle: "Head of Data", company: company, capturedAt: "2026-11-01T00:00:00Z")
+                if Enricher.enrich(lead, emails: emails, companies: companies, intents: intents, accounts: accounts,
+                                   at: "2026-11-01T00:00:00Z").accountID != nil { matched += 1 }
+            }
+            best.named = max(best.named, Double(enrichCalls) / Self.seconds(ContinuousClock.now - t2))
+            precondition(matched >= enrichCalls / 10)
         }
         print("classes: " + EmailClass.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
-        print(String(format: "classify: %.2f M addresses/s   Enricher.enrich: %.0f k leads/s   (best of %d, one core)",
-                     best.classify / 1e6, best.enrich / 1e3, rounds))
+        print(String(format: "classify: %.2f M addresses/s   Enricher.enrich: %.0f k leads/s   with company names: %.0f k leads/s   (best of %d, one core)",
+                     best.classify / 1e6, best.enrich / 1e3, best.named / 1e3, rounds))
     }
 
     static func seconds(_ d: Duration) -> Double {

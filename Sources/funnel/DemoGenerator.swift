@@ -60,7 +60,7 @@ struct DemoGenerator {
             for _ in 0..<count {
                 sequence += 1
                 let (lead, extra, p) = makeLead(sequence, &rng)
-                if let email = lead["email"] as? String { propensity[EventID.lead(forContact: email.lowercased())] = p }
+                if let email = lead["email"] as? String { propensity[EventID.lead(forContact: EmailAddress.identity(email.lowercased()))] = p }
                 leads.append(lead)
                 activities += extra
             }

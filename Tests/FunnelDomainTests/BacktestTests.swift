@@ -80,7 +80,7 @@ struct BacktestTests {
         #expect(try #require(r.candidate.deciles.first?.liftAccepted) > 1.5, "the shipped model's top tenth holds the buyers")
         #expect(try #require(r.candidate.deciles.first?.liftAccepted) > (r.baseline.deciles.first?.liftAccepted ?? 9))
         #expect(try #require(r.candidate.precisionAccepted) > (r.baseline.precisionAccepted ?? 1))
-        #expect(r.candidate.version == "2026-11-23.2" && r.baseline.version == "naive-1")
+        #expect(r.candidate.version == "2026-12-07.1" && r.baseline.version == "naive-1")
         #expect(r.changes.newMQLs + r.changes.droppedMQLs > 0)
         let example = try #require(r.changes.newExamples.first ?? r.changes.droppedExamples.first)
         #expect(!example.rules.isEmpty && example.baselineScore != example.candidateScore)

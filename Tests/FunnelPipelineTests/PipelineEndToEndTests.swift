@@ -86,7 +86,7 @@ final class Watcher: Sendable {
     }
 }
 
-func leadID(_ email: String) -> String { EventID.lead(forContact: email) }
+func leadID(_ email: String) -> String { EventID.lead(forContact: EmailAddress.identity(email)) }
 
 func post(_ pipeline: LocalPipeline, _ path: String, _ object: Any) async throws -> (status: Int, body: String) {
     try await HTTPProbe.post(port: pipeline.ports["funnel-ingest"]!, path: path,

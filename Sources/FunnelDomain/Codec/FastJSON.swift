@@ -308,6 +308,7 @@ extension LeadScored: FastJSONEncodable {
         w.field("fit", fit)
         w.field("grade", grade)
         w.field("industry", industry)
+        w.field("intent", intent?.rawValue)
         w.field("interest", interest)
         w.field("interest_band", interestBand)
         w.field("lead_id", leadID)

@@ -200,9 +200,20 @@ extension FastJSON {
                   let className = data["email_class"]?.string, let emailClass = EmailClass(rawValue: className),
                   case .bool(let contactAvailable)? = data["contact_available"],
                   let company = optionalObject(data["company"], companyInfo),
-                  let enrichedAt = data["enriched_at"]?.string else { return nil }
-            return LeadEnriched(leadID: leadID, profile: profile, emailClass: emailClass, contactAvailable: contactAvailable,
-                                company: company, enrichedAt: enrichedAt)
+                  let enrichedAt = data["enriched_at"]?.string,
+                  let intentName = optionalString(data["intent"]), let intentReason = optionalString(data["intent_reason"]),
+                  let accountID = optionalString(data["account_id"]), let accountOwner = optionalString(data["account_owner"]),
+                  let matchName = optionalString(data["match"]), let matchConfidence = optionalNumber(data["match_confidence"])
+            else { return nil }
+            var enriched = LeadEnriched(leadID: leadID, profile: profile, emailClass: emailClass, contactAvailable: contactAvailable,
+                                        company: company, enrichedAt: enrichedAt)
+            if let intentName { guard let known = Intent(rawValue: intentName) else { return nil }; enriched.intent = known }
+            if let matchName { guard let known = AccountMatchKind(rawValue: matchName) else { return nil }; enriched.match = known }
+            enriched.intentReason = intentReason
+            enriched.accountID = accountID
+            enriched.accountOwner = accountOwner
+            enriched.matchConfidence = matchConfidence
+            return enriched
         }
     }
 
@@ -221,6 +232,7 @@ extension FastJSON {
                   let mql = optionalBool(d["mql"]), let interestBand = optionalString(d["interest_band"]),
                   let country = optionalString(d["country"]), let employees = optionalInt(d["employees"]),
                   let industry = optionalString(d["industry"]), let accountTier = optionalString(d["account_tier"]),
+                  let intentName = optionalString(d["intent"]),
                   total.isFinite, fit.isFinite, interest.isFinite else { return nil }
             var emailClass: EmailClass?
             if let name = emailClassName { guard let known = EmailClass(rawValue: name) else { return nil }; emailClass = known }
@@ -256,6 +268,7 @@ extension FastJSON {
             scored.employees = employees
             scored.industry = industry
             scored.accountTier = accountTier
+            if let intentName { guard let known = Intent(rawValue: intentName) else { return nil }; scored.intent = known }
             return scored
         }
     }
@@ -383,6 +396,14 @@ extension FastJSON {
         optional(value) { v in
             guard case .number(let d) = v, d == d.rounded(.towardZero), abs(d) < 9_007_199_254_740_992 else { return nil }
             return Int(d)
+        }
+    }
+
+    /// An optional finite number.
+    static func optionalNumber(_ value: Value?) -> Double?? {
+        optional(value) { v in
+            guard case .number(let d) = v, d.isFinite else { return nil }
+            return d
         }
     }
 

@@ -48,22 +48,24 @@ public struct CompanyDirectory: Sendable {
     }
 }
 
-/// Enrichment: normalise the profile, classify the address, look up the company.
+/// Enrichment: normalise the profile, classify the address, look up the company, match the
+/// lead to a known account and judge its intent. Pure: the data comes in as arguments.
 public enum Enricher {
-    public static func enrich(_ lead: LeadCaptured, emails: EmailDirectory, companies: CompanyDirectory, at time: String) -> LeadEnriched {
+    public static func enrich(_ lead: LeadCaptured, emails: EmailDirectory, companies: CompanyDirectory,
+                              intents: IntentDirectory = IntentDirectory(), accounts: AccountDirectory = AccountDirectory(),
+                              at time: String) -> LeadEnriched {
         var profile = lead
         profile.email = Normalise.email(lead.email)
         profile.firstName = Normalise.name(lead.firstName)
         profile.lastName = Normalise.name(lead.lastName)
-        profile.country = lead.country.map { $0.uppercased() }
+        profile.country = lead.country.map { $0.uppercased() } ?? Normalise.country(fromPhone: lead.phone)
         profile.jobTitle = Normalise.text(lead.jobTitle)
         profile.company = Normalise.text(lead.company)
         let emailClass = emails.classify(profile.email)
         let emailDomain = profile.email.flatMap { $0.split(separator: "@").last.map(String.init) }
-        if profile.companyDomain == nil, emailClass == .corporate || emailClass == .role {
-            profile.companyDomain = emailDomain
-        }
-        profile.companyDomain = profile.companyDomain.map { $0.lowercased() }
+        let companyAddress = emailClass == .corporate || emailClass == .role
+        profile.companyDomain = profile.companyDomain.flatMap(Normalise.domain(fromWebsite:))
+            ?? websiteDomain(lead.attributes) ?? (companyAddress ? emailDomain : nil)
         let company = profile.companyDomain.flatMap { companies.byDomain[$0] }
         if let company {
             profile.employees = profile.employees ?? company.employees
@@ -73,8 +75,38 @@ public enum Enricher {
         }
         let reachableEmail = emailClass == .corporate || emailClass == .free || emailClass == .role
         let contactAvailable = reachableEmail || !(profile.phone ?? "").isEmpty
-        return LeadEnriched(leadID: lead.leadID, profile: profile, emailClass: emailClass,
-                            contactAvailable: contactAvailable, company: company, enrichedAt: time)
+        var enriched = LeadEnriched(leadID: lead.leadID, profile: profile, emailClass: emailClass,
+                                    contactAvailable: contactAvailable, company: company, enrichedAt: time)
+        let intent = IntentClassifier.classify(profile, emailClass: emailClass, emailDomain: emailDomain, directory: intents)
+        enriched.intent = intent.intent
+        enriched.intentReason = intent.reason
+        if !accounts.isEmpty {
+            let found = accounts.match(emailDomain: companyAddress ? emailDomain : nil, companyDomain: profile.companyDomain,
+                                       company: profile.company)
+            enriched.match = found.kind
+            enriched.matchConfidence = found.confidence
+            enriched.accountID = found.account?.id
+            enriched.accountOwner = found.account?.owner
+            if let account = found.account {
+                profile.employees = profile.employees ?? account.employees
+                profile.industry = profile.industry ?? account.industry
+                // Where the scorer and router read the tier from (`account_tier` on scored events).
+                if let tier = account.tier, profile.attributes?["account_tier"] == nil, (profile.attributes?.count ?? 0) < 50 {
+                    profile.attributes = (profile.attributes ?? [:]).merging(["account_tier": tier]) { old, _ in old }
+                }
+                enriched.profile = profile
+            }
+        }
+        return enriched
+    }
+
+    /// Attributes a form or import may carry the company's website in.
+    static let websiteKeys = ["website", "company_website", "web", "url", "homepage"]
+
+    static func websiteDomain(_ attributes: [String: String]?) -> String? {
+        guard let attributes, !attributes.isEmpty else { return nil }
+        for key in websiteKeys { if let domain = Normalise.domain(fromWebsite: attributes[key]) { return domain } }
+        return nil
     }
 }
 
@@ -125,12 +157,6 @@ public enum Normalise {
         "SG": "65", "IN": "91", "ID": "62", "MY": "60", "TH": "66", "VN": "84", "PH": "63",
     ]
 
-    /// Trims and capitalises the first letter of each word ("ada LOVELACE" → "Ada Lovelace").
-    public static func name(_ value: String?) -> String? {
-        guard let t = text(value) else { return nil }
-        return t.split(separator: " ").map { word in word.prefix(1).uppercased() + word.dropFirst().lowercased() }
-            .joined(separator: " ")
-    }
 }
 
 extension String {

@@ -5,15 +5,18 @@ public enum ReferenceList {
     /// Domain names (`mailinator.com`): at least two dot-separated labels of ASCII letters,
     /// digits and inner hyphens, each 1–63 characters, 253 at most in all. Upper case is folded.
     public static func domains(_ text: String, file: String) throws(ConfigFileError) -> Set<String> {
-        try entries(text, file: file) { entry in
-            guard entry.utf8.count <= 253 else { return "a domain name is at most 253 characters" }
-            let labels = entry.split(separator: ".", omittingEmptySubsequences: false)
-            guard labels.count >= 2 else { return "'\(entry)' is not a domain name (needs a dot, e.g. example.com)" }
-            for label in labels {
-                if let reason = labelProblem(label) { return "'\(entry)': \(reason)" }
-            }
-            return nil
+        try entries(text, file: file, problem: domainProblem)
+    }
+
+    /// What is wrong with a (lower-case) domain name as the lists hold them, or nil.
+    public static func domainProblem(_ entry: String) -> String? {
+        guard entry.utf8.count <= 253 else { return "a domain name is at most 253 characters" }
+        let labels = entry.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2 else { return "'\(entry)' is not a domain name (needs a dot, e.g. example.com)" }
+        for label in labels {
+            if let reason = labelProblem(label) { return "'\(entry)': \(reason)" }
         }
+        return nil
     }
 
     /// Local parts of addresses (`info`, `customer-care`): ASCII letters, digits and `.`, `_`,

@@ -220,10 +220,21 @@ public struct LeadEnriched: Validatable, Equatable {
     public var contactAvailable: Bool
     public var company: CompanyInfo?
     public var enrichedAt: String
+    /// Who filled in the form (``IntentClassifier``); absent on events of older enrichers.
+    public var intent: Intent?
+    /// The evidence for a non-buyer intent (`competitor domain rival.example`).
+    public var intentReason: String?
+    /// The known account the lead belongs to (``AccountDirectory``), its owner, how it was
+    /// matched (`domain`, `name`, `none`) and how sure (0…1).
+    public var accountID: String?
+    public var accountOwner: String?
+    public var match: AccountMatchKind?
+    public var matchConfidence: Double?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", profile, emailClass = "email_class", contactAvailable = "contact_available"
-        case company, enrichedAt = "enriched_at"
+        case company, enrichedAt = "enriched_at", intent, intentReason = "intent_reason", accountID = "account_id"
+        case accountOwner = "account_owner", match, matchConfidence = "match_confidence"
     }
 
     public init(leadID: String, profile: LeadCaptured, emailClass: EmailClass, contactAvailable: Bool,
@@ -318,12 +329,14 @@ public struct LeadScored: Validatable, Equatable {
     public var industry: String?
     /// The matched account's tier (enrichment's `account_tier` attribute), if any.
     public var accountTier: String?
+    /// Enrichment's intent (`buyer`, `partner`, …), for routing rules; absent until the profile is known.
+    public var intent: Intent?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", model, total, fit, interest, grade, quadrant, rules, disqualification
         case profileKnown = "profile_known", contactAvailable = "contact_available", emailClass = "email_class"
         case accountOwner = "account_owner", source, campaign, scoredAt = "scored_at", mql
-        case interestBand = "interest_band", scores, country, employees, industry, accountTier = "account_tier"
+        case interestBand = "interest_band", scores, country, employees, industry, accountTier = "account_tier", intent
     }
 
     public init(leadID: String, model: String, total: Double, fit: Double, interest: Double, grade: String,

@@ -105,6 +105,8 @@ public struct RoutingRule: Sendable, Equatable {
 
     public enum TextField: String, Sendable, CaseIterable {
         case country, industry, source, campaign, grade, quadrant, accountTier = "account_tier", emailClass = "email_class"
+        /// Enrichment's intent (`partner`, …; disqualified intents never reach routing).
+        case intent
     }
 
     public enum NumberField: String, Sendable, CaseIterable {

@@ -44,6 +44,7 @@ extension RoutingRule {
         case .quadrant: s.quadrant
         case .accountTier: s.accountTier
         case .emailClass: s.emailClass?.rawValue
+        case .intent: s.intent?.rawValue
         }
     }
 

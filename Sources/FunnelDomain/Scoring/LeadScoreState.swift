@@ -164,7 +164,9 @@ public struct LeadScoreState: Sendable, Equatable {
 // MARK: - Binary encoding (the changelog value)
 
 extension LeadScoreState {
-    static let formatVersion: UInt8 = 1
+    /// 2 added the enrichment facts `intent`, `intent_reason`, `account_id`, `match` after the
+    /// profile's event id; version 1 records (written before) are still read.
+    static let formatVersion: UInt8 = 2
 
     /// A compact binary form: a version byte, then varints and length-prefixed strings.
     public func encoded() -> [UInt8] {
@@ -183,6 +185,7 @@ extension LeadScoreState {
             for (k, v) in p.attributes.sorted(by: { $0.key < $1.key }) { w.string(k); w.string(v) }
             w.varint(UInt64(bitPattern: p.time))
             w.string(p.eventID)
+            for s in [p.intent, p.intentReason, p.accountID, p.match] { w.optionalString(s) }
         }
         if let e = emitted {
             w.string(e.grade); w.string(e.quadrant); w.string(e.interestBand); w.byte(e.mql ? 1 : 0)
@@ -205,7 +208,7 @@ extension LeadScoreState {
 
     public init(decoding bytes: some Collection<UInt8>) throws(DecodingError) {
         var r = ByteReader(Array(bytes))
-        guard let version = r.byte(), version == Self.formatVersion else {
+        guard let version = r.byte(), version == 1 || version == Self.formatVersion else {
             throw DecodingError(description: "unknown state format version")
         }
         self.init()
@@ -227,6 +230,11 @@ extension LeadScoreState {
                                    industry: s[3], country: s[4], emailClass: emailClass, emailDomain: s[5], source: s[6],
                                    campaign: s[7], contactAvailable: contact == 1, accountOwner: s[8], attributes: attributes,
                                    time: Int64(bitPattern: time), eventID: id)
+            if version >= 2 {
+                var e: [String?] = []
+                for _ in 0..<4 { guard let v = r.optionalString() else { throw DecodingError(description: "truncated enrichment facts") }; e.append(v) }
+                profile?.intent = e[0]; profile?.intentReason = e[1]; profile?.accountID = e[2]; profile?.match = e[3]
+            }
         }
         if flags & 4 != 0 {
             guard let g = r.string(), let q = r.string(), let i = r.string(), let m = r.byte() else { throw DecodingError(description: "truncated bands") }

@@ -14,6 +14,12 @@ public struct ProfileFacts: Sendable, Equatable {
     public var contactAvailable: Bool
     public var accountOwner: String?
     public var attributes: [String: String]
+    /// Enrichment's judgement of who filled in the form (`intent`, `intent_reason`) and the
+    /// account match (`account_id`, `match`); nil on facts from older enriched events.
+    public var intent: String?
+    public var intentReason: String?
+    public var accountID: String?
+    public var match: String?
     /// Derived once (titles are matched by words): see ``seniority(_:)``, ``department(_:)``.
     public private(set) var seniority: String?
     public private(set) var department: String?
@@ -32,8 +38,12 @@ public struct ProfileFacts: Sendable, Equatable {
         emailDomain = p.email.flatMap { $0.split(separator: "@").last.map(String.init) }
         source = p.source; campaign = p.campaign
         contactAvailable = lead.contactAvailable
-        accountOwner = lead.company?.owner
+        accountOwner = lead.accountOwner ?? lead.company?.owner
         attributes = p.attributes ?? [:]
+        intent = lead.intent?.rawValue
+        intentReason = lead.intentReason
+        accountID = lead.accountID
+        match = lead.match?.rawValue
         self.time = time
         self.eventID = eventID
         derive()
@@ -75,6 +85,10 @@ public struct ProfileFacts: Sendable, Equatable {
         case "email_domain": emailDomain
         case "source": source
         case "campaign": campaign
+        case "intent": intent
+        case "intent_reason": intentReason
+        case "account_id": accountID
+        case "match": match
         default: field.hasPrefix("attributes.") ? attributes[String(field.dropFirst("attributes.".count))] : attributes[field]
         }
     }

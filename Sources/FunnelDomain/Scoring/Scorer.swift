@@ -156,6 +156,7 @@ public struct Scorer: @unchecked Sendable {
         event.employees = profile?.employees
         event.industry = profile?.industry
         event.accountTier = profile?.attributes["account_tier"]
+        event.intent = profile?.intent.flatMap(Intent.init(rawValue:))
         if results.count > 1 {
             event.scores = results.dropFirst().map {
                 NamedScore(name: $0.name, total: Self.round($0.total), fit: Self.round($0.fit), interest: Self.round($0.interest),
@@ -163,6 +164,24 @@ public struct Scorer: @unchecked Sendable {
             }
         }
         return event
+    }
+
+    /// A disqualification reason with its `{field}` placeholders replaced by the profile's values
+    /// (an unknown value leaves the placeholder out: `"competitor: {intent_reason}"` →
+    /// `competitor: competitor domain rival.example`, or `competitor` when there is no reason).
+    static func fill(_ reason: String, _ profile: ProfileFacts?) -> String {
+        guard reason.contains("{") else { return reason }
+        var out = ""
+        var rest = Substring(reason)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            out += rest[..<open]
+            out += profile?.value(String(rest[rest.index(after: open)..<close])) ?? ""
+            rest = rest[rest.index(after: close)...]
+        }
+        out += rest
+        // A missing value leaves "competitor: " behind: trim the separator with it.
+        while let last = out.last, last == " " || last == ":" || last == "(" || last == "-" { out.removeLast() }
+        return out.replacingOccurrences(of: " ()", with: "")
     }
 
     /// `hits`: the memoised profile-rule results for this score (nil: match the rules here).
@@ -210,7 +229,7 @@ public struct Scorer: @unchecked Sendable {
             }
             guard hit else { continue }
             if let reason = rule.disqualify {
-                r.disqualification = r.disqualification ?? reason
+                r.disqualification = r.disqualification ?? Self.fill(reason, state.profile)
                 r.rules.append(RuleContribution(rule: rule.name, category: "disqualify", points: 0))
             } else if let points = rule.points {
                 r.negative += points

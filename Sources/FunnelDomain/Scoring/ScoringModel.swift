@@ -97,6 +97,7 @@ public struct ScoringModel: Codable, Sendable, Equatable {
     public static let fields: Set<String> = [
         "job_title", "seniority", "department", "company", "company_domain", "employees", "company_size",
         "industry", "country", "region", "email_class", "address_type", "email_domain", "source", "campaign",
+        "intent", "intent_reason", "account_id", "match",
     ]
 
     public var mqlThreshold: Double { mql.threshold }
@@ -240,7 +241,23 @@ extension ScoringModel {
                     if conditions != 1 { out.append((at, "rule '\(rule.name)' needs exactly one of equals, in, regex")) }
                 }
                 if let regex = rule.regex, (try? NSRegularExpression(pattern: regex)) == nil { out.append((at + [key("regex")], "invalid regular expression")) }
+                if let reason = rule.disqualify {
+                    for field in Self.placeholders(reason) where !Self.isKnownField(field) {
+                        out.append((at + [key("disqualify")], "unknown field '{\(field)}' in the reason"))
+                    }
+                }
             }
+        }
+        return out
+    }
+
+    /// The `{field}` placeholders of a disqualification reason (`"competitor: {intent_reason}"`).
+    static func placeholders(_ text: String) -> [String] {
+        var out: [String] = []
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            out.append(String(rest[rest.index(after: open)..<close]))
+            rest = rest[rest.index(after: close)...]
         }
         return out
     }

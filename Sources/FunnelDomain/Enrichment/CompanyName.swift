@@ -1,0 +1,76 @@
+/// A company name reduced to what identifies it, for matching (LeanData style): lower case,
+/// `&` read as `and` and then dropped with it, punctuation removed (`S.A.` is `sa`), legal
+/// suffixes at the end stripped (`Inc`, `Ltd`, `LLC`, `GmbH`, `S.A.`, `AG`, `GmbH & Co. KG`, …),
+/// a leading `The` dropped. `Acme Software, Inc.`, `ACME software` and `Acme-Software GmbH` have
+/// one ``key``: `acmesoftware`.
+public struct CompanyName: Sendable, Equatable {
+    /// The words that are left, lower case.
+    public let tokens: [String]
+
+    public init(_ name: String) {
+        var words: [String] = []
+        var word = ""
+        func end() {
+            if !word.isEmpty { words.append(word); word = "" }
+        }
+        for ch in name.lowercased() {
+            if ch.isLetter || ch.isNumber {
+                word.append(ch)
+            } else if ch == "." || ch == "'" || ch == "’" {
+                continue // S.A. → sa, O'Reilly → oreilly
+            } else {
+                end() // spaces, '&', '-', ',', '/', '(', …
+                if ch == "&" || ch == "+" { words.append("and") }
+            }
+        }
+        end()
+        if words.count > 1, words.first == "the" { words.removeFirst() }
+        while words.count > 1, let last = words.last, Self.legalSuffixes.contains(last) || last == "and" { words.removeLast() }
+        tokens = words.filter { $0 != "and" }
+    }
+
+    /// The words run together: `acmesoftware` (so `AcmeSoftware` and `Acme Software` match).
+    public var key: String { tokens.joined() }
+
+    /// The initials of a name of two words or more, without `of`/`for` (`International Business
+    /// Machines` → `ibm`); nil for a single word.
+    public var acronym: String? {
+        let words = tokens.filter { $0 != "of" && $0 != "for" }
+        guard words.count >= 2 else { return nil }
+        return String(words.compactMap(\.first))
+    }
+
+    /// Legal forms (after punctuation is removed), in many jurisdictions.
+    static let legalSuffixes: Set<String> = [
+        "inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "llc", "llp", "lp", "plc",
+        "gmbh", "mbh", "ag", "kg", "kgaa", "ug", "ev", "se", "sa", "sas", "sarl", "srl", "spa", "sl", "sau", "bv", "nv",
+        "oy", "oyj", "ab", "as", "asa", "aps", "pty", "pte", "kk", "ltda", "cv", "sro", "zoo", "sp", "holding", "holdings",
+        "group",
+    ]
+}
+
+extension CompanyName {
+    /// Similarity of two keys in 0…1: 1 − the optimal-string-alignment edit distance (a swap of
+    /// neighbours counts once) divided by the longer length. `vandelayindustires` against
+    /// `vandelayindustries` is 0.94; `acmehardware` against `acmesoftware` is 0.67.
+    public static func similarity(_ a: String, _ b: String) -> Double {
+        let x = Array(a.unicodeScalars), y = Array(b.unicodeScalars)
+        let longest = max(x.count, y.count)
+        guard longest > 0 else { return 1 }
+        guard !x.isEmpty, !y.isEmpty else { return 0 }
+        var previous2 = [Int](repeating: 0, count: y.count + 1)
+        var previous = Array(0...y.count)
+        var current = [Int](repeating: 0, count: y.count + 1)
+        for i in 1...x.count {
+            current[0] = i
+            for j in 1...y.count {
+                let cost = x[i - 1] == y[j - 1] ? 0 : 1
+                var d = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] { d = min(d, previous2[j - 2] + 1) }
+                current[j] = d
+            }
+            (previous2, previous, current) = (previous, current, previous2)
+        }
+        return 1 - Double(previous[y.count]) / Double(longest)
+    }
+}
