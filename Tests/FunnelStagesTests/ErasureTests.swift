@@ -132,6 +132,8 @@ struct ErasureTests {
     func subject() throws {
         #expect(try Erasure.leadID(for: "  Ada@Acme.Example ").get() == EventID.lead(forContact: "ada@acme.example"))
         #expect(try Erasure.leadID(for: "lead-4617d6144834188ce681").get() == "lead-4617d6144834188ce681")
+        // The person, not the spelling: Gmail dots and +tags fold as at the edge.
+        #expect(try Erasure.leadID(for: "A.Da+news@gmail.com").get() == Erasure.leadID(for: "ada@gmail.com").get())
         #expect((try? Erasure.leadID(for: "lead-xyz").get()) == nil)
         #expect((try? Erasure.leadID(for: "ada@").get()) == nil)
         #expect(LeadErased(leadID: "lead-4617d6144834188ce681", requestedAt: "2026-12-02T12:00:00Z", requestedBy: "x").validate().isEmpty)

@@ -39,8 +39,8 @@ public struct LeadErased: Validatable, Equatable {
 /// What an erase request names, and the pieces every part of an erasure agrees on.
 public enum Erasure {
     /// The lead an erase request is for: the id funnel-ingest derives from an e-mail address
-    /// (anything with an `@`: ``EmailAddress/canonical(_:)`` then ``EventID/lead(forContact:)``,
-    /// exactly as `POST /v1/leads` does), else a lead id as given. A phone-only lead is erased
+    /// (anything with an `@`: ``EmailAddress/canonical(_:)``, ``EmailAddress/identity(_:)``, then
+    /// ``EventID/lead(forContact:)``, exactly as `POST /v1/leads` does), else a lead id as given. A phone-only lead is erased
     /// by its lead id.
     public static func leadID(for subject: String) -> Result<String, InputHygiene.Invalid> {
         subject.contains("@") ? leadID(email: subject) : InputHygiene.leadID(subject)
@@ -48,7 +48,7 @@ public enum Erasure {
 
     /// The lead id of an e-mail address, as funnel-ingest derives it.
     public static func leadID(email: String) -> Result<String, InputHygiene.Invalid> {
-        EmailAddress.canonical(email).map { EventID.lead(forContact: $0) }
+        EmailAddress.canonical(email).map { EventID.lead(forContact: EmailAddress.identity($0)) }
     }
 
     /// The erased event's id: one per lead and request time, so a retried request (same
