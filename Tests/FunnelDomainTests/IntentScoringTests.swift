@@ -116,6 +116,18 @@ import Testing
         }
     }
 
+    @Test("funnel explain shows the intent with its evidence and the account")
+    func explain() {
+        let lead = Self.lead("kim@rivalfunnel.example", title: "Head of Growth")
+        let enriched = Enricher.enrich(lead, emails: EmailListsTests.directory, companies: CompanyDirectory([]),
+                                       intents: IntentTests.intents, accounts: AccountMatchingTests.accounts, at: lead.capturedAt)
+        var state = LeadScoreState()
+        state.apply(profile: ProfileFacts(enriched, time: Timestamp.milliseconds(lead.capturedAt)!, eventID: "e1"))
+        let text = ScoreExplanation.render(leadID: "lead-1", state: state, scorer: Self.scorer, at: state.lastEventTime)
+        #expect(text.contains("intent=competitor (competitor domain rivalfunnel.example)"))
+        #expect(text.contains("DISQUALIFIED: competitor: competitor domain rivalfunnel.example"))
+    }
+
     @Test("a placeholder in a reason must name a known field; a missing value leaves no dangling separator")
     func reasonTemplate() throws {
         let yaml = """

@@ -180,6 +180,7 @@ import Testing
         }
         #expect(error("ok.example\nRival Funnel\n") == "competitors.txt:2: one entry per line, found 'Rival Funnel'")
         #expect(error("# c\nname:\n") == "competitors.txt:2: 'name:' without a name")
+        #expect(error("name: " + String(repeating: "x", count: 201)) == "competitors.txt:1: a name is at most 200 characters")
         #expect(error("name: ---\n") == "competitors.txt:1: '---' has nothing left once legal suffixes and punctuation are removed")
         #expect(error("a\nb\nnot_a_domain.example\n")?.hasPrefix("competitors.txt:1: 'a' is not a domain name") == true)
     }

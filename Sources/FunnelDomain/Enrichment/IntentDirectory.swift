@@ -59,6 +59,7 @@ public struct IntentList: Sendable, Equatable {
             if line.lowercased().hasPrefix("name:") {
                 let name = line.dropFirst(5).trimmingWhitespaceSubstring
                 guard !name.isEmpty else { throw ConfigFileError(file: file, line: lineNumber, path: "", reason: "'name:' without a name") }
+                guard name.count <= 200 else { throw ConfigFileError(file: file, line: lineNumber, path: "", reason: "a name is at most 200 characters") }
                 guard !CompanyName(String(name)).key.isEmpty else {
                     throw ConfigFileError(file: file, line: lineNumber, path: "", reason: "'\(name)' has nothing left once legal suffixes and punctuation are removed")
                 }

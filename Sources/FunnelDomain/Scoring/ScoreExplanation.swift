@@ -11,6 +11,7 @@ public enum ScoreExplanation {
                 ("title", p.jobTitle), ("seniority", p.value("seniority")), ("department", p.value("department")),
                 ("employees", p.value("employees")), ("industry", p.industry), ("country", p.country),
                 ("region", p.value("region")), ("address", p.emailClass.rawValue), ("owner", p.accountOwner),
+                ("intent", p.intent.map { i in p.intentReason.map { "\(i) (\($0))" } ?? i }), ("account", p.accountID),
             ]
             out += "profile: " + facts.compactMap { k, v in v.map { "\(k)=\($0)" } }.joined(separator: ", ") + "\n"
         } else {
