@@ -201,8 +201,12 @@ extension FastJSON {
                   case .bool(let contactAvailable)? = data["contact_available"],
                   let company = optionalObject(data["company"], companyInfo),
                   let enrichedAt = data["enriched_at"]?.string else { return nil }
-            return LeadEnriched(leadID: leadID, profile: profile, emailClass: emailClass, contactAvailable: contactAvailable,
-                                company: company, enrichedAt: enrichedAt)
+            var enriched = LeadEnriched(leadID: leadID, profile: profile, emailClass: emailClass, contactAvailable: contactAvailable,
+                                        company: company, enrichedAt: enrichedAt)
+            enriched.enrichment = data["enrichment"]?.string.flatMap(EnrichmentStatus.init(rawValue:))
+            enriched.contactSource = data["contact_source"]?.string
+            enriched.companySource = data["company_source"]?.string
+            return enriched
         }
     }
 
