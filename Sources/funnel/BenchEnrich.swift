@@ -41,7 +41,7 @@ struct EnrichBench: AsyncParsableCommand {
         }
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var quiet = Logger(label: "bench-provider")
-        quiet.logLevel = .error
+        quiet.logLevel = .critical
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() }, logger: quiet)
         let server = Task { try await app.runService(gracefulShutdownSignals: []) }

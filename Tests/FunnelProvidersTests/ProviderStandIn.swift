@@ -47,7 +47,7 @@ final class ProviderStandIn: Sendable {
         router.get("person", use: handler)
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "provider-stand-in")
-        logger.logLevel = .error
+        logger.logLevel = .critical
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0); continuation.finish() },
                               logger: logger)
