@@ -83,7 +83,7 @@ struct EnrichBench: AsyncParsableCommand {
                 let event = try StageIO.decode(LeadCaptured.self, message)
                 let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, at: event.data.capturedAt)
                 let out = stage.output(enriched, leadID: event.subject, from: event.id, time: event.data.capturedAt)
-                if i % 1000 == 0, let value = out.value, let decoded = try? JSONDecoder().decode(CloudEvent<LeadEnriched>.self, from: Data(value)) {
+                if i % 997 == 0, let value = out.value, let decoded = try? JSONDecoder().decode(CloudEvent<LeadEnriched>.self, from: Data(value)) {
                     statuses[decoded.data.enrichment?.rawValue ?? "absent", default: 0] += 1
                 }
             }
@@ -91,8 +91,9 @@ struct EnrichBench: AsyncParsableCommand {
             return (Double(leads) / wall, cpu / Double(leads) * 1e6, statuses)
         }
         func report(_ name: String, _ r: (rate: Double, cpuPerMillion: Double, statuses: [String: Int])) {
-            print(String(format: "%-44@ %9.0f msgs/s   %6.1f CPU-s per 10^6 leads   enrichment (sampled): %@", name as NSString, r.rate, r.cpuPerMillion,
-                         r.statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") as NSString))
+            let statuses = r.statuses.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print(name.padding(toLength: 48, withPad: " ", startingAt: 0)
+                  + String(format: "%9.0f msgs/s  %7.1f CPU-s per 10^6 leads", r.rate, r.cpuPerMillion) + "   enrichment (sampled): " + statuses)
         }
         let offline = ProviderStage(config: .disabled, cache: nil, metrics: nil)
         let withCache = ProviderStage(config: online, cache: cache, metrics: metrics)
@@ -101,7 +102,7 @@ struct EnrichBench: AsyncParsableCommand {
         report("stage, cache miss (goes on partial)", try stagePass(withCache, missInputs))
 
         // The provider path: partial leads resolved through the slow stand-in.
-        let producer = try KafkaProducer(configuration: KafkaConfiguration(brokers: "127.0.0.1:1", properties: ["log_level": "0"]))
+        let producer = try KafkaProducer(configuration: KafkaConfiguration(brokers: "127.0.0.1:1", properties: ["log_level": "0"]), logger: quiet)
         let client = ProviderClient(config: provider, http: HTTPClient.shared, environment: [:], metrics: metrics, logger: quiet)
         let reEnricher = ReEnricher(config: online, company: client, person: nil, cache: CompanyCache(), emails: emails, producer: producer,
                                     kafka: producer.configuration, metrics: metrics, logger: quiet, concurrency: concurrency)
@@ -137,9 +138,10 @@ struct EnrichBench: AsyncParsableCommand {
         let beside = try stagePass(withCache, missInputs)
         let complete = await resolving.value
         let providerWall = (ContinuousClock.now - t0).seconds
-        report("stage, cache miss, provider busy beside it", beside)
+        report("stage, cache miss, provider path beside it*", beside)
         print(String(format: "provider path: %d partial leads re-enriched (%d complete) in %.1f s at %d ms latency, %d in flight: %.0f leads/s (bound: %.0f/s)",
                      work.count, complete, providerWall, latency, limit, Double(complete) / providerWall, Double(limit) * 1000 / Double(max(1, latency))))
+        print("* the CPU-s of that line are the whole process's: the stage and the provider path beside it")
         await producer.close(timeout: .seconds(1))
     }
 }
