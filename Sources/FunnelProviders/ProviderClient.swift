@@ -104,7 +104,8 @@ public final class ProviderClient: Sendable {
         request.headers.add(name: "User-Agent", value: "funnel-enrich")
         if let key = config.apiKey, let apiKey { request.headers.add(name: key.header, value: key.prefix + apiKey) }
         do {
-            let response = try await http.execute(request, timeout: .milliseconds(config.timeoutMilliseconds), logger: logger)
+            // No logger for the client: its debug logs carry the URL (an e-mail address or a name).
+            let response = try await http.execute(request, timeout: .milliseconds(config.timeoutMilliseconds))
             let status = Int(response.status.code)
             if RetryPolicy.isRetryable(status: status) {
                 return .retry(.unavailable, retryAfter: RetryPolicy.retryAfter(response.headers.first(name: "Retry-After")))

@@ -49,6 +49,9 @@ public final class ReEnricher: Service, Sendable {
         let tracker = OffsetTracker { partition, next in try? consumer.storeOffset(next: next, for: partition) }
         trackerBox.withLock { $0 = tracker }
         let concurrency = self.concurrency
+        metrics.registry.gauge("funnel_consumer_lag", help: "Messages behind the end of the assigned partitions.", labels: ["stage": Self.group]) {
+            Double(consumer.lag())
+        }
         let loop = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var running = 0
