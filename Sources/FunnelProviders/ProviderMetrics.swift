@@ -7,10 +7,15 @@ public struct ProviderMetrics: Sendable {
     public let registry: MetricsRegistry
     private let hits: MetricsRegistry.Counter
     private let misses: MetricsRegistry.Counter
+    /// `funnel_enrich_status_total{path="stage"}` by status, resolved once (one per lead).
+    private let atStage: [EnrichmentStatus: MetricsRegistry.Counter]
 
     public init(_ registry: MetricsRegistry) {
         self.registry = registry
         hits = registry.counter("funnel_enrich_cache_hits_total", help: "Company look-ups answered by the shared cache (funnel.enrich.companies.v1).")
+        atStage = Dictionary(uniqueKeysWithValues: [EnrichmentStatus.complete, .partial, .none].map { status in
+            (status, registry.counter(Self.statusName, help: Self.statusHelp, labels: ["enrichment": status.rawValue, "path": "stage"]))
+        })
         misses = registry.counter("funnel_enrich_cache_misses_total", help: "Company look-ups the shared cache could not answer (absent or expired).")
     }
 
@@ -35,8 +40,11 @@ public struct ProviderMetrics: Sendable {
 
     public func cache(hit: Bool) { (hit ? hits : misses).increment() }
 
+    static let statusName = "funnel_enrich_status_total"
+    static let statusHelp = "Enriched events by enrichment status and path (stage, re-enrich)."
+
     public func enriched(_ status: EnrichmentStatus, stage: String) {
-        registry.increment("funnel_enrich_status_total", help: "Enriched events by enrichment status and path (stage, re-enrich).",
-                           labels: ["enrichment": status.rawValue, "path": stage])
+        if stage == "stage", let counter = atStage[status] { counter.increment(); return }
+        registry.increment(Self.statusName, help: Self.statusHelp, labels: ["enrichment": status.rawValue, "path": stage])
     }
 }
