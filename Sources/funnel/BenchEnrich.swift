@@ -118,7 +118,8 @@ struct EnrichBench: AsyncParsableCommand {
         let limit = concurrency
         let work = partials
         let t0 = ContinuousClock.now
-        let resolving = Task {
+        // Detached: a task made here would run on the main actor, which the stage pass below keeps busy.
+        let resolving = Task.detached {
             await withTaskGroup(of: Int.self) { group in
                 var next = 0, running = 0, complete = 0
                 while next < work.count || running > 0 {
