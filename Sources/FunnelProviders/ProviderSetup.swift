@@ -34,7 +34,7 @@ public struct ProviderSetup: Sendable {
         }
         let metrics = ProviderMetrics(context.metrics)
         let cache = CompanyCache()
-        let http = HTTPClient.shared
+        let http = ProviderHTTP.client
         func client(_ kind: ProviderConfig.Kind) -> ProviderClient? {
             config.provider(kind).map { ProviderClient(config: $0, http: http, environment: env.raw, metrics: metrics, logger: context.logger) }
         }

@@ -103,7 +103,7 @@ struct EnrichBench: AsyncParsableCommand {
 
         // The provider path: partial leads resolved through the slow stand-in.
         let producer = try KafkaProducer(configuration: KafkaConfiguration(brokers: "127.0.0.1:1", properties: ["log_level": "0"]), logger: quiet)
-        let client = ProviderClient(config: provider, http: HTTPClient.shared, environment: [:], metrics: metrics, logger: quiet)
+        let client = ProviderClient(config: provider, http: ProviderHTTP.client, environment: [:], metrics: metrics, logger: quiet)
         let reEnricher = ReEnricher(config: online, company: client, person: nil, cache: CompanyCache(), emails: emails, producer: producer,
                                     kafka: producer.configuration, metrics: metrics, logger: quiet, concurrency: concurrency)
         var partials: [CloudEvent<LeadEnriched>] = []
