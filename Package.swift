@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // librdkafka's C API. Only FunnelKafka (and the C baseline used by the benchmark) import it.
@@ -96,6 +97,15 @@ let package = Package(
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: crossModule),
+        // Enrichment providers over HTTP (deploy/enrichment.yaml): the async-http-client edge,
+        // the shared company cache (a compacted topic) and the re-enrichment loop of funnel-enrich.
+        .target(name: "FunnelProviders", dependencies: [
+            "FunnelRuntime", "FunnelDomain", "FunnelKafka",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // The local harness: Tansu, child processes, the five-process pipeline, HTTP probes.
         // Used by `funnel dev`, `funnel bench` and the tests; no service links it.
         .target(name: "FunnelDevKit", dependencies: ["FunnelRuntime", "FunnelKafka", "FunnelDomain"]),
@@ -103,11 +113,13 @@ let package = Package(
         .executableTarget(
             name: "funnel",
             dependencies: [
-                "FunnelRuntime", "FunnelKafka", "FunnelDomain", "FunnelStages", "FunnelDevKit", "CKafkaBaseline", "FunnelSMTP",
+                "FunnelRuntime", "FunnelKafka", "FunnelDomain", "FunnelStages", "FunnelDevKit", "CKafkaBaseline", "FunnelSMTP", "FunnelProviders",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .executableTarget(name: "funnel-ingest", dependencies: [
@@ -118,7 +130,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
-        .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka"]),
+        .executableTarget(name: "funnel-enrich", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelProviders"]),
         .executableTarget(name: "funnel-score", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelStages"]),
         .executableTarget(name: "funnel-route", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelStages"]),
         .executableTarget(name: "funnel-followup", dependencies: ["FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelStages", "FunnelSMTP"]),
@@ -135,6 +147,13 @@ let package = Package(
         .testTarget(name: "FunnelStagesTests", dependencies: [
             "FunnelStages", "FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport", "FunnelSMTP",
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "FunnelProvidersTests", dependencies: [
+            "FunnelProviders", "FunnelRuntime", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "FunnelPipelineTests", dependencies: [
             "FunnelRuntime", "FunnelStages", "FunnelDomain", "FunnelKafka", "FunnelDevKit", "FunnelTestSupport", "FunnelSMTP",

@@ -1,6 +1,7 @@
 import Foundation
 import FunnelDomain
 import FunnelKafka
+import FunnelProviders
 import FunnelRuntime
 
 /// funnel-enrich: captured → enriched. Normalises the profile, classifies the e-mail address
@@ -29,15 +30,16 @@ await ServiceMain.run(service: "funnel-enrich", defaultPort: 8081) { context, _ 
         "role_prefixes": "\(emails.rolePrefixes.count)", "lists_load_ms": "\(loadMilliseconds)",
         "companies": "\(companies.byDomain.count)", "accounts": "\(accounts.accounts.count)",
         "competitors": "\(intents.competitors.domains.count + intents.competitors.names.count)"])
-    return [context.stage(topics: [TopicCatalog.captured]) {
+    // HTTP providers (deploy/enrichment.yaml; all disabled as shipped): the cache and the re-enrichment loop.
+    let providers = try ProviderSetup(context: context, emails: emails)
+    return providers.services + [context.stage(topics: [TopicCatalog.captured]) {
         { message throws(StageFailure) in
             let event = try StageIO.decode(LeadCaptured.self, message)
             // The captured event's time, not the wall clock: re-enriching an input yields the same bytes.
             let time = event.data.capturedAt
             let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, intents: intents,
                                            accounts: accounts, at: time)
-            return [StageIO.output(enriched, topic: TopicCatalog.enriched, leadID: event.subject, from: event.id,
-                                   purpose: "enriched", source: "funnel-enrich", time: time)]
+            return [providers.stage.output(enriched, leadID: event.subject, from: event.id, time: time)]
         }
     }]
 }

@@ -9,7 +9,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (they print numbers; they are not tests).",
         subcommands: [KafkaBench.self, ScoreBench.self, RouteBench.self, IngestBench.self, FollowupBench.self, ReportBench.self,
-                      EmailListsBench.self])
+                      EmailListsBench.self, EnrichBench.self])
 }
 
 /// `funnel bench kafka`: the wrapper's produce and consume→produce relay rates beside bare

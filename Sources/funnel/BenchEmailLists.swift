@@ -16,19 +16,10 @@ struct EmailListsBench: ParsableCommand {
     @Option(help: "Rounds; the best of each is reported.") var rounds = 3
 
     func run() throws {
-        let directory = data ?? ((ProcessInfo.processInfo.environment["FUNNEL_CONFIG_DIR"] ?? ProjectPaths.configDirectory) + "/data")
-        func read(_ name: String) throws -> String {
-            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
-                throw ValidationError("cannot read \(directory)/\(name)")
-            }
-            return text
-        }
+        let directory = Self.directory(data)
         let rssBefore = Self.residentKiB()
         let start = ContinuousClock.now
-        let emails = EmailDirectory(
-            freeDomains: try ReferenceList.domains(read("free-email-domains.txt"), file: "free-email-domains.txt"),
-            disposableDomains: try ReferenceList.domains(read("disposable-email-domains.txt"), file: "disposable-email-domains.txt"),
-            rolePrefixes: try ReferenceList.localParts(read("role-prefixes.txt"), file: "role-prefixes.txt"))
+        let emails = try Self.emails(directory)
         let load = Self.seconds(ContinuousClock.now - start)
         let rssAfter = Self.residentKiB()
         // What funnel-enrich loads besides the e-mail lists (README "Enrichment").
@@ -90,6 +81,25 @@ struct EmailListsBench: ParsableCommand {
         print("classes: " + EmailClass.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
         print(String(format: "classify: %.2f M addresses/s   Enricher.enrich: %.0f k leads/s   with company names: %.0f k leads/s   (best of %d, one core)",
                      best.classify / 1e6, best.enrich / 1e3, best.named / 1e3, rounds))
+    }
+
+    /// `--data`, else `$FUNNEL_CONFIG_DIR/data`, else `deploy/data`.
+    static func directory(_ data: String?) -> String {
+        data ?? ((ProcessInfo.processInfo.environment["FUNNEL_CONFIG_DIR"] ?? ProjectPaths.configDirectory) + "/data")
+    }
+
+    /// The three lists of `directory`, read and checked as funnel-enrich reads them.
+    static func emails(_ directory: String) throws -> EmailDirectory {
+        func read(_ name: String) throws -> String {
+            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
+                throw ValidationError("cannot read \(directory)/\(name)")
+            }
+            return text
+        }
+        return EmailDirectory(
+            freeDomains: try ReferenceList.domains(read("free-email-domains.txt"), file: "free-email-domains.txt"),
+            disposableDomains: try ReferenceList.domains(read("disposable-email-domains.txt"), file: "disposable-email-domains.txt"),
+            rolePrefixes: try ReferenceList.localParts(read("role-prefixes.txt"), file: "role-prefixes.txt"))
     }
 
     static func seconds(_ d: Duration) -> Double {

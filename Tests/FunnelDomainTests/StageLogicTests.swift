@@ -84,6 +84,12 @@ struct LifecycleTests {
         #expect(router.apply(scored(total: 20), to: &a).map(\.to) == [.captured, .identified, .nurture])
         #expect(router.apply(scored(total: 90, dq: "competitor"), to: &b).map(\.to) == [.captured, .disqualified])
         #expect(router.apply(scored(total: 90, contact: false), to: &c).map(\.to) == [.captured])
+        #expect(c.stage == .captured)
+        // The reason says why it waits; contact info found later (a re-enriched lead) moves it on.
+        var d = LeadLifecycle()
+        #expect(router.apply(scored(total: 90, contact: false), to: &d).map(\.reason) == ["no contact info"])
+        #expect(router.apply(scored(total: 90, contact: false), to: &d).isEmpty)
+        #expect(router.apply(scored(total: 90), to: &d).map(\.to) == [.identified, .mql])
     }
 
     @Test("a lead sales rejected cools off for 30 days, then must score higher to return to mql")

@@ -213,6 +213,9 @@ extension FastJSON {
             enriched.accountID = accountID
             enriched.accountOwner = accountOwner
             enriched.matchConfidence = matchConfidence
+            enriched.enrichment = data["enrichment"]?.string.flatMap(EnrichmentStatus.init(rawValue:))
+            enriched.contactSource = data["contact_source"]?.string
+            enriched.companySource = data["company_source"]?.string
             return enriched
         }
     }

@@ -231,10 +231,19 @@ public struct LeadEnriched: Validatable, Equatable {
     public var match: AccountMatchKind?
     public var matchConfidence: Double?
 
+    /// Provider enrichment (deploy/enrichment.yaml): `complete`, `partial` (a provider has not
+    /// answered yet: a re-enriched event follows) or `none` (nothing to look up). Absent in older events.
+    public var enrichment: EnrichmentStatus?
+    /// The provider that found the contact info (`contact_available` became true through it).
+    public var contactSource: String?
+    /// The provider whose company data is in `company` (absent: the operator's company file or none).
+    public var companySource: String?
+
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", profile, emailClass = "email_class", contactAvailable = "contact_available"
         case company, enrichedAt = "enriched_at", intent, intentReason = "intent_reason", accountID = "account_id"
         case accountOwner = "account_owner", match, matchConfidence = "match_confidence"
+        case enrichment, contactSource = "contact_source", companySource = "company_source"
     }
 
     public init(leadID: String, profile: LeadCaptured, emailClass: EmailClass, contactAvailable: Bool,

@@ -87,7 +87,11 @@ public struct LifecycleRouter: Sendable {
             out.append(Transition(from: lead.stage, to: to, reason: reason))
             lead.stage = to
         }
-        if lead.stage == nil { move(.captured, "lead captured") }
+        if lead.stage == nil {
+            // Kept in `captured` until enrichment finds contact info (a person provider's
+            // re-enriched event) or the company turns out to be a known account.
+            move(.captured, scored.contactAvailable || scored.accountOwner != nil ? "lead captured" : "no contact info")
+        }
         if let reason = scored.disqualification, lead.stage != .disqualified, lead.stage != .customer {
             move(.disqualified, reason)
             return out

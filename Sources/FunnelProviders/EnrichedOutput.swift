@@ -1,0 +1,49 @@
+import FunnelDomain
+import FunnelKafka
+import FunnelRuntime
+
+/// The enriched event as a message. Without providers its id derives from the captured
+/// event's id (as always); with providers its content depends on the cache and on when a
+/// provider answered, so the id also derives from the content: one id never carries two contents,
+/// and a replay that finds the same answers yields the same id and bytes.
+public enum EnrichedOutput {
+    public static func message(_ lead: LeadEnriched, leadID: String, from inputID: String, purpose: String, time: String,
+                               contentAddressed: Bool) -> ProducerMessage {
+        guard contentAddressed else {
+            return StageIO.output(lead, topic: TopicCatalog.enriched, leadID: leadID, from: inputID, purpose: purpose,
+                                  source: "funnel-enrich", time: time)
+        }
+        let data = (try? Array(EventCoding.encoder().encode(lead))) ?? []
+        let id = EventID.derive(inputID, purpose, String(EventCoding.contentHash(data), radix: 16))
+        let event = CloudEvent(id: id, source: "funnel-enrich", type: TopicCatalog.enriched, time: time, subject: leadID, data: lead)
+        return ProducerMessage(topic: TopicCatalog.enriched, key: leadID, value: EventCoding.encode(event))
+    }
+}
+
+/// The provider part of funnel-enrich's stage: applied to what `Enricher.enrich` made.
+public struct ProviderStage: Sendable {
+    public let config: EnrichmentConfig
+    public let cache: CompanyCache?
+    public let metrics: ProviderMetrics?
+
+    public init(config: EnrichmentConfig, cache: CompanyCache?, metrics: ProviderMetrics?) {
+        self.config = config; self.cache = cache; self.metrics = metrics
+    }
+
+    /// The enriched event for a captured event: `none` offline; else the company answered from
+    /// the shared cache (`complete`) or left to the re-enrichment loop (`partial`). Never waits.
+    public func output(_ enriched: LeadEnriched, leadID: String, from inputID: String, time: String) -> ProducerMessage {
+        var lead = enriched
+        guard !config.isOffline else {
+            lead.enrichment = EnrichmentStatus.none
+            return EnrichedOutput.message(lead, leadID: leadID, from: inputID, purpose: "enriched", time: time, contentAddressed: false)
+        }
+        lead = ProviderEnrichment.atStage(lead, config: config) { domain in
+            let record = cache?.fresh(domain)
+            metrics?.cache(hit: record != nil)
+            return record
+        }
+        if let status = lead.enrichment { metrics?.enriched(status, stage: "stage") }
+        return EnrichedOutput.message(lead, leadID: leadID, from: inputID, purpose: "enriched", time: time, contentAddressed: true)
+    }
+}
