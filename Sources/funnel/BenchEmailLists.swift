@@ -23,6 +23,7 @@ struct EmailListsBench: ParsableCommand {
         let load = Self.seconds(ContinuousClock.now - start)
         let rssAfter = Self.residentKiB()
         // What funnel-enrich loads besides the e-mail lists (README "Enrichment").
+        func read(_ name: String) throws -> String { try Self.file(directory, name) }
         let intents = IntentDirectory(competitors: try IntentList.parse(read("competitors.txt"), file: "competitors.txt"),
                                       analystFirms: try IntentList.parse(read("analyst-firms.txt"), file: "analyst-firms.txt"),
                                       partners: try IntentList.parse(read("partners.txt"), file: "partners.txt"))
@@ -83,6 +84,14 @@ struct EmailListsBench: ParsableCommand {
                      best.classify / 1e6, best.enrich / 1e3, best.named / 1e3, rounds))
     }
 
+    /// The text of `directory/name`, or an error naming it.
+    static func file(_ directory: String, _ name: String) throws -> String {
+        guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
+            throw ValidationError("cannot read \(directory)/\(name)")
+        }
+        return text
+    }
+
     /// `--data`, else `$FUNNEL_CONFIG_DIR/data`, else `deploy/data`.
     static func directory(_ data: String?) -> String {
         data ?? ((ProcessInfo.processInfo.environment["FUNNEL_CONFIG_DIR"] ?? ProjectPaths.configDirectory) + "/data")
@@ -90,12 +99,7 @@ struct EmailListsBench: ParsableCommand {
 
     /// The three lists of `directory`, read and checked as funnel-enrich reads them.
     static func emails(_ directory: String) throws -> EmailDirectory {
-        func read(_ name: String) throws -> String {
-            guard let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8) else {
-                throw ValidationError("cannot read \(directory)/\(name)")
-            }
-            return text
-        }
+        func read(_ name: String) throws -> String { try file(directory, name) }
         return EmailDirectory(
             freeDomains: try ReferenceList.domains(read("free-email-domains.txt"), file: "free-email-domains.txt"),
             disposableDomains: try ReferenceList.domains(read("disposable-email-domains.txt"), file: "disposable-email-domains.txt"),
