@@ -7,15 +7,17 @@ import Foundation
 /// (partition EOF), not a ListOffsets answer.
 public enum KafkaPartitionReader {
     /// Blocks the calling thread (use it inside a rebalance handler or off the cooperative
-    /// pool); calls `body` for every message in partition order. Returns the message count.
+    /// pool); calls `body` for every message in partition order (only the newest
+    /// `lastMessages` of each partition when given). Returns the message count.
     @discardableResult
     public static func readToEnd(
         configuration: KafkaConfiguration,
-        partitions: [TopicPartition],
+        partitions requested: [TopicPartition],
         timeout: Duration = .seconds(120),
+        lastMessages: Int? = nil,
         _ body: (ConsumerMessage) -> Void
     ) throws(KafkaError) -> Int {
-        guard !partitions.isEmpty else { return 0 }
+        guard !requested.isEmpty else { return 0 }
         var config = configuration
         for key in ["group.id", "enable.auto.commit", "enable.auto.offset.store"] { config[key] = nil }
         config["enable.partition.eof"] = "true"
@@ -30,10 +32,19 @@ public enum KafkaPartitionReader {
             rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
         }
         rd_kafka_poll_set_consumer(rk)
+        let partitions = try expandAll(rk, requested)
         try checkPartitionsExist(rk, partitions)
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
         for tp in partitions {
-            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = Int64(RD_KAFKA_OFFSET_BEGINNING)
+            var start = Int64(RD_KAFKA_OFFSET_BEGINNING)
+            // Only the newest `lastMessages` of each partition: start that far before its end.
+            if let lastMessages {
+                var low: Int64 = 0, high: Int64 = 0
+                let err = rd_kafka_query_watermark_offsets(rk, tp.topic, tp.partition, &low, &high, 10_000)
+                if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(code: err, context: "watermarks of \(tp)") }
+                start = max(low, high - Int64(lastMessages))
+            }
+            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = start
         }
         let err = rd_kafka_assign(rk, list)
         rd_kafka_topic_partition_list_destroy(list)
@@ -77,6 +88,26 @@ public enum KafkaPartitionReader {
 }
 
 extension KafkaPartitionReader {
+    /// A ``TopicPartition`` whose partition is ``allPartitions`` stands for every partition of its topic.
+    public static let allPartitions: Int32 = -1
+
+    /// `partitions` with each ``allPartitions`` entry replaced by its topic's partitions.
+    static func expandAll(_ rk: OpaquePointer, _ partitions: [TopicPartition]) throws(KafkaError) -> [TopicPartition] {
+        guard partitions.contains(where: { $0.partition == allPartitions }) else { return partitions }
+        var metadata: UnsafePointer<rd_kafka_metadata>? = nil
+        let err = rd_kafka_metadata(rk, 1, nil, &metadata, 10_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(code: err, context: "metadata") }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        var counts: [String: Int32] = [:]
+        for i in 0..<Int(metadata.pointee.topic_cnt) {
+            counts[String(cString: metadata.pointee.topics[i].topic)] = metadata.pointee.topics[i].partition_cnt
+        }
+        return partitions.flatMap { tp -> [TopicPartition] in
+            guard tp.partition == allPartitions else { return [tp] }
+            return (0..<(counts[tp.topic] ?? 0)).map { TopicPartition(topic: tp.topic, partition: $0) }
+        }
+    }
+
     /// Fails fast (instead of waiting for the timeout) when a topic or partition is missing.
     static func checkPartitionsExist(_ rk: OpaquePointer, _ partitions: [TopicPartition]) throws(KafkaError) {
         var metadata: UnsafePointer<rd_kafka_metadata>? = nil

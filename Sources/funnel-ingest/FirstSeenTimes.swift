@@ -10,13 +10,17 @@ import Synchronization
 ///
 /// Bounded: the oldest entries go first beyond `capacity` (`FUNNEL_IDEMPOTENCY_KEYS`, default
 /// 100,000, about 15 MB), and entries older than `retention` (24 h) are not used. Held in
-/// memory: a retry that reaches another replica, or this one after a restart, gets a new time
-/// (the README's "Idempotency-Key" section says so).
+/// memory, and restored at start from the newest events ingest wrote (``restore(eventID:time:)``,
+/// by event id): a retry that reaches this ingest after a restart finds its first attempt's
+/// time when that attempt's first event was written. A retry that reaches another replica
+/// still gets a new time (the README's "Idempotency-Key" section says so).
 final class FirstSeenTimes: Sendable {
     private struct State {
         var times: [String: (time: String, at: Int64)] = [:]
         var order: [String] = []
         var head = 0
+        /// Event id → time of the events read back at start.
+        var restored: [String: String] = [:]
     }
     private let state = Mutex(State())
     let capacity: Int
@@ -30,12 +34,24 @@ final class FirstSeenTimes: Sendable {
         self.clock = clock
     }
 
-    /// The time recorded for `key`, or now (formatted as events carry it), recorded for later.
-    func time(for key: String) -> String {
+    /// Records the time of an event read back at start (its id derives from a key).
+    func restore(eventID: String, time: String) {
+        state.withLock { $0.restored[eventID] = time }
+    }
+
+    var restoredCount: Int { state.withLock { $0.restored.count } }
+
+    /// The time recorded for `key`, or the time of the first of `events` (the ids its first
+    /// attempt produced) that was read back at start, or now (formatted as events carry it);
+    /// recorded for later.
+    func time(for key: String, events: () -> [String] = { [] }) -> String {
         let now = clock()
         return state.withLock { s in
             if let known = s.times[key], now - known.at <= retention { return known.time }
-            let time = Timestamp.format(milliseconds: now)
+            var time = Timestamp.format(milliseconds: now)
+            if !s.restored.isEmpty {
+                for id in events() { if let first = s.restored[id] { time = first; break } }
+            }
             if s.times.updateValue((time, now), forKey: key) == nil { s.order.append(key) }
             // Evict the oldest beyond capacity (the order array is compacted when half is dead).
             while s.times.count > capacity, s.head < s.order.count {

@@ -265,7 +265,12 @@ struct IngestRoutes: Sendable {
             return .reply(Self.errorBody(.contentTooLarge, [FieldError(field: "", reason: "at most \(maxBatch) items per request, got \(items.count)")]))
         }
         // A retry under the same key re-uses the first attempt's time: same ids, same bytes.
-        let now = idempotencyKey.map { firstSeen.time(for: "ingest\u{0}\(key.source)\u{0}\($0)\u{0}\(topic)") } ?? Timestamp.format(Date())
+        // After a restart, the first attempt's events (if written) are found by their ids.
+        let now = idempotencyKey.map { idem in
+            firstSeen.time(for: "ingest\u{0}\(key.source)\u{0}\(idem)\u{0}\(topic)") {
+                (0..<min(items.count, 4)).map { EventID.derive("ingest", key.source, idem, topic, String($0)) }
+            }
+        } ?? Timestamp.format(Date())
         var messages: [ProducerMessage] = []
         // Per item: accepted (lead and event id) or rejected (field and reason). In an array the
         // good items are accepted even when others are rejected.

@@ -78,7 +78,7 @@ struct TrackingRoutes: Sendable {
     /// The token's activity event, or nil (logged) if it does not validate.
     private func event(_ token: TrackingToken, text: String) -> ProducerMessage? {
         // The id derives from the token: a second hit is the same event, with the first hit's time.
-        let now = firstSeen.time(for: "tracking\u{0}" + text)
+        let now = firstSeen.time(for: "tracking\u{0}" + text) { [EventID.derive("tracking", text)] }
         let activity = token.activity(at: now)
         guard activity.validate().isEmpty else {
             context.logger.error("signed tracking token yields an invalid activity", metadata: ["kind": "\(token.kind)"])

@@ -1,3 +1,4 @@
+import FunnelKafka
 import FunnelRuntime
 
 /// funnel-ingest: the public HTTP entry. Validates, assigns lead ids, and replies 202 only
@@ -29,6 +30,17 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefau
         context.logger.warning("no tracking secret (FUNNEL_TRACKING_SECRET): open, click and unsubscribe links answer 404")
     }
     TrackingRoutes(context: context, signer: signer, firstSeen: firstSeen).register(on: router)
+    // Before taking requests: the times of the newest events written, so a client's retry after
+    // a restart gets its first attempt's time (FirstSeenTimes). Without a broker, nothing.
+    do {
+        let perPartition = try context.environment.integer("FUNNEL_IDEMPOTENCY_RESTORE", default: 20_000, in: 0...10_000_000)
+        let restored = try firstSeen.restore(configuration: context.environment.kafka, perPartition: perPartition)
+        context.logger.info("first-seen times restored", metadata: ["events": "\(restored)", "per_partition": "\(perPartition)"])
+    } catch let error as ConfigError {
+        throw error
+    } catch {
+        context.logger.warning("first-seen times not restored: a retry after this restart gets a new time", metadata: ["error": "\(error)"])
+    }
     context.health.setReady(true)
     return []
 }

@@ -194,6 +194,8 @@ struct FollowupPipelineTests {
             // Kill at points spread over the sequence, each after more mail went out.
             for target in [leads.count, leads.count * 2 + 3, leads.count * 3 + 5] {
                 try await Self.waitForMail(pipeline, "\(target) e-mails", seconds: 90) { $0.count >= target }
+                // Restarted after the previous kill (a kill during the supervisor's backoff finds no process).
+                try await pipeline.waitUntilReady()
                 if await pipeline.kill("funnel-followup") { kills += 1 }
             }
             let expected = leads.count * steps
