@@ -156,7 +156,9 @@ public enum FNV1a {
     }
 
     public static func hash(_ text: String) -> UInt64 {
-        var text = text
-        return text.withUTF8 { hash($0) }
+        // Over the UTF-8 view: no mutable copy of the string (withUTF8 needs one) on the scorer's path.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return h
     }
 }
