@@ -119,7 +119,9 @@ public final class LocalSMTPSink: Sendable {
                                        arguments: ["-u", script, "--host", "127.0.0.1", "--port", String(port)] + options.arguments,
                                        outputPath: log)
         // Readiness is the script's own `ready PORT` line (an event in its log, polled: no pipe to await).
-        let deadline = ContinuousClock.now + .seconds(20)
+        // The bound is generous: with a test run starting brokers, pipelines and sinks at once on
+        // two cores, Python's start (aiosmtpd's imports) took over 20 s.
+        let deadline = ContinuousClock.now + .seconds(90)
         while ContinuousClock.now < deadline {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ready ") }), let actual = Int(line.dropFirst(6)) {
