@@ -32,8 +32,9 @@ public enum KafkaPartitionReader {
             rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
         }
         rd_kafka_poll_set_consumer(rk)
-        let partitions = try expandAll(rk, requested)
-        try checkPartitionsExist(rk, partitions)
+        let counts = try partitionCounts(rk)
+        let partitions = expandAll(requested, counts: counts)
+        try checkPartitionsExist(partitions, counts: counts)
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
         for tp in partitions {
             var start = Int64(RD_KAFKA_OFFSET_BEGINNING)
@@ -91,25 +92,8 @@ extension KafkaPartitionReader {
     /// A ``TopicPartition`` whose partition is ``allPartitions`` stands for every partition of its topic.
     public static let allPartitions: Int32 = -1
 
-    /// `partitions` with each ``allPartitions`` entry replaced by its topic's partitions.
-    static func expandAll(_ rk: OpaquePointer, _ partitions: [TopicPartition]) throws(KafkaError) -> [TopicPartition] {
-        guard partitions.contains(where: { $0.partition == allPartitions }) else { return partitions }
-        var metadata: UnsafePointer<rd_kafka_metadata>? = nil
-        let err = rd_kafka_metadata(rk, 1, nil, &metadata, 10_000)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(code: err, context: "metadata") }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        var counts: [String: Int32] = [:]
-        for i in 0..<Int(metadata.pointee.topic_cnt) {
-            counts[String(cString: metadata.pointee.topics[i].topic)] = metadata.pointee.topics[i].partition_cnt
-        }
-        return partitions.flatMap { tp -> [TopicPartition] in
-            guard tp.partition == allPartitions else { return [tp] }
-            return (0..<(counts[tp.topic] ?? 0)).map { TopicPartition(topic: tp.topic, partition: $0) }
-        }
-    }
-
-    /// Fails fast (instead of waiting for the timeout) when a topic or partition is missing.
-    static func checkPartitionsExist(_ rk: OpaquePointer, _ partitions: [TopicPartition]) throws(KafkaError) {
+    /// The partition count of every topic of the cluster (one metadata request).
+    static func partitionCounts(_ rk: OpaquePointer) throws(KafkaError) -> [String: Int32] {
         var metadata: UnsafePointer<rd_kafka_metadata>? = nil
         let err = rd_kafka_metadata(rk, 1, nil, &metadata, 10_000)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(code: err, context: "metadata") }
@@ -119,6 +103,19 @@ extension KafkaPartitionReader {
             let t = metadata.pointee.topics[i]
             counts[String(cString: t.topic)] = t.partition_cnt
         }
+        return counts
+    }
+
+    /// `partitions` with each ``allPartitions`` entry replaced by its topic's partitions.
+    static func expandAll(_ partitions: [TopicPartition], counts: [String: Int32]) -> [TopicPartition] {
+        partitions.flatMap { tp -> [TopicPartition] in
+            guard tp.partition == allPartitions else { return [tp] }
+            return (0..<(counts[tp.topic] ?? 0)).map { TopicPartition(topic: tp.topic, partition: $0) }
+        }
+    }
+
+    /// Fails fast (instead of waiting for the timeout) when a topic or partition is missing.
+    static func checkPartitionsExist(_ partitions: [TopicPartition], counts: [String: Int32]) throws(KafkaError) {
         for tp in partitions {
             guard let count = counts[tp.topic] else {
                 throw KafkaError(kind: .unknownTopic, message: "topic \(tp.topic) does not exist")
