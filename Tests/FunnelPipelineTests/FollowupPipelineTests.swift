@@ -127,6 +127,10 @@ struct FollowupPipelineTests {
             try await Self.waitForMail(pipeline, "the steady lead's three steps", seconds: 90) { mails in
                 mails.filter { $0.to?.contains(steady) == true }.count == 3
             }
+            // The 451 lead's steps each come after its retries (1 s, then 2 s): later than the steady lead's.
+            try await Self.waitForMail(pipeline, "the 451 lead's three steps", seconds: 90) { mails in
+                mails.filter { $0.to?.contains(later) == true }.count >= 3
+            }
             mails = Self.mails(pipeline)
             func count(_ who: String) -> Int { mails.filter { $0.to?.contains(who) == true }.count }
             #expect(count(quitter) == 1, "the unsubscribed lead got \(count(quitter)) e-mails")
