@@ -18,6 +18,32 @@ public enum KafkaPartitionReader {
         _ body: (ConsumerMessage) -> Void
     ) throws(KafkaError) -> Int {
         guard !requested.isEmpty else { return 0 }
+        return try read(configuration: configuration, partitions: requested, endTimeout: timeout, lastMessages: lastMessages,
+                        isCancelled: { false }, caughtUp: {}, body)
+    }
+
+    /// Reads partitions from the beginning and keeps following them: a view of a compacted
+    /// topic (goka's `View`) that every replica reads whole, outside any consumer group.
+    /// Blocks the calling thread until `isCancelled` answers true (asked every 200 ms) or an
+    /// error; calls `caughtUp` once, when every partition reached the end it had at the start,
+    /// and `body` for every message in partition order. Returns the message count.
+    @discardableResult
+    public static func follow(
+        configuration: KafkaConfiguration,
+        partitions requested: [TopicPartition],
+        isCancelled: () -> Bool,
+        caughtUp: () -> Void,
+        _ body: (ConsumerMessage) -> Void
+    ) throws(KafkaError) -> Int {
+        try read(configuration: configuration, partitions: requested, endTimeout: nil, lastMessages: nil,
+                 isCancelled: isCancelled, caughtUp: caughtUp, body)
+    }
+
+    /// Reads to the end within `endTimeout`, or follows (`endTimeout` nil) until `isCancelled`.
+    private static func read(
+        configuration: KafkaConfiguration, partitions requested: [TopicPartition], endTimeout: Duration?, lastMessages: Int?,
+        isCancelled: () -> Bool, caughtUp: () -> Void, _ body: (ConsumerMessage) -> Void
+    ) throws(KafkaError) -> Int {
         var config = configuration
         for key in ["group.id", "enable.auto.commit", "enable.auto.offset.store"] { config[key] = nil }
         config["enable.partition.eof"] = "true"
@@ -58,11 +84,18 @@ public enum KafkaPartitionReader {
         // meanwhile and are not part of this read (whatever their place in a polled batch).
         var ends: [TopicPartition: Int64] = [:]
         var count = 0
-        let deadline = ContinuousClock.now + timeout
+        var following = false
+        let deadline = endTimeout.map { ContinuousClock.now + $0 }
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 1024)
-        while !pending.isEmpty {
-            guard ContinuousClock.now < deadline else {
-                throw KafkaError(kind: .timeout, message: "reading \(pending.map(\.description).sorted()) to the end took over \(timeout)")
+        while true {
+            if let deadline, let endTimeout {
+                if pending.isEmpty { return count }
+                if ContinuousClock.now >= deadline {
+                    throw KafkaError(kind: .timeout, message: "reading \(pending.map(\.description).sorted()) to the end took over \(endTimeout)")
+                }
+            } else {
+                if isCancelled() { return count }
+                if !following && pending.isEmpty { caughtUp(); following = true }
             }
             let polled = try ConsumedBatch.poll(queue, timeoutMilliseconds: 200, buffer: &buffer) { raw throws(KafkaError) in
                 let m = raw.pointee
@@ -79,12 +112,13 @@ public enum KafkaPartitionReader {
             for index in 0..<batch.count {
                 let message = ConsumerMessage(batch: batch, index: index)
                 let tp = message.topicPartition
-                if let end = ends[tp] { if message.offset >= end { continue } } else if !pending.contains(tp) { continue }
+                if !following {
+                    if let end = ends[tp] { if message.offset >= end && deadline != nil { continue } } else if !pending.contains(tp) { continue }
+                }
                 body(message)
                 count += 1
             }
         }
-        return count
     }
 }
 

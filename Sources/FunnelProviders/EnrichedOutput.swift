@@ -32,11 +32,15 @@ public struct ProviderStage: Sendable {
 
     /// The enriched event for a captured event: `none` offline; else the company answered from
     /// the shared cache (`complete`) or left to the re-enrichment loop (`partial`). Never waits.
-    public func output(_ enriched: LeadEnriched, leadID: String, from inputID: String, time: String) -> ProducerMessage {
+    /// - Parameter contentAddressed: the event depends on more than its input even offline (the
+    ///   CRM's accounts): its id also derives from its content.
+    public func output(_ enriched: LeadEnriched, leadID: String, from inputID: String, time: String,
+                       contentAddressed: Bool = false) -> ProducerMessage {
         var lead = enriched
         guard !config.isOffline else {
             lead.enrichment = EnrichmentStatus.none
-            return EnrichedOutput.message(lead, leadID: leadID, from: inputID, purpose: "enriched", time: time, contentAddressed: false)
+            return EnrichedOutput.message(lead, leadID: leadID, from: inputID, purpose: "enriched", time: time,
+                                          contentAddressed: contentAddressed)
         }
         lead = ProviderEnrichment.atStage(lead, config: config) { domain in
             let record = cache?.fresh(domain)

@@ -42,7 +42,7 @@ public struct ProviderSetup: Sendable {
                                     producer: context.producer, kafka: env.kafka, metrics: metrics, logger: context.logger,
                                     concurrency: try env.integer("FUNNEL_ENRICH_CONCURRENCY", default: 32, in: 1...1024))
         stage = ProviderStage(config: config, cache: cache, metrics: metrics)
-        services = [CompanyCache.Follower(cache: cache, configuration: env.kafka, health: context.health, logger: context.logger), reEnricher]
+        services = [cache.view(configuration: env.kafka, health: context.health, logger: context.logger), reEnricher]
         context.logger.info("providers enabled", metadata: [
             "enrichment_version": "\(config.version)",
             "providers": "\(config.providers.filter(\.enabled).map { "\($0.name) (\($0.kind.rawValue))" })"])

@@ -24,22 +24,28 @@ await ServiceMain.run(service: "funnel-enrich", defaultPort: 8081) { context, _ 
     let intents = IntentDirectory(competitors: try IntentList.parse(list("competitors.txt"), file: "data/competitors.txt"),
                                   analystFirms: try IntentList.parse(list("analyst-firms.txt"), file: "data/analyst-firms.txt"),
                                   partners: try IntentList.parse(list("partners.txt"), file: "data/partners.txt"))
-    let accounts = AccountDirectory(try AccountFile.parse(list("accounts.csv"), file: "data/accounts.csv"))
+    // Known accounts: the file's, and the CRM's from funnel.enrich.accounts.v1 (the stage starts
+    // once that topic was read to its end; /readyz `accounts` until then).
+    let accountFile = try AccountFile.parse(list("accounts.csv"), file: "data/accounts.csv")
+    let accounts = try AccountsView(file: accountFile, context: context)
+    let accountsView = accounts.view(context: context)
     context.logger.info("reference data loaded", metadata: [
         "free_domains": "\(emails.freeDomains.count)", "disposable_domains": "\(emails.disposableDomains.count)",
         "role_prefixes": "\(emails.rolePrefixes.count)", "lists_load_ms": "\(loadMilliseconds)",
-        "companies": "\(companies.byDomain.count)", "accounts": "\(accounts.accounts.count)",
+        "companies": "\(companies.byDomain.count)", "accounts": "\(accountFile.count)",
         "competitors": "\(intents.competitors.domains.count + intents.competitors.names.count)"])
     // HTTP providers (deploy/enrichment.yaml; all disabled as shipped): the cache and the re-enrichment loop.
     let providers = try ProviderSetup(context: context, emails: emails)
-    return providers.services + [context.stage(topics: [TopicCatalog.captured]) {
+    let stage = context.stage(topics: [TopicCatalog.captured]) {
         { message throws(StageFailure) in
             let event = try StageIO.decode(LeadCaptured.self, message)
             // The captured event's time, not the wall clock: re-enriching an input yields the same bytes.
             let time = event.data.capturedAt
+            let known = accounts.published
             let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, intents: intents,
-                                           accounts: accounts, at: time)
-            return [providers.stage.output(enriched, leadID: event.subject, from: event.id, time: time)]
+                                           accounts: known.directory, at: time)
+            return [providers.stage.output(enriched, leadID: event.subject, from: event.id, time: time, contentAddressed: known.fromCRM)]
         }
-    }]
+    }
+    return providers.services + [accountsView, accounts.gate(stage, view: accountsView)]
 }

@@ -8,7 +8,7 @@ struct Funnel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "funnel",
         abstract: "Funnel operator CLI: run the pipeline locally, manage topics, benchmark.",
-        subcommands: [Dev.self, Topics.self, Explain.self, Erase.self, ExportLead.self, Report.self, BacktestCommand.self, Export.self, Reps.self, DeadLetters.self, Broker.self, Bench.self, Keys.self, Import.self])
+        subcommands: [Dev.self, Topics.self, Explain.self, Erase.self, ExportLead.self, Report.self, BacktestCommand.self, Export.self, Reps.self, Accounts.self, DeadLetters.self, Broker.self, Bench.self, Keys.self, Import.self])
 }
 
 /// Options shared by commands that talk to a Kafka cluster.

@@ -157,7 +157,7 @@ import Testing
             let (_, first) = try Self.atStage(a, Self.captured("ada@acme.io", id: "6"))
             #expect(await a.reEnricher.deliver(try #require(await a.reEnricher.resolve(first))))
             let health = HealthState()
-            let follower = Task { try await CompanyCache.Follower(cache: b.cache, configuration: kafka, health: health, logger: Logger(label: "t")).run() }
+            let follower = Task { try await b.cache.view(configuration: kafka, health: health, logger: Logger(label: "t")).run() }
             try await within(30, "B's cache restored") { while health.states["enrich-cache"] != true { try await Task.sleep(for: .milliseconds(20)) } }
             #expect(b.cache.fresh("acme.io") != nil) // read at start
             let (_, second) = try Self.atStage(a, Self.captured("ada@globex.io", id: "7"))

@@ -47,7 +47,7 @@ public enum AccountFile {
             if let first = ids[id] { throw fail("id", "'\(id)' is used on line \(first) already") }
             ids[id] = record.line
             guard let name = value("name") else { throw fail("name", "must not be empty") }
-            guard !CompanyName(name).key.isEmpty else { throw fail("name", "'\(name)' has nothing left once legal suffixes and punctuation are removed") }
+            if let problem = Account.nameProblem(name) { throw fail("name", problem) }
             var domains: [String] = []
             for entry in (value("domains") ?? "").split(whereSeparator: { $0 == " " || $0 == ";" || $0 == "," }) {
                 let domain = entry.lowercased()

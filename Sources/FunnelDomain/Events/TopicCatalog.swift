@@ -40,6 +40,9 @@ public enum TopicCatalog {
     public static let mailSent = "funnel.followup.sent.v1"
     /// funnel-enrich: provider answers by company domain (compacted, TTL in the value), shared by all replicas.
     public static let enrichCompanies = "funnel.enrich.companies.v1"
+    /// funnel-enrich: known accounts a CRM sync writes (compacted, key: account id; a tombstone
+    /// deletes), read whole by every replica beside `accounts.csv` (``AccountRecord``).
+    public static let enrichAccounts = "funnel.enrich.accounts.v1"
     /// What `funnel deadletters replay` sent again, compacted, key: the dead letter's id.
     public static let deadLetterReplays = "funnel.deadletter.replays.v1"
 
@@ -78,6 +81,7 @@ public enum TopicCatalog {
             TopicDefinition(name: changelog(service: "route", store: "pools"), partitions: partitions, configs: changelog, summary: "funnel-route per-pool distribution state"),
             TopicDefinition(name: changelog(service: "followup", store: "enrolments"), partitions: partitions, configs: changelog, summary: "funnel-followup sequence enrolments and timers"),
             TopicDefinition(name: enrichCompanies, partitions: partitions, configs: changelog, summary: "funnel-enrich: company answers of HTTP providers by domain (shared cache, TTL)"),
+            TopicDefinition(name: enrichAccounts, partitions: partitions, configs: changelog, summary: "funnel-enrich: known accounts written by a CRM sync (key: account id), beside accounts.csv"),
             TopicDefinition(name: outbox, partitions: partitions, configs: events, summary: "funnel-followup: e-mails to send (steps, rep alerts), keyed by lead"),
             TopicDefinition(name: mailSent, partitions: partitions, configs: changelog, summary: "funnel-followup: the recent e-mails sent per lead (duplicate guard)"),
         ]

@@ -1,0 +1,126 @@
+import FunnelDomain
+import FunnelKafka
+import FunnelRuntime
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The accounts the stage matches leads against: `accounts.csv` and the CRM's records in
+/// `funnel.enrich.accounts.v1`, read whole by this replica (``TopicView``) into an
+/// ``AccountBook``. The matcher (``AccountDirectory``) is rebuilt from the book when the view
+/// caught up, then at most every `FUNNEL_ACCOUNTS_REFRESH_MS` (default 1000) while CRM records
+/// arrive; the stage reads the newest one per lead.
+///
+/// A record that does not validate is skipped, logged with its `topic[p]@offset` and reason (no
+/// values) and counted in `funnel_enrich_account_records_rejected_total`; the account keeps its
+/// previous record.
+final class AccountsView: Sendable {
+    private let book: Mutex<(book: AccountBook, dirty: Bool)>
+    private let current: Mutex<Published>
+    private let countsBox = Mutex<(file: Int, crm: Int)>((0, 0))
+    private let rejected: MetricsRegistry.Counter
+    private let logger: Logger
+    private let refresh: Duration
+
+    /// What the stage reads: the matcher, and whether CRM records are part of it (then the
+    /// enriched event's id also derives from its content: a replay after a CRM change is a new
+    /// event, never the same id with other bytes).
+    struct Published: Sendable {
+        var directory: AccountDirectory
+        var fromCRM: Bool
+    }
+
+    init(file: [Account], context: ServiceContext) throws {
+        let book = AccountBook(file: file)
+        self.book = Mutex((book, false))
+        self.current = Mutex(Published(directory: book.directory(), fromCRM: false))
+        self.logger = context.logger
+        self.refresh = .milliseconds(try context.environment.integer("FUNNEL_ACCOUNTS_REFRESH_MS", default: 1000, in: 10...600_000))
+        rejected = context.metrics.counter("funnel_enrich_account_records_rejected_total",
+                                           help: "Records of funnel.enrich.accounts.v1 skipped because they do not validate (see the log for topic[p]@offset and why).")
+        context.metrics.gauges("funnel_enrich_accounts", help: "Accounts the matcher holds, by source (file: accounts.csv, crm: funnel.enrich.accounts.v1).",
+                               label: "source") { [unowned self] in
+            let counts = self.counts
+            return ["file": Double(counts.file), "crm": Double(counts.crm)]
+        }
+    }
+
+    /// The view that feeds the book; `/readyz` has the condition `accounts` until it caught up.
+    func view(context: ServiceContext) -> TopicView {
+        TopicView(topic: TopicCatalog.enrichAccounts, condition: "accounts", configuration: context.environment.kafka,
+                  health: context.health, logger: context.logger) { [self] in apply($0) }
+    }
+
+    /// The matcher the stage uses now.
+    var published: Published { current.withLock { $0 } }
+
+    /// The accounts in the published matcher, by source.
+    private(set) var counts: (file: Int, crm: Int) {
+        get { countsBox.withLock { $0 } }
+        set { countsBox.withLock { $0 = newValue } }
+    }
+
+    func apply(_ message: ConsumerMessage) {
+        guard let key = message.keyString else { return reject(message, "the record has no key (the account id)") }
+        guard let value = message.valueBytes else {
+            book.withLock { if $0.book.remove(id: key) { $0.dirty = true } }
+            return
+        }
+        let decoded = value.withUnsafeBytes { EventDecoder.decode(AccountRecord.self, from: $0, expectedType: TopicCatalog.enrichAccounts) }
+        switch decoded {
+        case .failure(let error): reject(message, error.description)
+        case .success(let event) where event.data.id != key: reject(message, "data.id is not the key")
+        case .success(let event): book.withLock { $0.book.put(event.data.account); $0.dirty = true }
+        }
+    }
+
+    private func reject(_ message: ConsumerMessage, _ reason: String) {
+        rejected.increment()
+        logger.warning("account record skipped", metadata: ["record": "\(message.topic)[\(message.partition)]@\(message.offset)", "reason": "\(reason)"])
+    }
+
+    /// Rebuilds the matcher if records arrived since the last time.
+    func publish() {
+        let snapshot: AccountBook? = book.withLock { state in
+            guard state.dirty else { return nil }
+            state.dirty = false
+            return state.book
+        }
+        guard let snapshot else { return }
+        let started = ContinuousClock.now
+        let directory = snapshot.directory()
+        current.withLock { $0 = Published(directory: directory, fromCRM: !snapshot.crm.isEmpty) }
+        counts = snapshot.counts
+        logger.debug("accounts rebuilt", metadata: ["crm": "\(snapshot.crm.count)", "seconds": "\((ContinuousClock.now - started).seconds)"])
+    }
+
+    /// Starts `stage` once the view caught up (so no lead is matched against half the CRM's
+    /// accounts), then rebuilds the matcher every `refresh` while records arrive.
+    func gate(_ stage: any Service, view: TopicView) -> any Service { Gate(accounts: self, view: view, stage: stage) }
+
+    struct Gate: Service {
+        let accounts: AccountsView
+        let view: TopicView
+        let stage: any Service
+
+        func run() async throws {
+            while !view.isCaughtUp {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            accounts.book.withLock { $0.dirty = true }
+            accounts.publish()
+            let counts = accounts.counts
+            accounts.logger.info("accounts ready", metadata: ["file": "\(counts.file)", "crm": "\(counts.crm)"])
+            let refresh = accounts.refresh
+            let refresher = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: refresh)
+                    accounts.publish()
+                }
+            }
+            defer { refresher.cancel() }
+            try await stage.run()
+        }
+    }
+}
