@@ -15,12 +15,21 @@ import Synchronization
 /// values) and counted in `funnel_enrich_account_records_rejected_total`; the account keeps its
 /// previous record.
 final class AccountsView: Sendable {
-    private let book: Mutex<(book: AccountBook, dirty: Bool)>
+    private let book: Mutex<Pending>
     private let current: Mutex<Published>
     private let countsBox = Mutex<(file: Int, crm: Int)>((0, 0))
+    private let appliedBox = Mutex<Int>(0)
     private let rejected: MetricsRegistry.Counter
     private let logger: Logger
     private let refresh: Duration
+
+    /// The book as the view fills it: `dirty` until published; `applied` counts the records
+    /// (accounts and deletions) it holds.
+    struct Pending {
+        var book: AccountBook
+        var dirty = false
+        var applied = 0
+    }
 
     /// What the stage reads: the matcher, and whether CRM records are part of it (then the
     /// enriched event's id also derives from its content: a replay after a CRM change is a new
@@ -32,7 +41,7 @@ final class AccountsView: Sendable {
 
     init(file: [Account], context: ServiceContext) throws {
         let book = AccountBook(file: file)
-        self.book = Mutex((book, false))
+        self.book = Mutex(Pending(book: book))
         self.current = Mutex(Published(directory: book.directory(), fromCRM: false))
         self.logger = context.logger
         self.refresh = .milliseconds(try context.environment.integer("FUNNEL_ACCOUNTS_REFRESH_MS", default: 1000, in: 10...600_000))
@@ -42,6 +51,10 @@ final class AccountsView: Sendable {
                                label: "source") { [unowned self] in
             let counts = self.counts
             return ["file": Double(counts.file), "crm": Double(counts.crm)]
+        }
+        context.metrics.gauge("funnel_enrich_account_records_applied",
+                              help: "Records of funnel.enrich.accounts.v1 (accounts and deletions) in the matcher the stage uses now.") { [unowned self] in
+            Double(self.appliedBox.withLock { $0 })
         }
     }
 
@@ -63,14 +76,14 @@ final class AccountsView: Sendable {
     func apply(_ message: ConsumerMessage) {
         guard let key = message.keyString else { return reject(message, "the record has no key (the account id)") }
         guard let value = message.valueBytes else {
-            book.withLock { if $0.book.remove(id: key) { $0.dirty = true } }
+            book.withLock { $0.book.remove(id: key); $0.dirty = true; $0.applied += 1 }
             return
         }
         let decoded = value.withUnsafeBytes { EventDecoder.decode(AccountRecord.self, from: $0, expectedType: TopicCatalog.enrichAccounts) }
         switch decoded {
         case .failure(let error): reject(message, error.description)
         case .success(let event) where event.data.id != key: reject(message, "data.id is not the key")
-        case .success(let event): book.withLock { $0.book.put(event.data.account); $0.dirty = true }
+        case .success(let event): book.withLock { $0.book.put(event.data.account); $0.dirty = true; $0.applied += 1 }
         }
     }
 
@@ -81,16 +94,18 @@ final class AccountsView: Sendable {
 
     /// Rebuilds the matcher if records arrived since the last time.
     func publish() {
-        let snapshot: AccountBook? = book.withLock { state in
+        let pending: Pending? = book.withLock { state in
             guard state.dirty else { return nil }
             state.dirty = false
-            return state.book
+            return state
         }
-        guard let snapshot else { return }
+        guard let pending else { return }
+        let snapshot = pending.book
         let started = ContinuousClock.now
         let directory = snapshot.directory()
         current.withLock { $0 = Published(directory: directory, fromCRM: !snapshot.crm.isEmpty) }
         counts = snapshot.counts
+        appliedBox.withLock { $0 = pending.applied }
         logger.debug("accounts rebuilt", metadata: ["crm": "\(snapshot.crm.count)", "seconds": "\((ContinuousClock.now - started).seconds)"])
     }
 

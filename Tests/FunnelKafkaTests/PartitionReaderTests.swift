@@ -1,5 +1,6 @@
 import Foundation
 import FunnelKafka
+import Synchronization
 import Testing
 import FunnelDevKit
 import FunnelTestSupport
@@ -55,6 +56,38 @@ struct PartitionReaderTests {
                 try KafkaPartitionReader.readToEnd(configuration: testConfiguration(broker),
                                                    partitions: [TopicPartition(topic: topic, partition: 7)], timeout: .seconds(15)) { _ in }
             }
+        }
+    }
+
+    @Test("follow: reads what is there, says so once, then delivers what is written later, until cancelled")
+    func follow() async throws {
+        try await withLocalBroker { broker in
+            let topic = uniqueName("view")
+            try await createTopic(broker, topic, partitions: 2)
+            let producer = try KafkaProducer(configuration: testConfiguration(broker))
+            for result in try await producer.sendAndAwait((0..<10).map { ProducerMessage(topic: topic, key: "k\($0)", value: Array("old\($0)".utf8)) }) {
+                _ = try result.get()
+            }
+            let seen = Collector<String>()
+            let caughtUpAt = Collector<Int>()
+            let stop = Atomic<Bool>(false)
+            let reader = Task.detached {
+                try KafkaPartitionReader.follow(configuration: testConfiguration(broker),
+                                                partitions: [TopicPartition(topic: topic, partition: KafkaPartitionReader.allPartitions)],
+                                                isCancelled: { stop.load(ordering: .relaxed) },
+                                                caughtUp: { caughtUpAt.append(seen.values.count) }) { seen.append(String(decoding: $0.value ?? [], as: UTF8.self)) }
+            }
+            await caughtUpAt.wait(count: 1)
+            #expect(caughtUpAt.values == [10])
+            for result in try await producer.sendAndAwait((0..<5).map { ProducerMessage(topic: topic, key: "k\($0)", value: Array("new\($0)".utf8)) }) {
+                _ = try result.get()
+            }
+            await seen.wait(count: 15)
+            stop.store(true, ordering: .relaxed)
+            #expect(try await reader.value == 15)
+            #expect(Set(seen.values.suffix(5)) == Set((0..<5).map { "new\($0)" }))
+            #expect(caughtUpAt.values == [10])
+            await producer.close()
         }
     }
 }

@@ -1,0 +1,94 @@
+import Foundation
+@testable import FunnelDomain
+import Testing
+
+/// The CRM's accounts (`funnel.enrich.accounts.v1`) beside the file's: record validation,
+/// merging, and a matcher that depends only on the records, not on their arrival order.
+@Suite struct AccountBookTests {
+    static let file = AccountMatchingTests.accounts.accounts
+
+    @Test("a CRM record replaces the file's row with its id; deleting it brings the row back")
+    func crmReplacesFileRow() {
+        var book = AccountBook(file: Self.file)
+        let before = book.directory().match(emailDomain: "globex.example", companyDomain: nil, company: nil)
+        #expect(before.account?.owner == "rep-grace")
+        book.put(Account(id: "acc-0001", name: "Globex Logistics", domains: ["globex.example"], owner: "rep-new"))
+        let after = book.directory().match(emailDomain: "globex.example", companyDomain: nil, company: nil)
+        #expect(after.account?.owner == "rep-new" && after.account?.id == "acc-0001")
+        #expect(book.counts.file == Self.file.count - 1 && book.counts.crm == 1)
+        #expect(book.directory().accounts.count == Self.file.count)
+        let removed = book.remove(id: "acc-0001"), again = book.remove(id: "acc-0001")
+        #expect(removed && !again)
+        #expect(book.directory().match(emailDomain: "globex.example", companyDomain: nil, company: nil).account?.owner == "rep-grace")
+    }
+
+    @Test("a new CRM account matches by domain and by name; the CRM wins a domain both claim")
+    func crmAccountsMatch() {
+        var book = AccountBook(file: Self.file)
+        book.put(Account(id: "crm-9", name: "Initech Corporation", domains: ["initech.example"], owner: "rep-dana", employees: 4200))
+        book.put(Account(id: "crm-1", name: "Vandelay Imports", domains: ["vandelay.example"], owner: "rep-crm"))
+        let directory = book.directory()
+        #expect(directory.match(emailDomain: "initech.example", companyDomain: nil, company: nil).account?.id == "crm-9")
+        #expect(directory.match(emailDomain: nil, companyDomain: nil, company: "Initech Corp.").account?.id == "crm-9")
+        // acc-0004 (the file) and crm-1 both list vandelay.example: the CRM's account wins the domain.
+        #expect(directory.match(emailDomain: "vandelay.example", companyDomain: nil, company: nil).account?.id == "crm-1")
+    }
+
+    @Test("the matcher is the same whatever order the records arrived in")
+    func orderIndependent() {
+        let records = (0..<40).map { i in
+            Account(id: "crm-\(i)", name: "Company \(i % 7) Holdings", domains: ["shared\(i % 5).example", "own\(i).example"], owner: "rep-\(i)",
+                    employees: i % 3 == 0 ? 100 : nil)
+        }
+        var forward = AccountBook(file: Self.file), backward = AccountBook(file: Self.file)
+        for r in records { forward.put(r) }
+        for r in records.reversed() { backward.put(r) }
+        let a = forward.directory(), b = backward.directory()
+        for probe in (0..<5).map({ "shared\($0).example" }) + ["own7.example", "globex.example"] {
+            #expect(a.match(emailDomain: probe, companyDomain: nil, company: nil) == b.match(emailDomain: probe, companyDomain: nil, company: nil), "\(probe)")
+        }
+        for name in ["Company 3 Holdings", "Company 3 Holdings Ltd", "Globex Logistics"] {
+            #expect(a.match(emailDomain: nil, companyDomain: nil, company: name) == b.match(emailDomain: nil, companyDomain: nil, company: name), "\(name)")
+        }
+    }
+
+    struct Invalid: Sendable, CustomTestStringConvertible {
+        var record: AccountRecord
+        var field: String
+        var testDescription: String { field }
+    }
+
+    static let invalid: [Invalid] = [
+        Invalid(record: AccountRecord(id: "", name: "Initech", domains: []), field: "id"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "  ", domains: []), field: "name"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "&, .", domains: []), field: "name"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "Initech", domains: ["https://initech.example"]), field: "domains[0]"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "Initech", domains: ["initech.example", "initech.example"]), field: "domains[1]"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "Initech", domains: ["INITECH.example"]), field: "domains[0]"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "Initech", domains: [], employees: -1), field: "employees"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "Initech", domains: [], owner: ""), field: "owner"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "Initech\u{0}", domains: []), field: "name"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "Initech", domains: [], updatedAt: "yesterday"), field: "updated_at"),
+        Invalid(record: AccountRecord(id: "crm-1", name: "Initech", domains: (0...100).map { "d\($0).example" }), field: "domains"),
+    ]
+
+    @Test("records that cannot identify an account are refused, naming the field", arguments: invalid)
+    func invalidRecords(_ c: Invalid) {
+        let errors = c.record.validate()
+        #expect(errors.contains { $0.field == c.field }, "\(errors)")
+    }
+
+    @Test("the schema's example decodes as an AccountRecord event and validates")
+    func schemaExample() throws {
+        let root = #filePath.components(separatedBy: "/Tests/")[0]
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: root + "/schemas/examples/funnel.enrich.accounts.v1.json")))
+        let event = try EventDecoder.decode(AccountRecord.self, from: bytes, expectedType: TopicCatalog.enrichAccounts).get()
+        #expect(event.subject == event.data.id)
+        #expect(event.data.account == Account(id: "crm-0042", name: "Initech Corporation", domains: ["initech.example", "initech-labs.example"],
+                                              owner: "dana", tier: "strategic", industry: "software", employees: 4200))
+        let valid = AccountRecord(id: "crm-1", name: "Initech", domains: ["initech.example"], owner: "rep-dana", tier: "Strategic",
+                                  updatedAt: "2026-12-07T09:00:00Z")
+        #expect(valid.validate().isEmpty)
+        #expect(valid.account.tier == "strategic")
+    }
+}
