@@ -66,14 +66,7 @@ import Testing
 
         // 2. funnel-enrich: ready only once the topic was read; the bad records skipped and counted.
         let port = try Network.freePort()
-        var environment = ProcessInfo.processInfo.environment
-        environment["KAFKA_BROKERS"] = broker.bootstrap
-        environment["KAFKA_SESSION_TIMEOUT_MS"] = "2000"
-        environment["KAFKA_HEARTBEAT_INTERVAL_MS"] = "200"
-        environment["FUNNEL_HTTP_PORT"] = String(port)
-        environment["FUNNEL_CONFIG_DIR"] = Self.repository + "/deploy"
-        environment["FUNNEL_PARENT_PID"] = String(getpid())
-        environment["FUNNEL_ACCOUNTS_REFRESH_MS"] = "100"
+        let environment = serviceEnvironment(broker, port: port, configDirectory: Self.repository + "/deploy", ["FUNNEL_ACCOUNTS_REFRESH_MS": "100"])
         let log = logs + "/funnel-enrich.log"
         func start() async throws -> ChildProcess {
             let child = try ChildProcess(name: "funnel-enrich", executable: PipelineEndToEndTests.binDirectory + "/funnel-enrich", arguments: [],

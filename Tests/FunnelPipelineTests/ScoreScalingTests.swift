@@ -360,14 +360,7 @@ extension ScoreScalingTests {
             let number = replicas.value.count + 1
             let name = "funnel-score-\(number)"
             let port = try Network.freePort()
-            var environment = ProcessInfo.processInfo.environment
-            environment["KAFKA_BROKERS"] = broker.bootstrap
-            environment["KAFKA_SESSION_TIMEOUT_MS"] = "2000"
-            environment["KAFKA_HEARTBEAT_INTERVAL_MS"] = "200"
-            environment["FUNNEL_HTTP_PORT"] = String(port)
-            environment["FUNNEL_CONFIG_DIR"] = configDirectory
-            environment["FUNNEL_SERVICE"] = "funnel-score"
-            environment["FUNNEL_PARENT_PID"] = String(getpid())
+            let environment = serviceEnvironment(broker, port: port, configDirectory: configDirectory, ["FUNNEL_SERVICE": "funnel-score"])
             let process = try ChildProcess(name: name, executable: PipelineEndToEndTests.binDirectory + "/funnel-score", arguments: [],
                                            environment: environment, outputPath: logs + "/\(name).log")
             let replica = Replica(name: name, port: port, process: process)

@@ -43,14 +43,7 @@ import Testing
                     fields: { name: name, employees: metrics.employees }
                 """.write(toFile: configDirectory + "/enrichment.yaml", atomically: true, encoding: .utf8)
             let port = try Network.freePort()
-            var environment = ProcessInfo.processInfo.environment
-            environment["KAFKA_BROKERS"] = broker.bootstrap
-            environment["KAFKA_SESSION_TIMEOUT_MS"] = "2000"
-            environment["KAFKA_HEARTBEAT_INTERVAL_MS"] = "200"
-            environment["FUNNEL_HTTP_PORT"] = String(port)
-            environment["FUNNEL_CONFIG_DIR"] = configDirectory
-            environment["FUNNEL_PARENT_PID"] = String(getpid())
-            environment["FUNNEL_ENRICH_CONCURRENCY"] = "4"
+            let environment = serviceEnvironment(broker, port: port, configDirectory: configDirectory, ["FUNNEL_ENRICH_CONCURRENCY": "4"])
             let log = configDirectory + "/funnel-enrich.log"
             func start() async throws -> ChildProcess {
                 let child = try ChildProcess(name: "funnel-enrich", executable: Self.binDirectory + "/funnel-enrich", arguments: [],

@@ -15,6 +15,21 @@ public func testConfiguration(_ broker: LocalBroker, _ extra: [String: String] =
     return config
 }
 
+/// The environment of a Funnel process a test starts as a child: this process's, the broker, a
+/// short group session (rebalances in about a second), its HTTP port and config directory, and
+/// `FUNNEL_PARENT_PID` (it exits if the test runner dies).
+public func serviceEnvironment(_ broker: LocalBroker, port: Int, configDirectory: String, _ extra: [String: String] = [:]) -> [String: String] {
+    var environment = ProcessInfo.processInfo.environment
+    environment["KAFKA_BROKERS"] = broker.bootstrap
+    environment["KAFKA_SESSION_TIMEOUT_MS"] = "2000"
+    environment["KAFKA_HEARTBEAT_INTERVAL_MS"] = "200"
+    environment["FUNNEL_HTTP_PORT"] = String(port)
+    environment["FUNNEL_CONFIG_DIR"] = configDirectory
+    environment["FUNNEL_PARENT_PID"] = String(getpid())
+    for (key, value) in extra { environment[key] = value }
+    return environment
+}
+
 public func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8))" }
 
 /// Creates `name`; throws unless the broker created it (a name left over from another run fails).
