@@ -188,7 +188,11 @@ def country_names(target: Path) -> str:
     ambiguous (both codes listed); a later language never overrides ISO's or English's reading."""
     iso3166 = load_module(target, "iso3166")
     babel = load_module(target, "babel")
-    codes = {c.alpha2 for c in iso3166.countries}
+    # User-assigned codes (AA, QM-QZ, XA-XZ, ZZ; iso3166 lists Kosovo as XK) are not countries.
+    codes = {c.alpha2 for c in iso3166.countries
+             if not (c.alpha2 in ("AA", "ZZ") or c.alpha2[0] == "X" or (c.alpha2[0] == "Q" and c.alpha2[1] >= "M"))}
+    if len(codes) != 249:
+        fail(f"iso3166: expected the 249 assigned ISO 3166-1 codes, found {len(codes)}")
 
     def variants(name: str) -> list[str]:
         out = [name.strip()]
@@ -199,7 +203,7 @@ def country_names(target: Path) -> str:
             out.append(name.split(" - ")[0])  # "Congo - Kinshasa" -> Congo
         return out
 
-    tiers = [[(n, c.alpha2) for c in iso3166.countries
+    tiers = [[(n, c.alpha2) for c in iso3166.countries if c.alpha2 in codes
               for n in [c.alpha3] + variants(c.name) + variants(c.apolitical_name)]]
     for locale in COUNTRY_LOCALES:
         names = babel.Locale.parse(locale).territories
