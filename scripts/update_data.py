@@ -342,7 +342,6 @@ def readme(meta: dict, files: dict[str, str], overlap: int, overlap_examples: li
         "| `analyst-firms.txt` | the firms' own public web domains and names | industry analyst firms (intent `analyst`) |",
         "| `partners.txt` | synthetic | partners' domains and `name:` company names (intent `partner`) |",
         "| `country-aliases.tsv` | common names and spellings (public facts) | country names CLDR and ISO lack (`UK`, `Holland`, `Ivory Coast`, `Burma`, `England`, ...) and ambiguous ones (`Korea`), `name<TAB>code(s)`; they win over `country-names.tsv` |",
-        "| `generic-cctlds.txt` | public facts (registry policies) | country-code TLDs used generically (`io`, `co`, `ai`, `me`, `tv`, ...): enrichment does not read a country from them |",
         "",
         "The `.txt` lists take one entry a line: a domain (it covers its subdomains) or `name: Company`",
         "(compared without legal suffixes, punctuation and case); blank lines and `#` comments are ignored.",
