@@ -29,7 +29,7 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefau
     routes.register(on: router)
     ErasureRoutes(routes: routes).register(on: router)
     context.connectionHandlers.add { EventRequestHandler(routes: routes) }
-    try OpenAPIDocument.register(on: router, context: context)
+    try OpenAPIDocument.register(on: router, context: context, countries: countries)
     let signer = try TrackingRoutes.signer(environment: context.environment.raw)
     if signer == nil {
         context.logger.warning("no tracking secret (FUNNEL_TRACKING_SECRET): open, click and unsubscribe links answer 404")

@@ -156,6 +156,10 @@ public enum Normalise {
         return (6...15).contains(digits.count) ? .success(digits) : .failure(invalid)
     }
 
+    /// The calling code (`49`) of a country (`DE`) whose national numbers Funnel checks and
+    /// completes, or nil.
+    public static func callingCode(of country: String) -> String? { callingCodes[country] }
+
     /// Country calling codes (ITU-T E.164) for the countries Funnel knows regions of.
     static let callingCodes: [String: String] = [
         "US": "1", "CA": "1", "GB": "44", "IE": "353", "DE": "49", "AT": "43", "CH": "41", "FR": "33", "BE": "32",
