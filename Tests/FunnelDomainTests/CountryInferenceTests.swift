@@ -59,6 +59,15 @@ struct CountryInferenceTests {
         }
     }
 
+    @Test("the README lists exactly the generic-use ccTLDs the code skips")
+    func readmeList() throws {
+        let readme = try String(contentsOfFile: #filePath.components(separatedBy: "/Tests/")[0] + "/README.md", encoding: .utf8)
+        let start = try #require(readme.range(of: "(`CountryFromDomain.genericUseCCTLDs`: "))
+        let end = try #require(readme[start.upperBound...].range(of: ":"))
+        let listed = readme[start.upperBound..<end.lowerBound].split(separator: "`").filter { $0.allSatisfy(\.isLetter) && !$0.isEmpty }
+        #expect(Set(listed.map(String.init)) == CountryFromDomain.genericUseCCTLDs)
+    }
+
     @Test("a provider's company country replaces a ccTLD guess, not a given country")
     func providerCountry() {
         let record = CompanyCacheRecord(domain: "acme.de", provider: "clearbit", company: CompanyInfo(domain: "acme.de", country: "AT"),
