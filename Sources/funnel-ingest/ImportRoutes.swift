@@ -117,7 +117,7 @@ extension IngestRoutes {
             }
             report.rows += 1
             if let error = record.error { report.reject(line: record.line, [FieldError(field: "row", reason: error)]); return }
-            switch Self.lead(from: record.fields, columns: columns, defaults: defaults, now: now) {
+            switch Self.lead(from: record.fields, columns: columns, defaults: defaults, countries: countries, now: now) {
             case .failure(let errors):
                 report.reject(line: record.line, errors.errors)
             case .success(let lead):
@@ -203,7 +203,7 @@ extension IngestRoutes {
 
     /// One row as a lead, validated like a `POST /v1/leads` item.
     static func lead(from fields: [String], columns: LeadImportColumns, defaults: (source: String?, campaign: String?),
-                     now: String) -> Result<LeadCaptured, FieldErrors> {
+                     countries: CountryNames, now: String) -> Result<LeadCaptured, FieldErrors> {
         let values: [String: String]
         let attributes: [String: String]
         switch columns.values(of: fields) {
@@ -224,7 +224,7 @@ extension IngestRoutes {
             if let flag = LeadImportColumns.flag(text) { request.consent = LeadCaptured.Consent(email: flag) }
             else { errors.append(FieldError(field: "consent_email", reason: "must be yes/no, true/false or 1/0")) }
         }
-        switch request.captured(now: now) {
+        switch request.captured(now: now, countries: countries) {
         case .success(let lead): return errors.isEmpty ? .success(lead) : .failure(FieldErrors(errors))
         case .failure(let more): return .failure(FieldErrors(errors + more.errors))
         }

@@ -32,8 +32,8 @@ struct LeadRequest: Decodable {
 
     /// The captured event's payload, or the field errors (paths relative to the item). The
     /// edge's rules (``InputHygiene``: blank is absent, no control characters, e-mail syntax and
-    /// IDNs, host name, assigned country code), then the checks consumers apply.
-    func captured(now: String) -> Result<LeadCaptured, FieldErrors> {
+    /// IDNs, host name, a country code or name as its alpha-2 code), then the checks consumers apply.
+    func captured(now: String, countries: CountryNames) -> Result<LeadCaptured, FieldErrors> {
         let present = InputHygiene.present
         let firstName = present(self.firstName), lastName = present(self.lastName), jobTitle = present(self.jobTitle)
         let company = present(self.company), industry = present(self.industry), source = present(self.source)
@@ -64,7 +64,7 @@ struct LeadRequest: Decodable {
         }
         var country: String?
         if let given = present(self.country) {
-            switch InputHygiene.country(given) {
+            switch InputHygiene.country(given, names: countries) {
             case .success(let code): country = code
             case .failure(let invalid): errors.append(FieldError(field: "country", reason: invalid.reason))
             }

@@ -19,6 +19,9 @@ struct IngestRoutes: Sendable {
     let maxBatch: Int
     /// The first request's time per Idempotency-Key: a retry's events are byte-identical.
     let firstSeen: FirstSeenTimes
+    /// Country names and codes a lead's `country` may be given as (`data/country-names.tsv`,
+    /// `data/country-aliases.tsv`).
+    let countries: CountryNames
     static let maxBody = 5 * 1024 * 1024
     /// The longest request target (path and query) answered; longer is a 414, before anything else.
     static let maxTarget = 8192
@@ -27,8 +30,10 @@ struct IngestRoutes: Sendable {
     static let maxHead = 80 * 1024
     static let duplicateKeyReason = "is given more than once (JSON object keys must be unique)"
 
-    init(context: ServiceContext, keys: APIKeyStore, limiter: RateLimiter, firstSeen: FirstSeenTimes) {
+    init(context: ServiceContext, keys: APIKeyStore, limiter: RateLimiter, firstSeen: FirstSeenTimes,
+         countries: CountryNames) {
         self.context = context
+        self.countries = countries
         self.keys = keys
         self.limiter = limiter
         self.firstSeen = firstSeen
@@ -128,7 +133,7 @@ struct IngestRoutes: Sendable {
     func admit(_ endpoint: EventEndpoint, _ admitted: Admitted, body: ByteBuffer?) -> Admission {
         switch endpoint {
         case .leads:
-            events(admitted, body, as: LeadRequest.self, topic: endpoint.topic) { $0.captured(now: $1).map { ($0.leadID, $0) } }
+            events(admitted, body, as: LeadRequest.self, topic: endpoint.topic) { $0.captured(now: $1, countries: countries).map { ($0.leadID, $0) } }
         case .activities:
             events(admitted, body, as: ActivityRequest.self, topic: endpoint.topic) { $0.activity(now: $1).map { ($0.leadID, $0) } }
         case .outcomes:

@@ -1,4 +1,5 @@
 import Foundation
+import FunnelDomain
 import FunnelRuntime
 import Hummingbird
 import Yams
@@ -12,13 +13,13 @@ import Yams
 enum OpenAPIDocument {
     static let fileName = "openapi.yaml"
 
-    static func register(on router: Router<BasicRequestContext>, context: ServiceContext) throws {
+    static func register(on router: Router<BasicRequestContext>, context: ServiceContext, countries: CountryNames) throws {
         let path = context.environment.configDirectory + "/" + fileName
         guard FileManager.default.fileExists(atPath: path) else {
             context.logger.warning("no OpenAPI document: GET /openapi.json is not served", metadata: ["file": "\(path)"])
             return
         }
-        let json = ByteBuffer(bytes: try json(fromYAML: try context.environment.readConfigFile(fileName), file: path))
+        let json = ByteBuffer(bytes: try json(fromYAML: try context.environment.readConfigFile(fileName), file: path, countries: countries))
         router.get("openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: json))
         }
@@ -26,7 +27,7 @@ enum OpenAPIDocument {
 
     /// The YAML document as JSON with sorted keys. Errors are `ConfigError`s that start with `file`
     /// (and the line, where it is known).
-    static func json(fromYAML yaml: String, file: String) throws -> [UInt8] {
+    static func json(fromYAML yaml: String, file: String, countries: CountryNames = CountryNames()) throws -> [UInt8] {
         let root: Node?
         do { root = try Yams.compose(yaml: yaml) } catch {
             throw ConfigError("\(file): not valid YAML: \(error)")
@@ -38,7 +39,29 @@ enum OpenAPIDocument {
         guard let version = (document as? [String: Any])?["openapi"] as? String, version.hasPrefix("3.1.") else {
             throw ConfigError("\(file): `openapi` must be a 3.1.x version string")
         }
-        return Array(try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes]))
+        let filled = fillingCountryNames(document, countries)
+        return Array(try JSONSerialization.data(withJSONObject: filled, options: [.sortedKeys, .withoutEscapingSlashes]))
+    }
+
+    /// The document with the enumerations of the `CountryName` schemas (`CountryName`,
+    /// `CountryNameCallingCode1` to `3`) set to the names funnel-ingest accepts: the document can
+    /// only list a few, the files in `data/` hold thousands. Schemas the document lacks are skipped.
+    static func fillingCountryNames(_ document: Any, _ countries: CountryNames) -> Any {
+        guard var root = document as? [String: Any], var components = root["components"] as? [String: Any],
+              var schemas = components["schemas"] as? [String: Any] else { return document }
+        let names = countries.names
+        func set(_ schema: String, _ keep: (String) -> Bool) {
+            guard var object = schemas[schema] as? [String: Any] else { return }
+            object["enum"] = names.filter { keep($0.code) }.map(\.name)
+            schemas[schema] = object
+        }
+        set("CountryName") { _ in true }
+        for digits in 1...3 {
+            set("CountryNameCallingCode\(digits)") { Normalise.callingCode(of: $0)?.count == digits }
+        }
+        components["schemas"] = schemas
+        root["components"] = components
+        return root
     }
 
     /// A YAML node as a JSON value: mappings need string keys (no duplicates), scalars keep

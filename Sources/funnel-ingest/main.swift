@@ -1,3 +1,4 @@
+import FunnelDomain
 import FunnelKafka
 import FunnelRuntime
 
@@ -20,11 +21,15 @@ await ServiceMain.run(service: "funnel-ingest", defaultPort: 8080, producerDefau
     let limiter = try RateLimiter.fromEnvironment(context.environment.raw)
     context.logger.info("rate limit per API key source", metadata: ["per_second": "\(limiter.rate)", "burst": "\(limiter.burst)"])
     let firstSeen = FirstSeenTimes(capacity: try context.environment.integer("FUNNEL_IDEMPOTENCY_KEYS", default: 100_000, in: 1...10_000_000))
-    let routes = IngestRoutes(context: context, keys: keys, limiter: limiter, firstSeen: firstSeen)
+    func data(_ name: String) throws -> String { try context.environment.readConfigFile("data/" + name) }
+    let countries = try CountryNames(generated: data("country-names.tsv"), generatedFile: "data/country-names.tsv",
+                                     aliases: data("country-aliases.tsv"), aliasesFile: "data/country-aliases.tsv")
+    context.logger.info("country names loaded", metadata: ["names": "\(countries.count)"])
+    let routes = IngestRoutes(context: context, keys: keys, limiter: limiter, firstSeen: firstSeen, countries: countries)
     routes.register(on: router)
     ErasureRoutes(routes: routes).register(on: router)
     context.connectionHandlers.add { EventRequestHandler(routes: routes) }
-    try OpenAPIDocument.register(on: router, context: context)
+    try OpenAPIDocument.register(on: router, context: context, countries: countries)
     let signer = try TrackingRoutes.signer(environment: context.environment.raw)
     if signer == nil {
         context.logger.warning("no tracking secret (FUNNEL_TRACKING_SECRET): open, click and unsubscribe links answer 404")

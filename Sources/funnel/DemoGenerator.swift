@@ -129,7 +129,7 @@ struct DemoGenerator {
         case ..<0.03: lead["email"] = "\(local)@rivalfunnel.example"
         case ..<0.08: lead["email"] = "\(local)@gmail.com"; title = "Student"
         case ..<0.12: lead["email"] = "\(local)@mailinator.com"
-        case ..<0.15: lead["country"] = "Germany"; lead["email"] = n % 2 == 0 ? "not-an-address" : "\(local)@example.com" // malformed
+        case ..<0.15: lead["country"] = "Atlantis"; lead["email"] = n % 2 == 0 ? "not-an-address" : "\(local)@example.com" // malformed
         case ..<0.35: lead["email"] = "\(local)@\(["gmail.com", "outlook.com", "gmx.de"].randomElement(using: &rng)!)"
         default:
             let domain = Self.corporate.randomElement(using: &rng)!

@@ -55,7 +55,9 @@ final class IngestAuthFixture: Sendable {
 
     static func startIngest(configDirectory: String, port: Int, brokers: String, extra: [String: String] = [:], logPath: String) throws -> ChildProcess {
         // The project's configuration files, beside the test's own api-keys.txt.
-        for file in ["openapi.yaml"] where !FileManager.default.fileExists(atPath: configDirectory + "/" + file) {
+        try FileManager.default.createDirectory(atPath: configDirectory + "/data", withIntermediateDirectories: true)
+        for file in ["openapi.yaml", "data/country-names.tsv", "data/country-aliases.tsv"]
+        where !FileManager.default.fileExists(atPath: configDirectory + "/" + file) {
             try? FileManager.default.copyItem(atPath: ProjectPaths.configDirectory + "/" + file, toPath: configDirectory + "/" + file)
         }
         var env = ProcessInfo.processInfo.environment

@@ -29,7 +29,7 @@ struct IngestImportTests {
             not-an-email,Bob,CEO,10,US,,,\r
             cy-\(tag)@acme.example,Cy,VP Sales,many,DE,,,no\r
             short-\(tag)@acme.example,Short\r
-            "dee-\(tag)@acme.example",Dee,Head of Growth,5000,FR,"team
+            "dee-\(tag)@acme.example",Dee,Head of Growth,5000,Frankreich,"team
             plan",,1
             """
         let (reply, report) = try await importCSV(csv, query: "?source=trade-show&campaign=expo-2026")
@@ -60,6 +60,7 @@ struct IngestImportTests {
         let dee = try #require(try await fixture.event(on: TopicCatalog.captured, lead: EventID.lead(forContact: "dee-\(tag)@acme.example"))["data"] as? [String: Any])
         // A quoted line break is data, in a field that may span lines (a job title may not: see IngestHostileTests).
         #expect(dee["attributes"] as? [String: String] == ["plan": "team\nplan"], "a quoted line break is data")
+        #expect(dee["country"] as? String == "FR", "a country name is stored as its ISO 3166-1 alpha-2 code")
     }
 
     @Test("a row with two bad fields counts once as rejected and lists both errors; a column name with a colon can be mapped")

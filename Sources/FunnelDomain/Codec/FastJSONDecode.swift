@@ -216,6 +216,10 @@ extension FastJSON {
             enriched.enrichment = data["enrichment"]?.string.flatMap(EnrichmentStatus.init(rawValue:))
             enriched.contactSource = data["contact_source"]?.string
             enriched.companySource = data["company_source"]?.string
+            if let sourceName = data["country_source"]?.string {
+                guard let known = CountrySource(rawValue: sourceName) else { return nil }
+                enriched.countrySource = known
+            }
             return enriched
         }
     }

@@ -58,7 +58,9 @@ public enum Enricher {
         profile.email = Normalise.email(lead.email)
         profile.firstName = Normalise.name(lead.firstName)
         profile.lastName = Normalise.name(lead.lastName)
-        profile.country = lead.country.map { $0.uppercased() } ?? Normalise.country(fromPhone: lead.phone)
+        var countrySource: CountrySource?
+        if let given = lead.country { profile.country = given.uppercased(); countrySource = .given }
+        else if let fromPhone = Normalise.country(fromPhone: lead.phone) { profile.country = fromPhone; countrySource = .phone }
         profile.jobTitle = Normalise.text(lead.jobTitle)
         profile.company = Normalise.text(lead.company)
         let emailClass = emails.classify(profile.email)
@@ -71,12 +73,21 @@ public enum Enricher {
             profile.employees = profile.employees ?? company.employees
             profile.industry = profile.industry ?? company.industry
             profile.company = profile.company ?? company.name
-            profile.country = profile.country ?? company.country
+            if profile.country == nil, let country = company.country { profile.country = country; countrySource = .company }
+        }
+        if profile.country == nil {
+            // The ccTLD of the company's domain, else of a corporate address (not free-mail or disposable).
+            if let country = profile.companyDomain.flatMap(CountryFromDomain.country(of:))
+                ?? (companyAddress ? emailDomain.flatMap(CountryFromDomain.country(of:)) : nil) {
+                profile.country = country
+                countrySource = .domain
+            }
         }
         let reachableEmail = emailClass == .corporate || emailClass == .free || emailClass == .role
         let contactAvailable = reachableEmail || !(profile.phone ?? "").isEmpty
         var enriched = LeadEnriched(leadID: lead.leadID, profile: profile, emailClass: emailClass,
                                     contactAvailable: contactAvailable, company: company, enrichedAt: time)
+        enriched.countrySource = countrySource
         let intent = IntentClassifier.classify(profile, emailClass: emailClass, emailDomain: emailDomain, directory: intents)
         enriched.intent = intent.intent
         enriched.intentReason = intent.reason
@@ -144,6 +155,10 @@ public enum Normalise {
         }
         return (6...15).contains(digits.count) ? .success(digits) : .failure(invalid)
     }
+
+    /// The calling code (`49`) of a country (`DE`) whose national numbers Funnel checks and
+    /// completes, or nil.
+    public static func callingCode(of country: String) -> String? { callingCodes[country] }
 
     /// Country calling codes (ITU-T E.164) for the countries Funnel knows regions of.
     static let callingCodes: [String: String] = [

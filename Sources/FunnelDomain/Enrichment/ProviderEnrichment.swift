@@ -106,7 +106,11 @@ public enum ProviderEnrichment {
         lead.profile.employees = lead.profile.employees ?? company.employees
         lead.profile.industry = lead.profile.industry ?? company.industry
         lead.profile.company = lead.profile.company ?? company.name
-        lead.profile.country = lead.profile.country ?? company.country
+        // A provider's country beats a guess from the domain's ccTLD.
+        if let country = company.country, lead.profile.country == nil || lead.countrySource == .domain {
+            lead.profile.country = country
+            lead.countrySource = .company
+        }
         return lead
     }
 

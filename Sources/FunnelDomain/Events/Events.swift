@@ -238,12 +238,16 @@ public struct LeadEnriched: Validatable, Equatable {
     public var contactSource: String?
     /// The provider whose company data is in `company` (absent: the operator's company file or none).
     public var companySource: String?
+    /// How the profile's country was found: `given`, `phone` (calling code), `company` (company
+    /// data) or `domain` (ccTLD); absent when there is none, and in events of older enrichers.
+    public var countrySource: CountrySource?
 
     enum CodingKeys: String, CodingKey {
         case leadID = "lead_id", profile, emailClass = "email_class", contactAvailable = "contact_available"
         case company, enrichedAt = "enriched_at", intent, intentReason = "intent_reason", accountID = "account_id"
         case accountOwner = "account_owner", match, matchConfidence = "match_confidence"
         case enrichment, contactSource = "contact_source", companySource = "company_source"
+        case countrySource = "country_source"
     }
 
     public init(leadID: String, profile: LeadCaptured, emailClass: EmailClass, contactAvailable: Bool,

@@ -16,7 +16,8 @@ import Foundation
 ///   that are trimmed (`email`, `phone`, `lead_id`) is removed first.
 /// - `email`: the unquoted form of RFC 5321/5322 (``EmailAddress``), with IDN domains turned
 ///   into A-labels (punycode); `company_domain`: a host name (``Hostname``); `country`: an
-///   assigned ISO 3166-1 alpha-2 code (``ISO3166``); `lead_id`: `lead-` and 20 hex digits.
+///   assigned ISO 3166-1 alpha-2 code (``ISO3166``), alpha-3 code or country name
+///   (``CountryNames``), stored as the alpha-2 code; `lead_id`: `lead-` and 20 hex digits.
 public enum InputHygiene {
     /// Whether a field may span lines (tab, LF and CR allowed) or not.
     public enum Lines: Sendable { case single, multi }
@@ -100,17 +101,29 @@ public enum InputHygiene {
         return errors
     }
 
-    /// A `country` as the edge takes it: ASCII letters upper-cased (not `ß` → `SS`, not `ﬁ` →
-    /// `FI`), then an assigned ISO 3166-1 alpha-2 code.
-    public static func country(_ text: String) -> Result<String, Invalid> {
-        let upper = String(decoding: text.utf8.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }, as: UTF8.self)
-        if ISO3166.isAssigned(upper) { return .success(upper) }
+    /// The longest `country` text the edge reads (the longest ISO name is under 60 characters).
+    public static let maxCountryLength = 100
+
+    /// A `country` as the edge takes it: an assigned ISO 3166-1 alpha-2 code (ASCII letters
+    /// upper-cased: not `ß` → `SS`, not `ﬁ` → `FI`), an alpha-3 code or a country name in
+    /// `names` (``CountryNames``: `Germany`, `Deutschland`, `DEU`, `U.K.`); stored as the alpha-2
+    /// code. A name several countries go by (`Congo`) is refused naming the candidates.
+    public static func country(_ text: String, names: CountryNames) -> Result<String, Invalid> {
+        if let code = CountryNames.alpha2(text) { return .success(code) }
         if let reason = controlCharacterReason(text, lines: .single) { return .failure(Invalid(reason)) }
-        guard upper.utf8.count == 2, upper.utf8.allSatisfy({ (0x41...0x5A).contains($0) }) else {
-            return .failure(Invalid("must be an ISO 3166-1 alpha-2 code"))
+        if text.exceeds(characters: maxCountryLength) { return .failure(Invalid("must be at most \(maxCountryLength) characters")) }
+        switch names.match(text) {
+        case .country(let code): return .success(code)
+        case .ambiguous(let codes):
+            return .failure(Invalid("'\(text.trimmingWhitespace)' is ambiguous: it may be \(codes.joined(separator: " or ")); give the ISO 3166-1 code"))
+        case .unknown:
+            let upper = String(decoding: text.utf8.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }, as: UTF8.self)
+            if upper.utf8.count == 2, upper.utf8.allSatisfy({ (0x41...0x5A).contains($0) }) {
+                if upper == "UK" { return .failure(Invalid("must be an ISO 3166-1 alpha-2 code or a country name: UK is reserved, the United Kingdom is GB")) }
+                return .failure(Invalid("must be an ISO 3166-1 alpha-2 code or a country name: \(upper) is not assigned to a country (user-assigned and reserved codes are not countries)"))
+            }
+            return .failure(Invalid("'\(text.trimmingWhitespace)' is not a country name or ISO 3166-1 code (alpha-2 like DE, alpha-3 like DEU, or a name like Germany)"))
         }
-        if upper == "UK" { return .failure(Invalid("must be an ISO 3166-1 alpha-2 code: UK is reserved, the United Kingdom is GB")) }
-        return .failure(Invalid("must be an ISO 3166-1 alpha-2 code: \(upper) is not assigned to a country (user-assigned and reserved codes are not countries)"))
     }
 
     /// A `lead_id` as the edge takes it: trimmed, then exactly the format `POST /v1/leads`
