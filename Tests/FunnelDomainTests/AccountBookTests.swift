@@ -92,3 +92,66 @@ import Testing
         #expect(valid.account.tier == "strategic")
     }
 }
+
+/// The near-name index is only a filter: it must find exactly what comparing the query with
+/// every name of its block (the definition) finds.
+@Suite struct NearNameIndexTests {
+    /// The definition: every account whose key shares the query's first three characters, within the length bound, at or above the threshold.
+    static func bruteForce(_ accounts: [Account], _ query: String) -> (score: Double, ids: Set<String>) {
+        let key = CompanyName(query).key
+        guard key.count >= AccountDirectory.nearNameMinimumLength else { return (0, []) }
+        var best = 0.0
+        var ids: Set<String> = []
+        for account in accounts {
+            let other = CompanyName(account.name).key
+            guard other.count >= AccountDirectory.nearNameMinimumLength, other.prefix(3) == key.prefix(3),
+                  abs(other.count - key.count) <= other.count / 10 + 1 else { continue }
+            let score = CompanyName.similarity(key, other)
+            guard score >= AccountDirectory.nameThreshold else { continue }
+            if score > best { best = score; ids = [account.id] } else if score == best { ids.insert(account.id) }
+        }
+        return (best, ids)
+    }
+
+    @Test("on 1,500 names from a small alphabet and 1,000 typo'd queries: the same matches as comparing every name")
+    func sameAsComparingEveryName() {
+        var seed: UInt64 = 0x5EED
+        func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
+        let letters = Array("abcdeilmnorst")
+        func word(_ n: Int) -> String { String((0..<n).map { _ in letters[Int(next() % UInt64(letters.count))] }) }
+        var names: [String] = []
+        for _ in 0..<1500 { names.append(word(3) + word(Int(next() % 20) + 5)) }
+        // Exact duplicates of keys under other ids, and names sharing prefixes, make ties and blocks.
+        for i in 0..<100 { names.append(names[i * 7]) }
+        let accounts = names.enumerated().map { Account(id: String(format: "a%05d", $0.offset), name: $0.element, domains: []) }
+        let directory = AccountDirectory(accounts)
+        var matched = 0
+        for i in 0..<1000 {
+            var chars = Array(names[Int(next() % UInt64(names.count))])
+            switch i % 5 {
+            case 0: chars[Int(next() % UInt64(chars.count))] = letters[Int(next() % UInt64(letters.count))]       // substitution
+            case 1: chars.insert(letters[Int(next() % UInt64(letters.count))], at: Int(next() % UInt64(chars.count)))  // insertion
+            case 2: chars.remove(at: Int(next() % UInt64(chars.count)))                                                 // deletion
+            case 3: let p = Int(next() % UInt64(chars.count - 1)); chars.swapAt(p, p + 1)                               // transposition
+            default: chars = Array(word(3) + word(Int(next() % 20) + 5))                                               // unrelated
+            }
+            let query = String(chars)
+            let expected = Self.bruteForce(accounts, query)
+            let found = directory.match(name: CompanyName(query))
+            if expected.ids.isEmpty || CompanyName(query).key.count < AccountDirectory.nearNameMinimumLength {
+                // Exact-name hits come first in match(name:); compare only the near-name outcome.
+                if found.kind == .name, found.evidence?.hasPrefix("similar") == true { Issue.record("\(query): found \(found) but nothing is near") }
+                continue
+            }
+            if found.evidence?.hasPrefix("similar") == true {
+                matched += 1
+                #expect(expected.ids.contains(found.account!.id), "\(query): \(found.account!.id) not in \(expected.ids)")
+                #expect(found.confidence == (expected.score * 0.9 * 100).rounded() / 100)
+            } else {
+                // An exact name or acronym answered first: it must be at least as good as a near name.
+                #expect(found.kind == .name && found.confidence >= 0.8, "\(query): near names \(expected.ids) missed")
+            }
+        }
+        #expect(matched > 150)
+    }
+}

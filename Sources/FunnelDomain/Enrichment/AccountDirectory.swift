@@ -6,8 +6,9 @@ public struct AccountDirectory: Sendable {
     private var byDomain: [String: Int] = [:]
     private var byKey: [String: [Int]] = [:]
     private var byAcronym: [String: [Int]] = [:]
-    /// Keys by their first three characters: near-name candidates are only compared within a block.
-    private var blocks: [Substring: [(key: String, index: Int)]] = [:]
+    /// Keys long enough for a near-name match (``nearNameMinimumLength``), for ``NearNameIndex``;
+    /// a candidate must share its first three characters with the query (its block).
+    private var near = NearNameIndex(threshold: nameThreshold, entries: [])
 
     /// Similarity a near name needs (``CompanyName/similarity(_:_:)``), and the shortest key
     /// compared that way (short names are too easy to hit by accident: `Hooli` ≠ `Hooly`).
@@ -15,20 +16,26 @@ public struct AccountDirectory: Sendable {
     public static let nearNameMinimumLength = 8
 
     public init(_ accounts: [Account] = []) {
-        for account in accounts { add(account) }
+        var nearEntries: [(key: String, id: Int)] = []
+        for account in accounts {
+            if let key = add(account), key.count >= Self.nearNameMinimumLength { nearEntries.append((key, self.accounts.count - 1)) }
+        }
+        near = NearNameIndex(threshold: Self.nameThreshold, entries: nearEntries)
     }
 
     public var isEmpty: Bool { accounts.isEmpty }
 
-    private mutating func add(_ account: Account) {
+    /// Adds `account`; returns its name's key (nil when empty).
+    private mutating func add(_ account: Account) -> String? {
         let index = accounts.count
         accounts.append(account)
         for domain in account.domains where byDomain[domain] == nil { byDomain[domain] = index }
         let name = CompanyName(account.name)
-        guard !name.key.isEmpty else { return }
-        byKey[name.key, default: []].append(index)
+        let key = name.key
+        guard !key.isEmpty else { return nil }
+        byKey[key, default: []].append(index)
         if let acronym = name.acronym, acronym.count >= 3 { byAcronym[acronym, default: []].append(index) }
-        blocks[name.key.prefix(3), default: []].append((name.key, index))
+        return key
     }
 
     /// The best account for a lead: `emailDomain` only when the address is a company's (not
@@ -70,11 +77,12 @@ public struct AccountDirectory: Sendable {
         if let acronym = name.acronym, acronym.count >= 3, let found = best(byKey[acronym]) {
             return AccountMatch(account: found, kind: .name, confidence: 0.8, evidence: "acronym " + acronym)
         }
-        guard key.count >= Self.nearNameMinimumLength, let block = blocks[key.prefix(3)] else { return .none }
+        guard key.count >= Self.nearNameMinimumLength else { return .none }
+        let block = key.prefix(3)
         var bestScore = 0.0
         var candidates: [Int] = []
-        for (other, index) in block where abs(other.count - key.count) <= other.count / 10 + 1
-            && other.count >= Self.nearNameMinimumLength {
+        for (other, index) in near.candidates(key).lazy.map({ near.entries[$0] })
+            where other.hasPrefix(block) && abs(other.count - key.count) <= other.count / 10 + 1 {
             let score = CompanyName.similarity(key, other)
             guard score >= Self.nameThreshold else { continue }
             if score > bestScore { bestScore = score; candidates = [index] } else if score == bestScore { candidates.append(index) }
