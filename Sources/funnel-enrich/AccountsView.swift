@@ -8,8 +8,8 @@ import Synchronization
 /// The accounts the stage matches leads against: `accounts.csv` and the CRM's records in
 /// `funnel.enrich.accounts.v1`, read whole by this replica (``TopicView``) into an
 /// ``AccountBook``. The matcher (``AccountDirectory``) is rebuilt from the book when the view
-/// caught up, then at most every `FUNNEL_ACCOUNTS_REFRESH_MS` (default 1000) while CRM records
-/// arrive; the stage reads the newest one per lead.
+/// caught up, then at most every `FUNNEL_ACCOUNTS_REFRESH_MS` (default 1000; at least five times
+/// the last rebuild's duration) while CRM records arrive; the stage reads the newest one per lead.
 ///
 /// A record that does not validate is skipped, logged with its `topic[p]@offset` and reason (no
 /// values) and counted in `funnel_enrich_account_records_rejected_total`; the account keeps its
@@ -92,21 +92,24 @@ final class AccountsView: Sendable {
         logger.warning("account record skipped", metadata: ["record": "\(message.topic)[\(message.partition)]@\(message.offset)", "reason": "\(reason)"])
     }
 
-    /// Rebuilds the matcher if records arrived since the last time.
-    func publish() {
+    /// Rebuilds the matcher if records arrived since the last time; returns how long it took.
+    @discardableResult
+    func publish() -> Duration {
         let pending: Pending? = book.withLock { state in
             guard state.dirty else { return nil }
             state.dirty = false
             return state
         }
-        guard let pending else { return }
+        guard let pending else { return .zero }
         let snapshot = pending.book
         let started = ContinuousClock.now
         let directory = snapshot.directory()
         current.withLock { $0 = Published(directory: directory, fromCRM: !snapshot.crm.isEmpty) }
         counts = snapshot.counts
         appliedBox.withLock { $0 = pending.applied }
-        logger.debug("accounts rebuilt", metadata: ["crm": "\(snapshot.crm.count)", "seconds": "\((ContinuousClock.now - started).seconds)"])
+        let took = ContinuousClock.now - started
+        logger.debug("accounts rebuilt", metadata: ["crm": "\(snapshot.crm.count)", "seconds": "\(took.seconds)"])
+        return took
     }
 
     /// Starts `stage` once the view caught up (so no lead is matched against half the CRM's
@@ -127,11 +130,14 @@ final class AccountsView: Sendable {
             accounts.publish()
             let counts = accounts.counts
             accounts.logger.info("accounts ready", metadata: ["file": "\(counts.file)", "crm": "\(counts.crm)"])
+            // A rebuild of 10^5 accounts takes most of a second: while a bulk load streams in,
+            // rebuild at most every five rebuild times, so it never takes over a fifth of a core.
             let refresh = accounts.refresh
             let refresher = Task {
+                var wait = refresh
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: refresh)
-                    accounts.publish()
+                    try? await Task.sleep(for: wait)
+                    wait = max(refresh, accounts.publish() * 5)
                 }
             }
             defer { refresher.cancel() }

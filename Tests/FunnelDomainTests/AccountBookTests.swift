@@ -155,3 +155,34 @@ import Testing
         #expect(matched > 150)
     }
 }
+
+extension NearNameIndexTests {
+    @Test("the banded distance agrees with the full one wherever it matters (similarity ≥ the bound)")
+    func bandedDistance() {
+        var seed: UInt64 = 7
+        func next() -> Int { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Int(seed >> 33) }
+        let letters = Array("abcdeü")
+        var checked = 0
+        for _ in 0..<20_000 {
+            let a = String((0..<(next() % 14 + 1)).map { _ in letters[next() % letters.count] })
+            var b = Array(a)
+            for _ in 0..<(next() % 3) {
+                switch next() % 4 {
+                case 0 where !b.isEmpty: b[next() % b.count] = letters[next() % letters.count]
+                case 1: b.insert(letters[next() % letters.count], at: next() % (b.count + 1))
+                case 2 where !b.isEmpty: b.remove(at: next() % b.count)
+                case 3 where b.count > 1: let p = next() % (b.count - 1); b.swapAt(p, p + 1)
+                default: break
+                }
+            }
+            let x = a.unicodeScalars.map(\.value), y = String(b).unicodeScalars.map(\.value)
+            for bound in [0.5, 0.75, 0.9] {
+                let full = CompanyName.similarity(x, y)
+                let banded = CompanyName.similarity(x, y, atLeast: bound)
+                if full >= bound { #expect(banded == full, "\(a) / \(String(b)) at \(bound)"); checked += 1 }
+                else { #expect(banded < bound, "\(a) / \(String(b)) at \(bound)") }
+            }
+        }
+        #expect(checked > 10_000)
+    }
+}

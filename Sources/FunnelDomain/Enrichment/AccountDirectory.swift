@@ -81,9 +81,11 @@ public struct AccountDirectory: Sendable {
         let block = key.prefix(3)
         var bestScore = 0.0
         var candidates: [Int] = []
-        for (other, index) in near.candidates(key).lazy.map({ near.entries[$0] })
-            where other.hasPrefix(block) && abs(other.count - key.count) <= other.count / 10 + 1 {
-            let score = CompanyName.similarity(key, other)
+        let keyScalars = key.unicodeScalars.map(\.value)
+        for entry in near.candidates(key) {
+            let (other, index) = near.entries[entry]
+            guard other.hasPrefix(block), abs(other.count - key.count) <= other.count / 10 + 1 else { continue }
+            let score = CompanyName.similarity(keyScalars, near.scalars[entry], atLeast: Self.nameThreshold)
             guard score >= Self.nameThreshold else { continue }
             if score > bestScore { bestScore = score; candidates = [index] } else if score == bestScore { candidates.append(index) }
         }

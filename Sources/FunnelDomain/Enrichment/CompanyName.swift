@@ -54,10 +54,21 @@ extension CompanyName {
     /// neighbours counts once) divided by the longer length. `vandelayindustires` against
     /// `vandelayindustries` is 0.94; `acmehardware` against `acmesoftware` is 0.67.
     public static func similarity(_ a: String, _ b: String) -> Double {
-        let x = Array(a.unicodeScalars), y = Array(b.unicodeScalars)
+        similarity(a.unicodeScalars.map(\.value), b.unicodeScalars.map(\.value))
+    }
+
+    /// As above, on keys already split into Unicode scalar values; with `atLeast`, any value
+    /// below it may be returned as 0 (the edit distance is only followed as far as it matters:
+    /// a band around the diagonal, stopping once two rows exceed the bound).
+    static func similarity(_ x: [UInt32], _ y: [UInt32], atLeast minimum: Double = 0) -> Double {
         let longest = max(x.count, y.count)
         guard longest > 0 else { return 1 }
         guard !x.isEmpty, !y.isEmpty else { return 0 }
+        if minimum > 0 {
+            let limit = Int(((1 - minimum) * Double(longest) + 1e-9).rounded(.down))
+            guard let d = distance(x, y, limit: limit) else { return 0 }
+            return 1 - Double(d) / Double(longest)
+        }
         var previous2 = [Int](repeating: 0, count: y.count + 1)
         var previous = Array(0...y.count)
         var current = [Int](repeating: 0, count: y.count + 1)
@@ -72,5 +83,37 @@ extension CompanyName {
             (previous2, previous, current) = (previous, current, previous2)
         }
         return 1 - Double(previous[y.count]) / Double(longest)
+    }
+
+    /// The optimal-string-alignment distance of `x` and `y` if it is at most `limit`, else nil.
+    /// Cells further than `limit` from the diagonal cannot lie on such a path: they hold `limit + 1`.
+    static func distance(_ x: [UInt32], _ y: [UInt32], limit k: Int) -> Int? {
+        let n = x.count, m = y.count
+        guard abs(n - m) <= k else { return nil }
+        let over = k + 1
+        var previous2 = [Int](repeating: over, count: m + 1)
+        var previous = (0...m).map { min($0, over) }
+        var current = [Int](repeating: over, count: m + 1)
+        var previousMin = 0
+        for i in 1...n {
+            let low = max(1, i - k), high = min(m, i + k)
+            current[0] = min(i, over)
+            if low > 1 { current[low - 1] = over }
+            var rowMin = current[0]
+            for j in low...high {
+                let cost = x[i - 1] == y[j - 1] ? 0 : 1
+                var d = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] { d = min(d, previous2[j - 2] + 1) }
+                d = min(d, over)
+                current[j] = d
+                rowMin = min(rowMin, d)
+            }
+            if high < m { current[high + 1] = over }
+            // Every later cell builds on this row or the one before (a transposition) plus one.
+            if rowMin > k && previousMin > k { return nil }
+            previousMin = rowMin
+            (previous2, previous, current) = (previous, current, previous2)
+        }
+        return previous[m] <= k ? previous[m] : nil
     }
 }

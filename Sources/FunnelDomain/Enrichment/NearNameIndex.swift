@@ -8,36 +8,60 @@
 /// the first `(q + 1)·d + 1` of the query's and of a match's share a trigram. Only the names
 /// holding one of the query's first trigrams are compared; rare trigrams have short lists.
 /// Keys with too few distinct trigrams for the guarantee are always compared.
+///
+/// A near name must also start with the query's first three characters (its block, as
+/// ``AccountDirectory`` defines a near name), so the trigram lists and their order are per block.
 struct NearNameIndex: Sendable {
     static let q = 3
     let threshold: Double
-    /// The indexed keys with what they stand for (the caller's id).
+    /// The indexed keys with what they stand for (the caller's id) and their Unicode scalars.
     private(set) var entries: [(key: String, id: Int)] = []
-    /// How many entries hold each trigram (the global order: rarer first, then the value).
-    private var frequency: [UInt64: Int32] = [:]
-    private var postings: [UInt64: [Int32]] = [:]
-    /// Entries the filter cannot promise anything about: compared with every query.
-    private var unfiltered: [Int32] = []
+    private(set) var scalars: [[UInt32]] = []
+    /// How many entries of a block hold each trigram (the block's order: rarer first, then the value).
+    private var frequency: [BlockGram: Int32] = [:]
+    private var postings: [BlockGram: [Int32]] = [:]
+    /// Entries the filter cannot promise anything about, by block: compared with every query of their block.
+    private var unfiltered: [UInt64: [Int32]] = [:]
+
+    struct BlockGram: Hashable, Sendable {
+        var block: UInt64
+        var gram: UInt64
+    }
 
     init(threshold: Double, entries: [(key: String, id: Int)]) {
         self.threshold = threshold
         self.entries = entries
+        self.scalars = entries.map { $0.key.unicodeScalars.map(\.value) }
         let grams = entries.map { Self.grams($0.key) }
-        for set in grams { for g in set { frequency[g, default: 0] += 1 } }
+        let blocks = entries.map { Self.block($0.key) }
+        for (set, block) in zip(grams, blocks) { for g in set { frequency[BlockGram(block: block, gram: g), default: 0] += 1 } }
         for (i, set) in grams.enumerated() {
-            guard let prefix = prefix(set, length: entries[i].key.unicodeScalars.count) else { unfiltered.append(Int32(i)); continue }
-            for g in prefix { postings[g, default: []].append(Int32(i)) }
+            guard let prefix = prefix(set, block: blocks[i], length: entries[i].key.unicodeScalars.count) else {
+                unfiltered[blocks[i], default: []].append(Int32(i))
+                continue
+            }
+            for g in prefix { postings[BlockGram(block: blocks[i], gram: g), default: []].append(Int32(i)) }
         }
     }
 
-    /// The entries that may be within the threshold of `key` (a superset; the caller verifies),
-    /// each once, in index order.
+    /// The entries of `key`'s block that may be within the threshold (a superset; the caller
+    /// verifies), each once, in index order.
     func candidates(_ key: String) -> [Int] {
         let set = Self.grams(key)
-        guard let prefix = prefix(set, length: key.unicodeScalars.count) else { return Array(entries.indices) }
-        var found = Set(unfiltered.map(Int.init))
-        for g in prefix { for i in postings[g] ?? [] { found.insert(Int(i)) } }
+        let block = Self.block(key)
+        guard let prefix = prefix(set, block: block, length: key.unicodeScalars.count) else {
+            return entries.indices.filter { Self.block(entries[$0].key) == block }
+        }
+        var found = Set((unfiltered[block] ?? []).map(Int.init))
+        for g in prefix { for i in postings[BlockGram(block: block, gram: g)] ?? [] { found.insert(Int(i)) } }
         return found.sorted()
+    }
+
+    /// The first three Unicode scalars of a key, packed (shorter keys: what there is).
+    static func block(_ key: String) -> UInt64 {
+        var packed: UInt64 = 0
+        for scalar in key.unicodeScalars.prefix(3) { packed = packed << 21 | UInt64(scalar.value) }
+        return packed
     }
 
     /// The edits a key of `length` can be from a match.
@@ -45,14 +69,13 @@ struct NearNameIndex: Sendable {
 
     /// The first `(q + 1)·d + 1` trigrams in the global order, or nil when the key has no more
     /// distinct trigrams than that (no promise).
-    private func prefix(_ set: Set<UInt64>, length: Int) -> [UInt64]? {
+    private func prefix(_ set: Set<UInt64>, block: UInt64, length: Int) -> [UInt64]? {
         let size = (Self.q + 1) * maxEdits(length) + 1
         guard set.count >= size else { return nil }
-        let sorted = set.sorted { a, b in
-            let fa = frequency[a] ?? 0, fb = frequency[b] ?? 0
-            return fa != fb ? fa < fb : a < b
+        let sorted = set.map { (frequency: frequency[BlockGram(block: block, gram: $0)] ?? 0, gram: $0) }.sorted { a, b in
+            a.frequency != b.frequency ? a.frequency < b.frequency : a.gram < b.gram
         }
-        return Array(sorted.prefix(size))
+        return sorted.prefix(size).map(\.gram)
     }
 
     /// A key's distinct trigrams of Unicode scalars, each packed into 63 bits.
