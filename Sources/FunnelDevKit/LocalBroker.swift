@@ -46,7 +46,8 @@ public final class LocalBroker: Sendable {
             outputPath: log)
         let broker = LocalBroker(port: port, process: process)
         // Readiness: the port accepts TCP connections (there is no event to await from Tansu).
-        let deadline = ContinuousClock.now + .seconds(20)
+        // 60 s: a full test run starts brokers for many suites at once on two cores.
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if Network.canConnect(port: port) { return broker }
             guard process.isRunning else { break }
