@@ -11,7 +11,8 @@ import NIOCore
 
 /// `funnel bench enrich`: funnel-enrich's per-lead work with the full e-mail lists, in
 /// process (no broker): decode the captured event, `Enricher.enrich`, the provider hook,
-/// encode the enriched event. Three paths: providers off, a company answer from the shared
+/// encode the enriched event. Providers off (the e-mail lists alone; with the intent lists and
+/// accounts.csv; and with 10^4 CRM accounts, whose ids are content-addressed), a company answer from the shared
 /// cache, and a cache miss (the lead goes on `partial` at once). Then the provider path: a
 /// local stand-in answering after `--latency-ms`, the re-enrichment loop resolving partial
 /// leads with `--concurrency` calls in flight, while the stage path is measured again beside
@@ -73,16 +74,35 @@ struct EnrichBench: AsyncParsableCommand {
         let hitInputs = (0..<min(leads, 50_000)).map { captured($0, domain: domains[$0 % domains.count]) }
         let missInputs = (0..<min(leads, 50_000)).map { captured($0, domain: "unseen\($0).example") }
         let companies = CompanyDirectory([])
+        // The intent lists and accounts funnel-enrich loads; and a CRM's 10^4 accounts beside them
+        // (funnel.enrich.accounts.v1), a tenth of the corporate leads on one of their domains.
+        let directory = EmailListsBench.directory(data)
+        func read(_ name: String) throws -> String { try EmailListsBench.file(directory, name) }
+        let intents = IntentDirectory(competitors: try IntentList.parse(read("competitors.txt"), file: "competitors.txt"),
+                                      analystFirms: try IntentList.parse(read("analyst-firms.txt"), file: "analyst-firms.txt"),
+                                      partners: try IntentList.parse(read("partners.txt"), file: "partners.txt"))
+        let fileAccounts = try AccountFile.parse(read("accounts.csv"), file: "accounts.csv")
+        var book = AccountBook(file: fileAccounts)
+        for i in 0..<10_000 {
+            book.put(Account(id: "crm-\(i)", name: "CRM Account \(i) Holdings", domains: ["company\(i * 10).example"], owner: "rep-\(i % 40)"))
+        }
+        let fileOnly = AccountDirectory(fileAccounts), withCRM = book.directory()
 
         /// One stage pass over `leads` inputs: the per-lead work of funnel-enrich's handler.
-        func stagePass(_ stage: ProviderStage, _ inputs: [ConsumerMessage]) throws -> (rate: Double, cpuPerMillion: Double, statuses: [String: Int]) {
+        /// `reference`: with the intent lists and accounts (`nil`: the e-mail lists alone, as the
+        /// bench measured before intents and accounts existed).
+        func stagePass(_ stage: ProviderStage, _ inputs: [ConsumerMessage], reference accounts: AccountDirectory? = fileOnly) throws -> (rate: Double, cpuPerMillion: Double, statuses: [String: Int]) {
+            let intents = accounts == nil ? IntentDirectory() : intents
+            let fromCRM = (accounts?.accounts.count ?? 0) > fileAccounts.count
+            let accounts = accounts ?? AccountDirectory()
             var statuses: [String: Int] = [:]
             let cpu0 = CPU.own(), t0 = ContinuousClock.now
             for i in 0..<leads {
                 let message = inputs[i % inputs.count]
                 let event = try StageIO.decode(LeadCaptured.self, message)
-                let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, at: event.data.capturedAt)
-                let out = stage.output(enriched, leadID: event.subject, from: event.id, time: event.data.capturedAt)
+                let enriched = Enricher.enrich(event.data, emails: emails, companies: companies, intents: intents, accounts: accounts,
+                                               at: event.data.capturedAt)
+                let out = stage.output(enriched, leadID: event.subject, from: event.id, time: event.data.capturedAt, contentAddressed: fromCRM)
                 if i % 997 == 0, let value = out.value, let decoded = try? JSONDecoder().decode(CloudEvent<LeadEnriched>.self, from: Data(value)) {
                     statuses[decoded.data.enrichment?.rawValue ?? "absent", default: 0] += 1
                 }
@@ -97,7 +117,9 @@ struct EnrichBench: AsyncParsableCommand {
         }
         let offline = ProviderStage(config: .disabled, cache: nil, metrics: nil)
         let withCache = ProviderStage(config: online, cache: cache, metrics: metrics)
-        report("stage, providers off (full lists)", try stagePass(offline, hitInputs))
+        report("stage, providers off, e-mail lists only", try stagePass(offline, hitInputs, reference: nil))
+        report("stage, providers off (lists, intent, accounts)", try stagePass(offline, hitInputs))
+        report("stage, providers off, + 10^4 CRM accounts", try stagePass(offline, hitInputs, reference: withCRM))
         report("stage, company from the shared cache", try stagePass(withCache, hitInputs))
         report("stage, cache miss (goes on partial)", try stagePass(withCache, missInputs))
 
