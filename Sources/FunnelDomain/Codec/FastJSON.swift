@@ -195,10 +195,13 @@ public struct JSONWriter {
         word.withUTF8Buffer { append($0) }
     }
 
-    /// Integral values without a fraction (as Foundation writes them), others shortest round-trip.
+    /// As Foundation writes them: the shortest round-trip form (`description`) without a
+    /// trailing `.0` (so integral values have no fraction, and -0 is `-0`).
     public mutating func number(_ v: Double) {
         value()
-        if v == v.rounded(), abs(v) < 1e15 { digits(Int64(v)) } else { append(v.description.utf8) }
+        if v == v.rounded(), abs(v) < 1e15, v != 0 || v.sign == .plus { digits(Int64(v)); return }
+        let text = v.description
+        append(text.hasSuffix(".0") ? text.utf8.dropLast(2) : text.utf8[...])
     }
 
     /// A field whose value is written by `body`.
