@@ -13,10 +13,10 @@ public enum EnrichedOutput {
             return StageIO.output(lead, topic: TopicCatalog.enriched, leadID: leadID, from: inputID, purpose: purpose,
                                   source: "funnel-enrich", time: time)
         }
-        let data = (try? Array(EventCoding.encoder().encode(lead))) ?? []
-        let id = EventID.derive(inputID, purpose, String(EventCoding.contentHash(data), radix: 16))
-        let event = CloudEvent(id: id, source: "funnel-enrich", type: TopicCatalog.enriched, time: time, subject: leadID, data: lead)
-        return ProducerMessage(topic: TopicCatalog.enriched, key: leadID, value: EventCoding.encode(event))
+        // One pass: the payload's bytes (JSONEncoder's, see `FastJSONEncodable`) are hashed where
+        // they are written; the id is the one derived from the input, purpose and that hash as before.
+        return StageIO.contentAddressedOutput(lead, topic: TopicCatalog.enriched, leadID: leadID, deriving: [inputID, purpose],
+                                              source: "funnel-enrich", time: time)
     }
 }
 
