@@ -6,16 +6,7 @@ import Testing
 /// the same content hash and content-addressed id), and it reads back to the same value.
 @Suite("Fast JSON for enriched events")
 struct FastJSONEnrichedTests {
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Seeded = BacktestTests.Seeded // SplitMix64
 
     static let time = "2026-12-07T10:00:00.000Z"
 
