@@ -137,7 +137,8 @@ import Testing
 
         // 4. SIGKILL and restart: the view is read again before the stage starts, so a replayed
         //    input gives the same event — same id, same bytes.
-        enrich.signal(SIGKILL)
+        // The command itself, not its watchdog (which passes on only TERM and INT).
+        kill(try #require(enrich.commandPID), SIGKILL)
         _ = await enrich.waitUntilExit()
         enrich = try await start()
         #expect(try await metric("funnel_enrich_account_records_applied") == 4)
