@@ -93,7 +93,9 @@ struct ParentWatch: Service {
         if let parent = ProcessInfo.processInfo.environment["FUNNEL_PARENT_PID"].flatMap(Int32.init) {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 if !Self.isAlive(parent) {
-                    raise(SIGTERM) // the service group shuts down gracefully
+                    // To the process, not this thread: `raise` targets the calling thread, and the
+                    // runtime's threads block signals, so it stayed pending and nothing stopped.
+                    kill(getpid(), SIGTERM) // the service group shuts down gracefully
                     break
                 }
                 try? await Task.sleep(for: .milliseconds(500))
