@@ -82,7 +82,7 @@ public struct AccountDirectory: Sendable {
         var bestScore = 0.0
         var candidates: [Int] = []
         let keyScalars = key.unicodeScalars.map(\.value)
-        for entry in near.candidates(key) {
+        for entry in near.candidates(keyScalars) {
             let (other, index) = near.entries[entry]
             guard other.hasPrefix(block), abs(other.count - key.count) <= other.count / 10 + 1 else { continue }
             let score = CompanyName.similarity(keyScalars, near.scalars[entry], atLeast: Self.nameThreshold)

@@ -64,25 +64,10 @@ extension CompanyName {
         let longest = max(x.count, y.count)
         guard longest > 0 else { return 1 }
         guard !x.isEmpty, !y.isEmpty else { return 0 }
-        if minimum > 0 {
-            let limit = Int(((1 - minimum) * Double(longest) + 1e-9).rounded(.down))
-            guard let d = distance(x, y, limit: limit) else { return 0 }
-            return 1 - Double(d) / Double(longest)
-        }
-        var previous2 = [Int](repeating: 0, count: y.count + 1)
-        var previous = Array(0...y.count)
-        var current = [Int](repeating: 0, count: y.count + 1)
-        for i in 1...x.count {
-            current[0] = i
-            for j in 1...y.count {
-                let cost = x[i - 1] == y[j - 1] ? 0 : 1
-                var d = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-                if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] { d = min(d, previous2[j - 2] + 1) }
-                current[j] = d
-            }
-            (previous2, previous, current) = (previous, current, previous2)
-        }
-        return 1 - Double(previous[y.count]) / Double(longest)
+        // Without a bound the band is the whole table: the distance never exceeds the longer length.
+        let limit = minimum > 0 ? Int(((1 - minimum) * Double(longest) + 1e-9).rounded(.down)) : longest
+        guard let d = distance(x, y, limit: limit) else { return 0 }
+        return 1 - Double(d) / Double(longest)
     }
 
     /// The optimal-string-alignment distance of `x` and `y` if it is at most `limit`, else nil.

@@ -31,12 +31,13 @@ struct NearNameIndex: Sendable {
     init(threshold: Double, entries: [(key: String, id: Int)]) {
         self.threshold = threshold
         self.entries = entries
-        self.scalars = entries.map { $0.key.unicodeScalars.map(\.value) }
-        let grams = entries.map { Self.grams($0.key) }
-        let blocks = entries.map { Self.block($0.key) }
+        let scalars = entries.map { $0.key.unicodeScalars.map(\.value) }
+        self.scalars = scalars
+        let grams = scalars.map(Self.grams)
+        let blocks = scalars.map(Self.block)
         for (set, block) in zip(grams, blocks) { for g in set { frequency[BlockGram(block: block, gram: g), default: 0] += 1 } }
         for (i, set) in grams.enumerated() {
-            guard let prefix = prefix(set, block: blocks[i], length: entries[i].key.unicodeScalars.count) else {
+            guard let prefix = prefix(set, block: blocks[i], length: scalars[i].count) else {
                 unfiltered[blocks[i], default: []].append(Int32(i))
                 continue
             }
@@ -44,13 +45,13 @@ struct NearNameIndex: Sendable {
         }
     }
 
-    /// The entries of `key`'s block that may be within the threshold (a superset; the caller
-    /// verifies), each once, in index order.
-    func candidates(_ key: String) -> [Int] {
+    /// The entries of the key's block that may be within the threshold (a superset; the caller
+    /// verifies), each once, in index order. `key`: its Unicode scalar values.
+    func candidates(_ key: [UInt32]) -> [Int] {
         let set = Self.grams(key)
         let block = Self.block(key)
-        guard let prefix = prefix(set, block: block, length: key.unicodeScalars.count) else {
-            return entries.indices.filter { Self.block(entries[$0].key) == block }
+        guard let prefix = prefix(set, block: block, length: key.count) else {
+            return scalars.indices.filter { Self.block(scalars[$0]) == block }
         }
         var found = Set((unfiltered[block] ?? []).map(Int.init))
         for g in prefix { for i in postings[BlockGram(block: block, gram: g)] ?? [] { found.insert(Int(i)) } }
@@ -58,9 +59,9 @@ struct NearNameIndex: Sendable {
     }
 
     /// The first three Unicode scalars of a key, packed (shorter keys: what there is).
-    static func block(_ key: String) -> UInt64 {
+    static func block(_ key: [UInt32]) -> UInt64 {
         var packed: UInt64 = 0
-        for scalar in key.unicodeScalars.prefix(3) { packed = packed << 21 | UInt64(scalar.value) }
+        for scalar in key.prefix(3) { packed = packed << 21 | UInt64(scalar) }
         return packed
     }
 
@@ -79,11 +80,10 @@ struct NearNameIndex: Sendable {
     }
 
     /// A key's distinct trigrams of Unicode scalars, each packed into 63 bits.
-    static func grams(_ key: String) -> Set<UInt64> {
-        let scalars = key.unicodeScalars.map { UInt64($0.value) }
-        guard scalars.count >= q else { return [] }
-        var set = Set<UInt64>(minimumCapacity: scalars.count)
-        for i in 0...(scalars.count - q) { set.insert(scalars[i] << 42 | scalars[i + 1] << 21 | scalars[i + 2]) }
+    static func grams(_ key: [UInt32]) -> Set<UInt64> {
+        guard key.count >= q else { return [] }
+        var set = Set<UInt64>(minimumCapacity: key.count)
+        for i in 0...(key.count - q) { set.insert(UInt64(key[i]) << 42 | UInt64(key[i + 1]) << 21 | UInt64(key[i + 2])) }
         return set
     }
 }
