@@ -84,7 +84,7 @@ public enum KafkaPartitionReader {
         // meanwhile and are not part of this read (whatever their place in a polled batch).
         var ends: [TopicPartition: Int64] = [:]
         var count = 0
-        var following = false
+        var saidCaughtUp = false
         let deadline = endTimeout.map { ContinuousClock.now + $0 }
         var buffer = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 1024)
         while true {
@@ -95,7 +95,7 @@ public enum KafkaPartitionReader {
                 }
             } else {
                 if isCancelled() { return count }
-                if !following && pending.isEmpty { caughtUp(); following = true }
+                if !saidCaughtUp && pending.isEmpty { caughtUp(); saidCaughtUp = true }
             }
             let polled = try ConsumedBatch.poll(queue, timeoutMilliseconds: 200, buffer: &buffer) { raw throws(KafkaError) in
                 let m = raw.pointee
@@ -112,8 +112,10 @@ public enum KafkaPartitionReader {
             for index in 0..<batch.count {
                 let message = ConsumerMessage(batch: batch, index: index)
                 let tp = message.topicPartition
-                if !following {
-                    if let end = ends[tp] { if message.offset >= end && deadline != nil { continue } } else if !pending.contains(tp) { continue }
+                // Reading to the end: what was written after a partition's end is not part of the
+                // read. Following: everything is.
+                if deadline != nil {
+                    if let end = ends[tp] { if message.offset >= end { continue } } else if !pending.contains(tp) { continue }
                 }
                 body(message)
                 count += 1

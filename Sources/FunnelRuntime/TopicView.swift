@@ -9,7 +9,7 @@ import Synchronization
 /// replica needs in full (the providers' company cache, the CRM's accounts).
 ///
 /// `/readyz` carries `condition` until the first read reached the end the topic had at the
-/// start; ``caughtUp()`` returns then. When the broker cannot be read (down, topic missing) the
+/// start; ``isCaughtUp`` says so from then on. When the broker cannot be read (down, topic missing) the
 /// view says why in the condition and tries again, with back-off, from the beginning: records
 /// are applied again in order, so `apply` must be an upsert (a compacted topic's replay ends in
 /// the same table).
@@ -20,12 +20,7 @@ public final class TopicView: Service, Sendable {
     let health: HealthState
     let logger: Logger
     let apply: @Sendable (ConsumerMessage) -> Void
-    private let state = Mutex<State>(State())
-
-    struct State {
-        var caughtUp = false
-        var waiting: [CheckedContinuation<Void, Never>] = []
-    }
+    private let caughtUp = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - condition: the `/readyz` condition until caught up (e.g. `accounts`).
@@ -38,19 +33,7 @@ public final class TopicView: Service, Sendable {
     }
 
     /// Whether the first read reached the end.
-    public var isCaughtUp: Bool { state.withLock { $0.caughtUp } }
-
-    /// Returns once the first read reached the end (at once if it did).
-    public func caughtUp() async {
-        await withCheckedContinuation { continuation in
-            let resumeNow = state.withLock { state in
-                if state.caughtUp { return true }
-                state.waiting.append(continuation)
-                return false
-            }
-            if resumeNow { continuation.resume() }
-        }
-    }
+    public var isCaughtUp: Bool { caughtUp.load(ordering: .acquiring) }
 
     public func run() async throws {
         let stop = Atomic<Bool>(false)
@@ -85,14 +68,8 @@ public final class TopicView: Service, Sendable {
     }
 
     private func markCaughtUp(seconds: Double) {
-        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard !state.caughtUp else { return [] }
-            state.caughtUp = true
-            defer { state.waiting = [] }
-            return state.waiting
-        }
+        guard !caughtUp.exchange(true, ordering: .acquiringAndReleasing) else { return }
         health.set(condition, ready: true)
         logger.info("view caught up", metadata: ["topic": "\(topic)", "seconds": "\(seconds)"])
-        for continuation in waiting { continuation.resume() }
     }
 }
