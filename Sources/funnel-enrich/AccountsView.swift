@@ -17,8 +17,6 @@ import Synchronization
 final class AccountsView: Sendable {
     private let book: Mutex<Pending>
     private let current: Mutex<Published>
-    private let countsBox = Mutex<(file: Int, crm: Int)>((0, 0))
-    private let appliedBox = Mutex<Int>(0)
     private let rejected: MetricsRegistry.Counter
     private let logger: Logger
     private let refresh: Duration
@@ -33,28 +31,31 @@ final class AccountsView: Sendable {
 
     /// What the stage reads: the matcher, and whether CRM records are part of it (then the
     /// enriched event's id also derives from its content: a replay after a CRM change is a new
-    /// event, never the same id with other bytes).
+    /// event, never the same id with other bytes); for the metrics, how many accounts it holds
+    /// by source and how many records went into it.
     struct Published: Sendable {
         var directory: AccountDirectory
-        var fromCRM: Bool
+        var counts: (file: Int, crm: Int)
+        var applied: Int
+        var fromCRM: Bool { counts.crm > 0 }
     }
 
     init(file: [Account], context: ServiceContext) throws {
         let book = AccountBook(file: file)
         self.book = Mutex(Pending(book: book))
-        self.current = Mutex(Published(directory: book.directory(), fromCRM: false))
+        self.current = Mutex(Published(directory: book.directory(), counts: book.counts, applied: 0))
         self.logger = context.logger
         self.refresh = .milliseconds(try context.environment.integer("FUNNEL_ACCOUNTS_REFRESH_MS", default: 1000, in: 10...600_000))
         rejected = context.metrics.counter("funnel_enrich_account_records_rejected_total",
                                            help: "Records of funnel.enrich.accounts.v1 skipped because they do not validate (see the log for topic[p]@offset and why).")
         context.metrics.gauges("funnel_enrich_accounts", help: "Accounts the matcher holds, by source (file: accounts.csv, crm: funnel.enrich.accounts.v1).",
                                label: "source") { [unowned self] in
-            let counts = self.counts
+            let counts = self.published.counts
             return ["file": Double(counts.file), "crm": Double(counts.crm)]
         }
         context.metrics.gauge("funnel_enrich_account_records_applied",
                               help: "Records of funnel.enrich.accounts.v1 (accounts and deletions) in the matcher the stage uses now.") { [unowned self] in
-            Double(self.appliedBox.withLock { $0 })
+            Double(self.published.applied)
         }
     }
 
@@ -67,23 +68,15 @@ final class AccountsView: Sendable {
     /// The matcher the stage uses now.
     var published: Published { current.withLock { $0 } }
 
-    /// The accounts in the published matcher, by source.
-    private(set) var counts: (file: Int, crm: Int) {
-        get { countsBox.withLock { $0 } }
-        set { countsBox.withLock { $0 = newValue } }
-    }
-
     func apply(_ message: ConsumerMessage) {
-        guard let key = message.keyString else { return reject(message, "the record has no key (the account id)") }
+        guard let key = message.keyString else { return reject(message, AccountRecord.missingKey) }
         guard let value = message.valueBytes else {
             book.withLock { $0.book.remove(id: key); $0.dirty = true; $0.applied += 1 }
             return
         }
-        let decoded = value.withUnsafeBytes { EventDecoder.decode(AccountRecord.self, from: $0, expectedType: TopicCatalog.enrichAccounts) }
-        switch decoded {
+        switch value.withUnsafeBytes({ AccountRecord.decode($0, key: key) }) {
         case .failure(let error): reject(message, error.description)
-        case .success(let event) where event.data.id != key: reject(message, "data.id is not the key")
-        case .success(let event): book.withLock { $0.book.put(event.data.account); $0.dirty = true; $0.applied += 1 }
+        case .success(let record): book.withLock { $0.book.put(record.account); $0.dirty = true; $0.applied += 1 }
         }
     }
 
@@ -101,14 +94,11 @@ final class AccountsView: Sendable {
             return state
         }
         guard let pending else { return .zero }
-        let snapshot = pending.book
         let started = ContinuousClock.now
-        let directory = snapshot.directory()
-        current.withLock { $0 = Published(directory: directory, fromCRM: !snapshot.crm.isEmpty) }
-        counts = snapshot.counts
-        appliedBox.withLock { $0 = pending.applied }
+        let published = Published(directory: pending.book.directory(), counts: pending.book.counts, applied: pending.applied)
+        current.withLock { $0 = published }
         let took = ContinuousClock.now - started
-        logger.debug("accounts rebuilt", metadata: ["crm": "\(snapshot.crm.count)", "seconds": "\(took.seconds)"])
+        logger.debug("accounts rebuilt", metadata: ["crm": "\(published.counts.crm)", "seconds": "\(took.seconds)"])
         return took
     }
 
@@ -128,7 +118,7 @@ final class AccountsView: Sendable {
             }
             accounts.book.withLock { $0.dirty = true }
             accounts.publish()
-            let counts = accounts.counts
+            let counts = accounts.published.counts
             accounts.logger.info("accounts ready", metadata: ["file": "\(counts.file)", "crm": "\(counts.crm)"])
             // A rebuild of 10^5 accounts takes most of a second: while a bulk load streams in,
             // rebuild at most every five rebuild times, so it never takes over a fifth of a core.

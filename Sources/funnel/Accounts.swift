@@ -34,12 +34,11 @@ struct Accounts: AsyncParsableCommand {
                     read.records = try KafkaPartitionReader.readToEnd(
                         configuration: kafka, partitions: [TopicPartition(topic: topic, partition: KafkaPartitionReader.allPartitions)]) { message in
                         let at = "\(message.topic)[\(message.partition)]@\(message.offset)"
-                        guard let key = message.keyString else { read.problems.append("\(at): the record has no key (the account id)"); return }
-                        guard let value = message.value else { read.accounts[key] = nil; return }
-                        switch EventDecoder.decode(AccountRecord.self, from: value, expectedType: topic) {
+                        guard let key = message.keyString else { read.problems.append("\(at): \(AccountRecord.missingKey)"); return }
+                        guard let value = message.valueBytes else { read.accounts[key] = nil; return }
+                        switch value.withUnsafeBytes({ AccountRecord.decode($0, key: key) }) {
                         case .failure(let error): read.problems.append("\(at): \(error)")
-                        case .success(let event) where event.data.id != key: read.problems.append("\(at): data.id: is not the key '\(key)'")
-                        case .success(let event): read.accounts[key] = event.data
+                        case .success(let record): read.accounts[key] = record
                         }
                     }
                     continuation.resume(returning: read)

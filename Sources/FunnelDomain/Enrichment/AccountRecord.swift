@@ -61,6 +61,19 @@ public struct AccountRecord: Validatable, Equatable {
         return errors
     }
 
+    /// Why a record without a key cannot be applied.
+    public static let missingKey = "the record has no key (the account id)"
+
+    /// A record's value as funnel-enrich and `funnel accounts` read it: a valid
+    /// `funnel.enrich.accounts.v1` event whose `data.id` is the message key, or why not.
+    public static func decode(_ value: UnsafeRawBufferPointer, key: String) -> Result<AccountRecord, FieldError> {
+        switch EventDecoder.decode(AccountRecord.self, from: value, expectedType: TopicCatalog.enrichAccounts) {
+        case .failure(let error): return .failure(error)
+        case .success(let event) where event.data.id != key: return .failure(FieldError(field: "data.id", reason: "is not the key '\(key)'"))
+        case .success(let event): return .success(event.data)
+        }
+    }
+
     /// The account to match against (tier and industry lower-cased, as in `accounts.csv`).
     public var account: Account {
         Account(id: id, name: name, domains: domains, owner: owner, tier: tier?.lowercased(), industry: industry?.lowercased(),
