@@ -4,7 +4,8 @@ import FunnelRuntime
 
 /// The enriched event as a message. Without providers its id derives from the captured
 /// event's id (as always); with providers its content depends on the cache and on when a
-/// provider answered, so the id also derives from the content: one id never carries two contents,
+/// provider answered (with CRM accounts, on the accounts topic when it was read), so the id
+/// also derives from the content: one id never carries two contents,
 /// and a replay that finds the same answers yields the same id and bytes.
 public enum EnrichedOutput {
     public static func message(_ lead: LeadEnriched, leadID: String, from inputID: String, purpose: String, time: String,

@@ -21,9 +21,7 @@ await ServiceMain.run(service: "funnel-enrich", defaultPort: 8081) { context, _ 
     let loadMilliseconds = loadTime.components.seconds * 1000 + loadTime.components.attoseconds / 1_000_000_000_000_000
     let companies = CompanyDirectory(try CompanyFile.parse(env.readConfigFile("data/companies.csv")))
     // Intent lists and known accounts (README "Enrichment"); errors name file:line at start.
-    let intents = IntentDirectory(competitors: try IntentList.parse(list("competitors.txt"), file: "data/competitors.txt"),
-                                  analystFirms: try IntentList.parse(list("analyst-firms.txt"), file: "data/analyst-firms.txt"),
-                                  partners: try IntentList.parse(list("partners.txt"), file: "data/partners.txt"))
+    let intents = try IntentDirectory.load(directory: "data/", read: list)
     // Known accounts: the file's, and the CRM's from funnel.enrich.accounts.v1 (the stage starts
     // once that topic was read to its end; /readyz `accounts` until then).
     let accountFile = try AccountFile.parse(list("accounts.csv"), file: "data/accounts.csv")

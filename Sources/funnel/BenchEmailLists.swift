@@ -25,10 +25,9 @@ struct EmailListsBench: ParsableCommand {
         let rssAfter = Self.residentKiB()
         // What funnel-enrich loads besides the e-mail lists (README "Enrichment").
         func read(_ name: String) throws -> String { try Self.file(directory, name) }
-        let intents = IntentDirectory(competitors: try IntentList.parse(read("competitors.txt"), file: "competitors.txt"),
-                                      analystFirms: try IntentList.parse(read("analyst-firms.txt"), file: "analyst-firms.txt"),
-                                      partners: try IntentList.parse(read("partners.txt"), file: "partners.txt"))
-        let accounts = AccountDirectory(try AccountFile.parse(read("accounts.csv"), file: "accounts.csv"))
+        let intents = try IntentDirectory.load(read: read)
+        let accountFile = try AccountFile.parse(read("accounts.csv"), file: "accounts.csv")
+        let accounts = AccountDirectory(accountFile)
         print("lists from \(directory): \(emails.disposableDomains.count) disposable, \(emails.freeDomains.count) free, \(emails.rolePrefixes.count) role prefixes")
         print("intent lists: \(intents.competitors.domains.count + intents.analystFirms.domains.count + intents.partners.domains.count) domains; \(accounts.accounts.count) accounts")
         print(String(format: "load and check: %.1f ms; resident memory +%.1f MiB", load * 1000, Double(rssAfter - rssBefore) / 1024))
@@ -83,7 +82,7 @@ struct EmailListsBench: ParsableCommand {
         print("classes: " + EmailClass.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
         print(String(format: "classify: %.2f M addresses/s   Enricher.enrich: %.0f k leads/s   with company names: %.0f k leads/s   (best of %d, one core)",
                      best.classify / 1e6, best.enrich / 1e3, best.named / 1e3, rounds))
-        if crmAccounts > 0 { try crm(emails: emails, intents: intents, accounts: try AccountFile.parse(read("accounts.csv"), file: "accounts.csv")) }
+        if crmAccounts > 0 { try crm(emails: emails, intents: intents, accounts: accountFile) }
     }
 
     @Option(name: .customLong("crm-accounts"), help: "CRM accounts (funnel.enrich.accounts.v1) to rebuild the matcher with and match against; 0 skips.")

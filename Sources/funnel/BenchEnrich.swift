@@ -29,7 +29,8 @@ struct EnrichBench: AsyncParsableCommand {
     @Option(help: "Provider calls in flight (FUNNEL_ENRICH_CONCURRENCY).") var concurrency = 32
 
     func run() async throws {
-        let emails = try EmailListsBench.emails(EmailListsBench.directory(data))
+        let directory = EmailListsBench.directory(data)
+        let emails = try EmailListsBench.emails(directory)
         print("lists: \(emails.disposableDomains.count) disposable, \(emails.freeDomains.count) free, \(emails.rolePrefixes.count) role prefixes")
 
         // The provider stand-in: answers every company after the latency.
@@ -76,11 +77,8 @@ struct EnrichBench: AsyncParsableCommand {
         let companies = CompanyDirectory([])
         // The intent lists and accounts funnel-enrich loads; and a CRM's 10^4 accounts beside them
         // (funnel.enrich.accounts.v1), a tenth of the corporate leads on one of their domains.
-        let directory = EmailListsBench.directory(data)
         func read(_ name: String) throws -> String { try EmailListsBench.file(directory, name) }
-        let intents = IntentDirectory(competitors: try IntentList.parse(read("competitors.txt"), file: "competitors.txt"),
-                                      analystFirms: try IntentList.parse(read("analyst-firms.txt"), file: "analyst-firms.txt"),
-                                      partners: try IntentList.parse(read("partners.txt"), file: "partners.txt"))
+        let intents = try IntentDirectory.load(read: read)
         let fileAccounts = try AccountFile.parse(read("accounts.csv"), file: "accounts.csv")
         var book = AccountBook(file: fileAccounts)
         for i in 0..<10_000 {

@@ -11,6 +11,14 @@ public struct IntentDirectory: Sendable {
         self.analystFirms = analystFirms
         self.partners = partners
     }
+
+    /// The three lists as `deploy/data/` holds them: `read` returns a file's text by name;
+    /// errors name `directory + file:line` (funnel-enrich passes `data/`).
+    public static func load(directory: String = "", read: (String) throws -> String) throws -> IntentDirectory {
+        func list(_ name: String) throws -> IntentList { try IntentList.parse(read(name), file: directory + name) }
+        return IntentDirectory(competitors: try list("competitors.txt"), analystFirms: try list("analyst-firms.txt"),
+                               partners: try list("partners.txt"))
+    }
 }
 
 /// One list of organisations: registrable domains (a listed domain covers its subdomains) and
