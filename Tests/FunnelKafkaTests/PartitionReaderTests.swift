@@ -5,7 +5,7 @@ import Testing
 import FunnelDevKit
 import FunnelTestSupport
 
-@Suite("Reading partitions to the end (state restore) against a real broker")
+@Suite("Reading partitions to the end (state restore) against a real broker", .timeLimit(.minutes(3)))
 struct PartitionReaderTests {
     @Test("reads exactly the chosen partitions to their end, in order; an empty partition ends at once; the partitioner agrees with the producer")
     func readToEnd() async throws {

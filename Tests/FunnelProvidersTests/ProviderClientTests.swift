@@ -9,7 +9,7 @@ import Testing
 /// The provider client against a local stand-in: answers, timeout, retries, 429 with
 /// Retry-After, rate limit, and the breaker's open / half-open / close. Waits go through a
 /// test clock (recorded, never slept); the timeout is the one real wait (a slow stand-in).
-@Suite(.serialized) struct ProviderClientTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ProviderClientTests {
     static let companyBody = #"{"name":"Acme","metrics":{"employees":250},"category":{"industry":"Software"},"geo":{"countryCode":"de"}}"#
 
     static func provider(_ standIn: ProviderStandIn, timeout: Int64 = 2000, retries: Int = 2, failures: Int = 5,

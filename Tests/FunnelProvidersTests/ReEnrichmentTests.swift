@@ -13,7 +13,7 @@ import Testing
 /// The late half of enrichment: a `partial` lead is re-enriched when the provider answers
 /// (after an outage too), the answer lands in the shared cache, and another replica's stage
 /// answers the same domain from the cache without calling the provider.
-@Suite(.serialized) struct ReEnrichmentTests {
+@Suite(.serialized, .timeLimit(.minutes(4))) struct ReEnrichmentTests {
     static let emails = EmailDirectory(freeDomains: ["gmail.com"], disposableDomains: ["mailinator.com"], rolePrefixes: ["info"])
 
     static func config(_ standIn: ProviderStandIn, person: Bool = false) throws -> EnrichmentConfig {

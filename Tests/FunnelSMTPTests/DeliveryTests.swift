@@ -4,7 +4,7 @@ import Logging
 import FunnelDevKit
 import Testing
 
-@Suite("Delivery against the local aiosmtpd sink")
+@Suite("Delivery against the local aiosmtpd sink", .timeLimit(.minutes(3)))
 struct DeliveryTests {
     @Test func plainSendLandsInMaildir() async throws {
         let (sink, _) = try await TestSupport.startSink()

@@ -176,6 +176,44 @@ struct PoolRoutingTests {
         #expect(loop.pool("inbound")?.members.first?.assigned == 1)
     }
 
+    @Test("an event's bytes do not depend on how scores, outcomes and pool answers interleave: the score it carries is the one that moved the stage")
+    func interleavingFree() throws {
+        /// The published events by id, whichever way they were produced.
+        func run(_ order: [String]) throws -> [String: [UInt8]] {
+            let loop = Loop()
+            var byHand: [ProducerMessage] = []
+            var command: ProducerMessage?
+            for step in order {
+                switch step {
+                case "S1": // 80: an MQL through the pool
+                    let out = try loop.leads.process(Self.scored("l9", total: 80, at: "2026-12-02T10:00:00Z", id: "s1")).messages
+                    command = out.first { $0.topic == TopicCatalog.assignments }
+                    byHand += out.filter { $0.topic != TopicCatalog.assignments }
+                case "S2": byHand += try loop.leads.process(Self.scored("l9", total: 95, at: "2026-12-02T10:05:00Z", id: "s2")).messages
+                case "S3": byHand += try loop.leads.process(Self.scored("l9", total: 70, at: "2026-12-02T10:10:00Z", id: "s3")).messages
+                case "answer": try loop.feed(loop.consumed(try #require(command)))
+                case "O1": try loop.feed(Self.outcome("l9", .accepted, id: "o1"))
+                default: Issue.record("unknown step \(step)")
+                }
+            }
+            var events: [String: [UInt8]] = [:]
+            for m in byHand + loop.published {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(m.value ?? [])) as? [String: Any])
+                events[try #require(object["id"] as? String)] = m.value ?? []
+            }
+            return events
+        }
+        let first = try run(["S1", "S2", "answer", "O1", "S3"])
+        let second = try run(["S1", "answer", "S3", "O1", "S2"])
+        let third = try run(["S1", "S2", "S3", "answer", "O1"])
+        #expect(first.count == 5) // new>captured, captured>identified, identified>mql and its routing, mql>sal
+        #expect(first == second && second == third)
+        let mql = try #require(try run(["S1", "S2", "answer"]).values.compactMap {
+            try? EventDecoder.decode(StageChanged.self, from: $0, expectedType: TopicCatalog.stageChanged).get().data
+        }.first { $0.to == .mql })
+        #expect(mql.score?.total == 80) // the score that made it an MQL, not the newer 95
+    }
+
     @Test("nobody available: the fallback queue, the MQL published without an owner and routed to that queue")
     func fallbackQueue() throws {
         let loop = Loop()

@@ -152,10 +152,19 @@ struct RouteProcessorTests {
         state.lifecycle.owner = "ana"
         state.lifecycle.score = ScoreSnapshot(total: 41.5, grade: "B", quadrant: "warm", model: "m1")
         state.lifecycle.recycledAtScore = 41.5
+        state.lifecycle.stageScore = ScoreSnapshot(total: 77, grade: "A", quadrant: "hot", model: "m1")
         _ = state.markSeen("x")
         state.pending = [PendingOutcome(eventID: "p", topic: "t", partition: 3, offset: 9, timestamp: 5, key: [1], value: [2, 3])]
         #expect(try RouteLeadState(decoding: state.encoded()) == state)
         #expect(state.encoded().first != TableRecord.envelopeMarker)
         #expect(throws: RouteLeadState.DecodingError.self) { try RouteLeadState(decoding: [9]) }
+        // Version 2 (before the stage score): the newest score stands in for it.
+        var v2 = state.encoded()
+        v2[0] = 2
+        v2.removeLast(1 + 8 + 2 + 4 + 3) // the stage score: presence, total, "A", "hot", "m1"
+        var expected = state
+        expected.lifecycle.stageScore = state.lifecycle.score
+        #expect(try RouteLeadState(decoding: v2) == expected)
+        #expect(throws: RouteLeadState.DecodingError.self) { try RouteLeadState(decoding: state.encoded().dropLast()) }
     }
 }

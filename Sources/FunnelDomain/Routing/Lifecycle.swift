@@ -2,7 +2,14 @@
 public struct LeadLifecycle: Sendable, Equatable {
     public var stage: Stage?
     public var owner: String?
+    /// The newest score (the router's decisions read it).
     public var score: ScoreSnapshot?
+    /// The score the lead's events carry: the snapshot of the scored event behind the latest
+    /// score-driven stage change (for an MQL waiting for its pool, the score that made it one).
+    /// Outcomes, timers and scores that move nothing leave it alone, so an event's bytes do not
+    /// depend on how the score, outcome and pool-answer topics interleaved: a replay after a
+    /// crash publishes the same id with the same bytes.
+    public var stageScore: ScoreSnapshot?
     public var source: String?
     public var campaign: String?
     /// The score when sales sent the lead back to nurture: it must score higher to return.
@@ -72,8 +79,14 @@ public struct LifecycleRouter: Sendable {
         stage == .customer || stage == .lost || stage == .nurture || stage == .disqualified
     }
 
-    /// Transitions caused by a new score.
+    /// Transitions caused by a new score (which then becomes the lead's ``LeadLifecycle/stageScore``).
     public func apply(_ scored: LeadScored, to lead: inout LeadLifecycle) -> [Transition] {
+        let transitions = decide(scored, &lead)
+        if !transitions.isEmpty { lead.stageScore = scored.snapshot }
+        return transitions
+    }
+
+    private func decide(_ scored: LeadScored, _ lead: inout LeadLifecycle) -> [Transition] {
         guard scored.profileKnown else { return [] } // activities before the profile: wait for it
         lead.score = scored.snapshot
         if let mql = scored.mql { lead.decayed = !mql }
@@ -214,7 +227,7 @@ extension LifecycleRouter {
             let reveals = Self.revealsOwner(t.to)
             let owner = reveals ? lead.owner : nil
             var changed = StageChanged(leadID: leadID, from: t.from, to: t.to, reason: t.reason, owner: owner,
-                                       score: lead.score, source: lead.source, campaign: lead.campaign, occurredAt: time)
+                                       score: lead.stageScore, source: lead.source, campaign: lead.campaign, occurredAt: time)
             changed.routingVersion = routing.version
             changed.pool = reveals ? lead.pool : nil
             if t.to == .sal, let assigned = lead.assignedAt, let accepted = Timestamp.milliseconds(time) {
@@ -223,7 +236,7 @@ extension LifecycleRouter {
             if t.to == .sal { changed.bant = lead.bant }
             let routed = (t.to == .mql ? queue : nil).map(Optional.some) ?? Self.queue(for: t.to)
             return RoutingDecision(changed: changed, routed: routed.map {
-                var r = LeadRouted(leadID: leadID, stage: t.to, owner: owner, queue: $0, reason: t.reason, score: lead.score, routedAt: time)
+                var r = LeadRouted(leadID: leadID, stage: t.to, owner: owner, queue: $0, reason: t.reason, score: lead.stageScore, routedAt: time)
                 r.routingVersion = routing.version
                 if t.to == .mql {
                     r.pool = lead.pool ?? lead.assignment?.pool

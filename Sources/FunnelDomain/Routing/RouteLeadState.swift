@@ -3,8 +3,9 @@
 /// re-delivered input changes nothing).
 public struct RouteLeadState: Sendable, Equatable {
     /// Format version, the first byte of the encoding (never 0xF7, the table-record marker).
-    /// Version 2 added the pool, rule, priority and pending assignment; version 1 still reads.
-    public static let formatVersion: UInt8 = 2
+    /// Version 2 added the pool, rule, priority and pending assignment; version 3 the stage
+    /// score (read as the newest score from older versions). Versions 1 and 2 still read.
+    public static let formatVersion: UInt8 = 3
     /// How many recent input ids are remembered: re-deliveries come from one checkpoint
     /// interval (about a second), in which a lead has a handful of inputs.
     public static let recentInputs = 32
@@ -72,11 +73,7 @@ extension RouteLeadState {
         w.optionalString(l.owner)
         w.optionalString(l.source)
         w.optionalString(l.campaign)
-        if let score = l.score {
-            w.byte(1)
-            w.fixed64(score.total.bitPattern)
-            w.string(score.grade); w.string(score.quadrant); w.string(score.model)
-        } else { w.byte(0) }
+        w.score(l.score)
         if let recycled = l.recycledAtScore { w.byte(1); w.fixed64(recycled.bitPattern) } else { w.byte(0) }
         w.varint(UInt64(pending.count))
         for p in pending {
@@ -100,6 +97,8 @@ extension RouteLeadState {
         w.varint(l.assignedAt.map { UInt64(bitPattern: $0) &+ 1 } ?? 0)
         w.byte(l.slaStep | (l.decayed ? 0x80 : 0))
         w.varint(l.coolOffUntil.map { UInt64(bitPattern: $0) &+ 1 } ?? 0)
+        // Version 3.
+        w.score(l.stageScore)
         return w.bytes
     }
 
@@ -107,19 +106,17 @@ extension RouteLeadState {
         var r = ByteReader(Array(bytes))
         func fail(_ what: String) -> DecodingError { DecodingError(description: "route lead state: \(what)") }
         guard let version = r.byte() else { throw fail("empty") }
-        guard version == 1 || version == Self.formatVersion else { throw fail("unknown format version \(version)") }
+        guard (1...Self.formatVersion).contains(version) else { throw fail("unknown format version \(version)") }
         guard let stage = r.optionalString(), let owner = r.optionalString(), let source = r.optionalString(),
-              let campaign = r.optionalString(), let hasScore = r.byte() else { throw fail("truncated lifecycle") }
+              let campaign = r.optionalString(), let score = r.score() else { throw fail("truncated lifecycle") }
         var lifecycle = LeadLifecycle()
         if let stage {
             guard let s = Stage(rawValue: stage) else { throw fail("unknown stage '\(stage)'") }
             lifecycle.stage = s
         }
         lifecycle.owner = owner; lifecycle.source = source; lifecycle.campaign = campaign
-        if hasScore == 1 {
-            guard let total = r.fixed64(), let grade = r.string(), let quadrant = r.string(), let model = r.string() else { throw fail("truncated score") }
-            lifecycle.score = ScoreSnapshot(total: Double(bitPattern: total), grade: grade, quadrant: quadrant, model: model)
-        }
+        lifecycle.score = score
+        lifecycle.stageScore = score // versions 1 and 2
         guard let hasRecycled = r.byte() else { throw fail("truncated recycle mark") }
         if hasRecycled == 1 {
             guard let recycled = r.fixed64() else { throw fail("truncated recycle mark") }
@@ -161,5 +158,28 @@ extension RouteLeadState {
         self.lifecycle.decayed = sla & 0x80 != 0
         guard let coolOff = r.varint() else { throw fail("truncated cool-off") }
         self.lifecycle.coolOffUntil = coolOff == 0 ? nil : Int64(bitPattern: coolOff &- 1)
+        guard version >= 3 else { return }
+        guard let stageScore = r.score() else { throw fail("truncated stage score") }
+        self.lifecycle.stageScore = stageScore
+    }
+}
+
+private extension ByteWriter {
+    /// An optional score: a presence byte, then total, grade, quadrant and model.
+    mutating func score(_ score: ScoreSnapshot?) {
+        guard let score else { byte(0); return }
+        byte(1)
+        fixed64(score.total.bitPattern)
+        string(score.grade); string(score.quadrant); string(score.model)
+    }
+}
+
+private extension ByteReader {
+    /// An optional score as ``ByteWriter/score(_:)`` wrote it; nil if truncated, `.some(nil)` if absent.
+    mutating func score() -> ScoreSnapshot?? {
+        guard let present = byte() else { return nil }
+        guard present == 1 else { return .some(nil) }
+        guard let total = fixed64(), let grade = string(), let quadrant = string(), let model = string() else { return nil }
+        return ScoreSnapshot(total: Double(bitPattern: total), grade: grade, quadrant: quadrant, model: model)
     }
 }

@@ -115,7 +115,7 @@ public final class MailSender: Service, @unchecked Sendable {
             event = try StageIO.decode(MailCommand.self, message)
         } catch {
             metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: ["stage": Self.group])
-            produce([StageIO.deadLetter(message, stage: Self.group, failure: error)], ticket: ticket, tracker: tracker)
+            await produce([StageIO.deadLetter(message, stage: Self.group, failure: error)], ticket: ticket, tracker: tracker)
             return
         }
         let command = event.data, hash = LeadScoreState.hash(event.id)
@@ -138,7 +138,7 @@ public final class MailSender: Service, @unchecked Sendable {
             mail = try composer.message(for: command, id: event.id)
         } catch {
             metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: ["stage": Self.group])
-            produce([StageIO.deadLetter(message, stage: Self.group, failure: StageFailure(field: "data", reason: "cannot compose: \(error)"))],
+            await produce([StageIO.deadLetter(message, stage: Self.group, failure: StageFailure(field: "data", reason: "cannot compose: \(error)"))],
                     ticket: ticket, tracker: tracker)
             return
         }
@@ -171,7 +171,7 @@ public final class MailSender: Service, @unchecked Sendable {
                                               source: "funnel-followup", time: time), at: 0)
             }
         }
-        produce(outputs, ticket: ticket, tracker: tracker)
+        await produce(outputs, ticket: ticket, tracker: tracker)
     }
 
     /// Sends until the server gives an answer about this message: success, a bounce (5xx, or
@@ -199,24 +199,35 @@ public final class MailSender: Service, @unchecked Sendable {
         return nil
     }
 
-    /// Sends `outputs`; the input's offset is stored once all are acknowledged.
-    private func produce(_ outputs: [ProducerMessage], ticket: OffsetTracker.Ticket, tracker: OffsetTracker) {
-        producer.send(outputs) { [self] results in
-            var acknowledged = 0
-            for (output, result) in zip(outputs, results) {
-                switch result {
-                case .success:
-                    metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["stage": Self.group, "topic": output.topic])
-                    acknowledged += 1
-                case .failure(let error):
-                    logger.error("output not delivered", metadata: ["topic": "\(output.topic)", "error": "\(error)"])
-                    metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: ["stage": Self.group])
-                    health.set("stage \(Self.group)", ready: false, reason: "an output was not acknowledged")
-                }
+    /// Sends `outputs` and returns once the broker settled them all; the input's offset is stored
+    /// if all were acknowledged. The command's slot (one of `concurrency`) stays taken until
+    /// then, so the e-mails a `kill -9` can repeat (handed to the server, sent-record not yet
+    /// acknowledged) are never more than `concurrency`.
+    private func produce(_ outputs: [ProducerMessage], ticket: OffsetTracker.Ticket, tracker: OffsetTracker) async {
+        await withCheckedContinuation { (settled: CheckedContinuation<Void, Never>) in
+            producer.send(outputs) { [self] results in
+                record(outputs, results, ticket: ticket, tracker: tracker)
+                settled.resume()
             }
-            // Not acknowledged: the offset stays, the command is read again after a restart.
-            if acknowledged == outputs.count { tracker.delivered(ticket) }
         }
+    }
+
+    private func record(_ outputs: [ProducerMessage], _ results: [Result<DeliveryReport, KafkaError>], ticket: OffsetTracker.Ticket,
+                        tracker: OffsetTracker) {
+        var acknowledged = 0
+        for (output, result) in zip(outputs, results) {
+            switch result {
+            case .success:
+                metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["stage": Self.group, "topic": output.topic])
+                acknowledged += 1
+            case .failure(let error):
+                logger.error("output not delivered", metadata: ["topic": "\(output.topic)", "error": "\(error)"])
+                metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: ["stage": Self.group])
+                health.set("stage \(Self.group)", ready: false, reason: "an output was not acknowledged")
+            }
+        }
+        // Not acknowledged: the offset stays, the command is read again after a restart.
+        if acknowledged == outputs.count { tracker.delivered(ticket) }
     }
 
     /// The lead's sent-record: the ids sent, as the table holds them now.

@@ -196,7 +196,7 @@ public struct RouteProcessor: KeyedProcessor {
             lead.lifecycle.slaStep = 1
             var reminder = LeadRouted(leadID: leadID, stage: .mql, owner: owner, queue: "sla-reminder",
                                       reason: "SLA breached: not accepted within \(minutes) min of working time (pool \(pool))",
-                                      score: lead.lifecycle.score, routedAt: time)
+                                      score: lead.lifecycle.stageScore, routedAt: time)
             reminder.routingVersion = router.routing.version
             reminder.pool = pool
             reminder.rule = lead.lifecycle.rule
