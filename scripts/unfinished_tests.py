@@ -9,8 +9,12 @@ import re
 import sys
 from collections import Counter
 
-STARTED = re.compile(r"^\S+ (Test|Suite) (.+?) started\.$")
-FINISHED = re.compile(r"^\S+ (Test|Suite) (.+?)(?: with \d+ test cases?)? (?:passed|failed|skipped)\b")
+# "◇ Test name started." / "✔ Test name passed after 1.2 seconds." / "✘ Test name failed after …" /
+# "➜ Test name skipped." — a parameterised test's cases ("Test case passing …") only start, and the
+# run's own lines ("Test run …") are not a test.
+STARTED = re.compile(r"^\S+ (Test|Suite) (?!case passing |run )(.+) started\.$")
+FINISHED = re.compile(r"^\S+ (Test|Suite) (?!case passing |run )(.+?)(?: with \d+ test cases?)?"
+                      r"(?: (?:passed|failed) after .*| skipped(?:\.|: .*))$")
 
 
 def unfinished(lines):

@@ -102,10 +102,26 @@ public final class ChildProcess: Sendable {
         if isRunning { kill(pid, signal) }
     }
 
-    /// Asks the child to stop (SIGTERM) and waits until it exited; returns its exit status.
+    /// How long ``terminate(grace:)`` waits after SIGTERM before it kills (compose's
+    /// `stop_grace_period`).
+    public static let stopGrace: Duration = .seconds(30)
+
+    /// Asks the child to stop (SIGTERM) and waits until it exited; returns its exit status. A
+    /// child still running after `grace` (or when the waiting task is cancelled) is killed
+    /// (SIGKILL to the command and its watchdog), as `docker stop` does, and says so on stderr:
+    /// a process that hangs in its shutdown must not hang whoever stops it.
     @discardableResult
-    public func terminate() async -> Int32 {
+    public func terminate(grace: Duration = ChildProcess.stopGrace) async -> Int32 {
         signal(SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while isRunning, ContinuousClock.now < deadline {
+            do { try await Task.sleep(for: .milliseconds(50)) } catch { break } // cancelled: kill now
+        }
+        if isRunning {
+            FileHandle.standardError.write(Data("[funnel] \(name) did not stop within \(grace) of SIGTERM; killing it\n".utf8))
+            if let command = commandPID { kill(command, SIGKILL) }
+            kill(pid, SIGKILL)
+        }
         return await waitUntilExit()
     }
 

@@ -292,11 +292,11 @@ final class Supervised: Sendable {
         return true
     }
 
-    /// SIGTERM, then waits until the process exited; no restart follows.
+    /// SIGTERM, then waits until the process exited (killed after ``ChildProcess/stopGrace``);
+    /// no restart follows.
     func stop() async {
         let child = state.withLock { s -> ChildProcess in s.stopping = true; return s.current }
-        child.signal(SIGTERM)
-        await child.waitUntilExit()
+        await child.terminate()
         let task = loop.value
         task?.cancel()
         await task?.value

@@ -71,6 +71,7 @@ struct PartitionReaderTests {
             let seen = Collector<String>()
             let caughtUpAt = Collector<Int>()
             let stop = Atomic<Bool>(false)
+            defer { stop.store(true, ordering: .relaxed) } // also when the test fails or is cancelled
             let reader = Task.detached {
                 try KafkaPartitionReader.follow(configuration: testConfiguration(broker),
                                                 partitions: [TopicPartition(topic: topic, partition: KafkaPartitionReader.allPartitions)],

@@ -139,7 +139,7 @@ import Testing
         //    input gives the same event — same id, same bytes.
         // The command itself, not its watchdog (which passes on only TERM and INT).
         kill(try #require(enrich.commandPID), SIGKILL)
-        _ = await enrich.waitUntilExit()
+        _ = await enrich.exitStatus()
         enrich = try await start()
         #expect(try await metric("funnel_enrich_account_records_applied") == 4)
         for result in try await producer.sendAndAwait([captured("lead-a4", "eve@initech.example")]) { _ = try result.get() }

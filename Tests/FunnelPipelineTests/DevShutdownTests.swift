@@ -33,7 +33,7 @@ struct DevShutdownTests {
         // What a terminal does on Ctrl-C: SIGINT to the foreground process group (here: funnel
         // dev's own group, which its watchdog leads).
         kill(-dev.pid, SIGINT)
-        let status = await dev.waitUntilExit()
+        let status = await dev.exitStatus()
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         #expect(status == 0 || status == 130, "funnel dev exit status \(status): \(text.suffix(2000))")
         #expect(text.contains("The funnel after"), "the summary is printed")

@@ -362,7 +362,7 @@ struct IngestAuthTests {
         try "# keys\n\n\(entry)\n".write(toFile: dir + "/api-keys.txt", atomically: true, encoding: .utf8)
         let log = dir + "/funnel-ingest.log"
         let child = try IngestAuthFixture.startIngest(configDirectory: dir, port: try Network.freePort(), brokers: fixture.broker.bootstrap, logPath: log)
-        let status = await child.waitUntilExit()
+        let status = await child.exitStatus()
         #expect(status == 1)
         let messages = logMessages(log)
         #expect(messages.contains { $0.hasPrefix("cannot run: \(dir)/api-keys.txt:3: \(reason)") }, "\(messages)")
@@ -376,7 +376,7 @@ struct IngestAuthTests {
         let child = try IngestAuthFixture.startIngest(configDirectory: dir, port: try Network.freePort(), brokers: fixture.broker.bootstrap,
                                                       extra: ["FUNNEL_API_KEYS": "\(good);ops leads:read sha256:\(String(repeating: "ef", count: 32))"],
                                                       logPath: dir + "/funnel-ingest.log")
-        #expect(await child.waitUntilExit() == 1)
+        #expect(await child.exitStatus() == 1)
         let messages = logMessages(dir + "/funnel-ingest.log")
         #expect(messages.contains("cannot run: FUNNEL_API_KEYS entry 2: unknown scope \"leads:read\" (known: leads:write, activities:write, outcomes:write, admin)"), "\(messages)")
     }

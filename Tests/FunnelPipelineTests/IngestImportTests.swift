@@ -108,7 +108,7 @@ struct IngestImportTests {
         env["FUNNEL_API_KEY"] = fixture.admin
         let child = try ChildProcess(name: "funnel import", executable: IngestAuthFixture.binDirectory + "/funnel",
                                      arguments: ["import", file, "--url", "http://127.0.0.1:\(fixture.port)"], environment: env, outputPath: output)
-        let status = await child.waitUntilExit()
+        let status = await child.exitStatus()
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         #expect(status == 2, "\(text)")
         #expect(text.contains("imported \(file): 30,000 rows, 29,999 accepted, 1 rejected"), "\(text)")

@@ -37,7 +37,7 @@ struct IngestRestartTests {
             // kill -9: nothing of its memory survives.
             let pid = try #require(ingest?.commandPID)
             kill(pid, SIGKILL)
-            await ingest?.waitUntilExit()
+            await ingest?.exitStatus()
             ingest = try await start("ingest-2.log")
             #expect(logMessages(dir + "/ingest-2.log").contains("first-seen times restored"))
             let retry = try await HTTPProbe.request(port: port, method: "POST", path: "/v1/leads", headers: headers, json: body)

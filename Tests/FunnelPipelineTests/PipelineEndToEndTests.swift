@@ -266,7 +266,7 @@ extension PipelineEndToEndTests {
         let child = try ChildProcess(name: "funnel " + arguments.joined(separator: " "), executable: binDirectory + "/funnel",
                                      arguments: arguments + ["--brokers", broker.bootstrap], environment: ProcessInfo.processInfo.environment,
                                      outputPath: output)
-        let status = await child.waitUntilExit()
+        let status = await child.exitStatus()
         return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
 }

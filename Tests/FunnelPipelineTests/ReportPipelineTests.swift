@@ -38,7 +38,7 @@ struct ReportPipelineTests {
                                      arguments: ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
                                                  "--user-data-dir=\(logs)/chromium-profile"] + arguments,
                                      environment: ProcessInfo.processInfo.environment, outputPath: output)
-        let status = await child.waitUntilExit()
+        let status = await child.exitStatus()
         return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
 
@@ -122,7 +122,7 @@ struct BacktestCommandTests {
         let output = logs + "/funnel-\(UUID().uuidString.prefix(6)).txt"
         let child = try ChildProcess(name: "funnel " + arguments.joined(separator: " "), executable: PipelineEndToEndTests.binDirectory + "/funnel",
                                      arguments: arguments, environment: ProcessInfo.processInfo.environment, outputPath: output)
-        let status = await child.waitUntilExit()
+        let status = await child.exitStatus()
         return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
 

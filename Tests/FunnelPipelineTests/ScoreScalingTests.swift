@@ -205,7 +205,7 @@ extension ScoreScalingTests {
             // which cannot pass SIGKILL on and would leave the scorer running.
             let pid = try #require(victim.process.commandPID, "no pid for \(victim.name)")
             kill(pid, SIGKILL)
-            let status = await victim.process.waitUntilExit()
+            let status = await victim.process.exitStatus()
             cluster.killed.withLock { _ = $0.insert(victim.name) }
             try await cluster.startReplica()
             result.notes.append("killed=\(victim.name) holding-leads=\(Int(most)) at=\(atKill)/\(expected) exit=\(status) replaced-at=\(collector.outputCount)/\(expected)"
@@ -376,8 +376,8 @@ extension ScoreScalingTests {
             let running = replicas.value.filter(\.process.isRunning)
             for replica in running { replica.process.signal(SIGTERM) }
             var statuses: [(String, Int32)] = []
-            for replica in running { statuses.append((replica.name, await replica.process.waitUntilExit())) }
-            for replica in replicas.value { await replica.process.waitUntilExit() }
+            for replica in running { statuses.append((replica.name, await replica.process.exitStatus())) }
+            for replica in replicas.value { await replica.process.exitStatus() }
             return statuses
         }
 

@@ -74,7 +74,7 @@ import Testing
             // Mid-stream: the stage has answered some leads, the slow provider few or none.
             try await within(60, "first enriched events") { await seen.wait { $0.count >= 5 } }
             kill(try #require(enrich.commandPID), SIGKILL)
-            _ = await enrich.waitUntilExit()
+            _ = await enrich.exitStatus()
             for result in try await producer.sendAndAwait((leads / 2..<leads).map(captured)) { _ = try result.get() }
             enrich = try await start()
 

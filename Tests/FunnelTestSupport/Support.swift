@@ -118,3 +118,17 @@ public final class Collector<Value: Sendable>: Sendable {
     public func wait(count: Int) async { await wait { $0.count >= count } }
 }
 
+
+extension ChildProcess {
+    /// Waits for the child to exit, like ``ChildProcess/waitUntilExit()``, but a cancelled test
+    /// (its time limit struck) kills the command (SIGKILL to the command itself, then TERM to its
+    /// watchdog) so the wait ends: a hung child fails its test instead of hanging the whole run.
+    public func exitStatus() async -> Int32 {
+        await withTaskCancellationHandler {
+            await waitUntilExit()
+        } onCancel: {
+            if let command = commandPID { kill(command, SIGKILL) }
+            signal(SIGTERM)
+        }
+    }
+}
