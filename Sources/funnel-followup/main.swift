@@ -29,7 +29,8 @@ await ServiceMain.run(service: "funnel-followup", defaultPort: 8084) { context, 
     let decisions = FollowupDecisionCounters(metrics: metrics)
     let (enrolments, _) = context.stage(FollowupProcessor(planner: FollowupPlanner(config: config), erasureSalt: setup.erasureSalt) { decisions.count($0) })
     let sender = MailSender(environment: environment, producer: context.producer, metrics: context.metrics, health: context.health,
-                            logger: context.logger, composer: composer, client: client, concurrency: setup.smtp.maxConnections)
+                            logger: context.logger, composer: composer, client: client, concurrency: setup.smtp.maxConnections,
+                            unrecordedLimit: setup.unrecordedLimit)
     return [enrolments, sender]
 }
 

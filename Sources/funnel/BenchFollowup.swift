@@ -21,6 +21,8 @@ struct FollowupBench: AsyncParsableCommand {
     @Option(help: "Pool sizes (connections) to measure, comma-separated.") var connections = "1,4,8"
     @Option(help: "Run only part: all, client or sender.") var only = "all"
     @Option(help: "aiosmtpd processes behind the sink's port (SO_REUSEPORT); one asyncio process uses one core.") var sinkWorkers = 1
+    @Option(help: "The mail sender's FUNNEL_MAIL_UNRECORDED_MAX: e-mails sent whose record is not acknowledged yet.")
+    var unrecordedMax = FollowupSetup.defaultUnrecordedLimit
 
     func run() async throws {
         guard ["all", "client", "sender"].contains(only) else { throw ValidationError("--only takes all, client or sender") }
@@ -43,7 +45,7 @@ struct FollowupBench: AsyncParsableCommand {
             }
         }
         if only != "client" {
-            print("\n2. The mail sender on a broker (outbox → compose → SMTP → email_sent + sent-record acknowledged):")
+            print("\n2. The mail sender on a broker (outbox → compose → SMTP → email_sent + sent-record acknowledged; at most \(unrecordedMax) sent and not yet recorded):")
             for pool in pools {
                 let r = try await sender(sink: sink, composer: composer, connections: pool)
                 print(String(format: "   %2d connections: %7.0f e-mails/s   %6.3f CPU-s per 1,000 e-mails (this process)", pool, r.rate, r.cpu))
@@ -127,7 +129,8 @@ struct FollowupBench: AsyncParsableCommand {
                                                                "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"])
             let metrics = MetricsRegistry()
             let sender = MailSender(environment: environment, producer: producer, metrics: metrics, health: HealthState(), logger: logger,
-                                    composer: composer, client: SMTPClient(configuration: config, logger: logger), concurrency: connections)
+                                    composer: composer, client: SMTPClient(configuration: config, logger: logger), concurrency: connections,
+                                    unrecordedLimit: unrecordedMax)
             func sent() -> Double { metrics.value("funnel_emails_total", labels: ["kind": "step", "result": "sent"]) }
             let failure = Locked<String?>(nil)
             let task = Task {

@@ -187,8 +187,8 @@ struct FollowupPipelineTests {
         let config = try Self.configDirectory(delays: ["0s"] + Array(repeating: "3s", count: steps - 1))
         let pipeline = try await LocalPipeline.start(binDirectory: PipelineEndToEndTests.binDirectory, logDirectory: logs,
                                                      extraEnvironment: ["FUNNEL_CONFIG_DIR": config, "FUNNEL_TIMER_TICK_MS": "200",
-                                                                        // One e-mail in flight: what a kill can repeat.
-                                                                        "FUNNEL_SMTP_CONNECTIONS": "1"])
+                                                                        // One e-mail sent and not yet recorded: what a kill can repeat.
+                                                                        "FUNNEL_SMTP_CONNECTIONS": "1", "FUNNEL_MAIL_UNRECORDED_MAX": "1"])
         do {
             let tag = UUID().uuidString.prefix(6).lowercased()
             let leads = (0..<12).map { "kill\($0)-\(tag)@initech.example" }

@@ -6,13 +6,19 @@ import FunnelSMTP
 /// funnel-followup's environment, checked at start (each error names its variable):
 /// `FUNNEL_SMTP_URL` (`smtp://[user:pass@]host:port`, `smtps://…`, `?starttls=required`),
 /// `FUNNEL_SMTP_RATE` (messages/s towards the server), `FUNNEL_SMTP_CONNECTIONS` (the pool size,
-/// also the e-mails in flight at once; default 4, or the URL's `?connections=`), `FUNNEL_MAIL_FROM` (`Name <address>` or
+/// also the e-mails in flight at once; default 4, or the URL's `?connections=`),
+/// `FUNNEL_MAIL_UNRECORDED_MAX` (e-mails sent whose sent-record is not acknowledged yet: what a
+/// crash can repeat; default 16), `FUNNEL_MAIL_FROM` (`Name <address>` or
 /// an address), `FUNNEL_PUBLIC_URL` (where recipients reach funnel-ingest: the base of tracking
 /// and unsubscribe links), the tracking secret shared with funnel-ingest and
 /// `FUNNEL_ERASURE_SALT` (the key of the salted hash kept of an erased address; default: derived
 /// from the tracking secret — set it explicitly in production and never change it).
 public struct FollowupSetup: Sendable {
     public var smtp: SMTPConfiguration
+    /// `FUNNEL_MAIL_UNRECORDED_MAX`: the most e-mails handed to the server and not yet recorded.
+    public var unrecordedLimit = FollowupSetup.defaultUnrecordedLimit
+    /// Enough that a broker's acknowledgement latency (~10 ms) does not slow 4 connections down.
+    public static let defaultUnrecordedLimit = 16
     public var from: MailAddress
     public var links: TrackingLinks
     /// The HMAC key of ``Erasure/addressHash(_:salt:)``.
@@ -28,6 +34,10 @@ public struct FollowupSetup: Sendable {
         if let text = environment["FUNNEL_SMTP_CONNECTIONS"], !text.isEmpty {
             guard let n = Int(text), (1...64).contains(n) else { throw ConfigError("FUNNEL_SMTP_CONNECTIONS: '\(text)' is not an integer in 1...64") }
             smtp.maxConnections = n
+        }
+        if let text = environment["FUNNEL_MAIL_UNRECORDED_MAX"], !text.isEmpty {
+            guard let n = Int(text), (1...1024).contains(n) else { throw ConfigError("FUNNEL_MAIL_UNRECORDED_MAX: '\(text)' is not an integer in 1...1024") }
+            unrecordedLimit = n
         }
         guard let fromText = environment["FUNNEL_MAIL_FROM"], !fromText.isEmpty else {
             throw ConfigError("FUNNEL_MAIL_FROM: not set (e.g. \"Acme Marketing <hello@acme.example>\")")

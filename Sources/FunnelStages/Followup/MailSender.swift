@@ -11,12 +11,13 @@ import Synchronization
 /// activities. The only place a Funnel process talks SMTP.
 ///
 /// - Up to `concurrency` messages are in flight (one per pooled SMTP connection); the input's
-///   offset is stored only after its activity and its sent-record are acknowledged.
+///   offset is stored only after its activity and its sent-record are acknowledged. At most
+///   `unrecordedLimit` e-mails are sent and not yet recorded (``SendWindow``).
 /// - Duplicate guard: the ids of the e-mails sent per lead live in the compacted
 ///   `funnel.followup.sent.v1` (co-partitioned with the outbox, restored on assignment). A
 ///   command whose id is there is skipped, so an enrolment timer that fired again after a crash
 ///   sends nothing twice. What a `kill -9` can repeat is only what was in flight: accepted by
-///   the SMTP server, its record not yet acknowledged.
+///   the SMTP server, its record not yet acknowledged — never more than `unrecordedLimit`.
 /// - A 5xx answer to MAIL/RCPT/DATA is a hard bounce: an `email_bounced` activity
 ///   (`bounce: hard`), which suppresses the address (the enrolment processor) and counts in the
 ///   scoring model's bounce rule. A 4xx is retried with backoff by the client; a recipient that
@@ -34,13 +35,15 @@ public final class MailSender: Service, @unchecked Sendable {
     let composer: MailComposer
     let client: SMTPClient
     let concurrency: Int
+    /// E-mails sent whose sent-record is not acknowledged yet (what a crash can repeat).
+    let window: SendWindow
     /// Partition → lead → hashes of the command ids sent (newest last).
     let sent = Mutex<[Int32: [String: [UInt64]]]>([:])
     /// Sent ids kept per lead: far more than the steps in flight at once.
     static let keptPerLead = 64
 
     public init(environment: ServiceEnvironment, producer: KafkaProducer, metrics: MetricsRegistry, health: HealthState,
-                logger: Logger, composer: MailComposer, client: SMTPClient, concurrency: Int) {
+                logger: Logger, composer: MailComposer, client: SMTPClient, concurrency: Int, unrecordedLimit: Int = FollowupSetup.defaultUnrecordedLimit) {
         self.environment = environment
         self.producer = producer
         self.metrics = metrics
@@ -49,6 +52,7 @@ public final class MailSender: Service, @unchecked Sendable {
         self.composer = composer
         self.client = client
         self.concurrency = max(1, concurrency)
+        self.window = SendWindow(limit: unrecordedLimit)
     }
 
     public func run() async throws {
@@ -69,6 +73,9 @@ public final class MailSender: Service, @unchecked Sendable {
         }
         let tracker = OffsetTracker { partition, next in try? consumer.storeOffset(next: next, for: partition) }
         trackerBox.withLock { $0 = tracker }
+        metrics.gauge("funnel_mail_unrecorded", help: "E-mails handed to the SMTP server whose sent-record is not acknowledged yet (what a crash can repeat).") { [window] in
+            Double(window.taken)
+        }
         metrics.gauge("funnel_consumer_lag", help: "Messages behind the end of the assigned partitions.", labels: ["stage": Self.group]) {
             Double(consumer.lag())
         }
@@ -115,7 +122,7 @@ public final class MailSender: Service, @unchecked Sendable {
             event = try StageIO.decode(MailCommand.self, message)
         } catch {
             metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: ["stage": Self.group])
-            await produce([StageIO.deadLetter(message, stage: Self.group, failure: error)], ticket: ticket, tracker: tracker)
+            produce([StageIO.deadLetter(message, stage: Self.group, failure: error)], ticket: ticket, tracker: tracker)
             return
         }
         let command = event.data, hash = LeadScoreState.hash(event.id)
@@ -138,12 +145,14 @@ public final class MailSender: Service, @unchecked Sendable {
             mail = try composer.message(for: command, id: event.id)
         } catch {
             metrics.increment("funnel_dead_lettered_total", help: "Inputs sent to the dead-letter topic.", labels: ["stage": Self.group])
-            await produce([StageIO.deadLetter(message, stage: Self.group, failure: StageFailure(field: "data", reason: "cannot compose: \(error)"))],
+            produce([StageIO.deadLetter(message, stage: Self.group, failure: StageFailure(field: "data", reason: "cannot compose: \(error)"))],
                     ticket: ticket, tracker: tracker)
             return
         }
+        // A place in the window before the server has it; given back once its record is settled.
+        await window.enter()
         let result = await deliver(mail)
-        guard let result else { return } // shutting down: the offset is not stored, the command is read again
+        guard let result else { window.leave(); return } // shutting down: the offset is not stored, the command is read again
         var outputs: [ProducerMessage] = [sentRecord(lead: command.leadID, partition: message.partition)]
         let time = command.due
         var attributes = ["message_id": mail.messageID, "template": command.template]
@@ -171,7 +180,7 @@ public final class MailSender: Service, @unchecked Sendable {
                                               source: "funnel-followup", time: time), at: 0)
             }
         }
-        await produce(outputs, ticket: ticket, tracker: tracker)
+        produce(outputs, ticket: ticket, tracker: tracker) { [window] in window.leave() }
     }
 
     /// Sends until the server gives an answer about this message: success, a bounce (5xx, or
@@ -199,16 +208,13 @@ public final class MailSender: Service, @unchecked Sendable {
         return nil
     }
 
-    /// Sends `outputs` and returns once the broker settled them all; the input's offset is stored
-    /// if all were acknowledged. The command's slot (one of `concurrency`) stays taken until
-    /// then, so the e-mails a `kill -9` can repeat (handed to the server, sent-record not yet
-    /// acknowledged) are never more than `concurrency`.
-    private func produce(_ outputs: [ProducerMessage], ticket: OffsetTracker.Ticket, tracker: OffsetTracker) async {
-        await withCheckedContinuation { (settled: CheckedContinuation<Void, Never>) in
-            producer.send(outputs) { [self] results in
-                record(outputs, results, ticket: ticket, tracker: tracker)
-                settled.resume()
-            }
+    /// Sends `outputs`; the input's offset is stored once all are acknowledged. `settled` runs
+    /// when the broker answered for all of them (acknowledged or not).
+    private func produce(_ outputs: [ProducerMessage], ticket: OffsetTracker.Ticket, tracker: OffsetTracker,
+                         settled: @escaping @Sendable () -> Void = {}) {
+        producer.send(outputs) { [self] results in
+            record(outputs, results, ticket: ticket, tracker: tracker)
+            settled()
         }
     }
 
