@@ -467,6 +467,14 @@ struct FastDecodeEnrichedTests {
             (#""source": "web-form""#, #""source": "web-form", "extra": [1, {"a": null}]"#),
             (#""first_name": "Maria""#, #""first_name": "Maria", "first_name": "Mia""#),
             (#""first_name": "Maria""#, #""first_name": "María""#), (#""country": "DE","#, #""country": "Germany","#),
+            // The enrichment facts: known values, unknown ones and wrong types are judged alike.
+            (#""country_source": "given""#, #""country_source": "given", "enrichment": "complete", "contact_source": "person-provider""#),
+            (#""country_source": "given""#, #""country_source": "given", "enrichment": "pending""#),
+            (#""country_source": "given""#, #""country_source": "given", "enrichment": 1"#),
+            (#""country_source": "given""#, #""country_source": "given", "enrichment": null, "company_source": null"#),
+            (#""country_source": "given""#, #""country_source": "given", "contact_source": 5"#),
+            (#""country_source": "given""#, #""country_source": "given", "company_source": ["x"]"#),
+            (#""country_source": "given""#, #""country_source": "moon""#), (#""country_source": "given""#, #""country_source": 2"#),
         ]
         var cases = [valid]
         for (from, to) in variants {

@@ -213,13 +213,14 @@ extension FastJSON {
             enriched.accountID = accountID
             enriched.accountOwner = accountOwner
             enriched.matchConfidence = matchConfidence
-            enriched.enrichment = data["enrichment"]?.string.flatMap(EnrichmentStatus.init(rawValue:))
-            enriched.contactSource = data["contact_source"]?.string
-            enriched.companySource = data["company_source"]?.string
-            if let sourceName = data["country_source"]?.string {
-                guard let known = CountrySource(rawValue: sourceName) else { return nil }
-                enriched.countrySource = known
-            }
+            // A value of another type or an unknown name: not for this reader (the full decoder names the field).
+            guard let enrichmentName = optionalString(data["enrichment"]), let contactSource = optionalString(data["contact_source"]),
+                  let companySource = optionalString(data["company_source"]), let countrySourceName = optionalString(data["country_source"])
+            else { return nil }
+            if let enrichmentName { guard let known = EnrichmentStatus(rawValue: enrichmentName) else { return nil }; enriched.enrichment = known }
+            if let countrySourceName { guard let known = CountrySource(rawValue: countrySourceName) else { return nil }; enriched.countrySource = known }
+            enriched.contactSource = contactSource
+            enriched.companySource = companySource
             return enriched
         }
     }
