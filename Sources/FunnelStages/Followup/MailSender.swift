@@ -213,27 +213,22 @@ public final class MailSender: Service, @unchecked Sendable {
     private func produce(_ outputs: [ProducerMessage], ticket: OffsetTracker.Ticket, tracker: OffsetTracker,
                          settled: @escaping @Sendable () -> Void = {}) {
         producer.send(outputs) { [self] results in
-            record(outputs, results, ticket: ticket, tracker: tracker)
+            var acknowledged = 0
+            for (output, result) in zip(outputs, results) {
+                switch result {
+                case .success:
+                    metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["stage": Self.group, "topic": output.topic])
+                    acknowledged += 1
+                case .failure(let error):
+                    logger.error("output not delivered", metadata: ["topic": "\(output.topic)", "error": "\(error)"])
+                    metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: ["stage": Self.group])
+                    health.set("stage \(Self.group)", ready: false, reason: "an output was not acknowledged")
+                }
+            }
+            // Not acknowledged: the offset stays, the command is read again after a restart.
+            if acknowledged == outputs.count { tracker.delivered(ticket) }
             settled()
         }
-    }
-
-    private func record(_ outputs: [ProducerMessage], _ results: [Result<DeliveryReport, KafkaError>], ticket: OffsetTracker.Ticket,
-                        tracker: OffsetTracker) {
-        var acknowledged = 0
-        for (output, result) in zip(outputs, results) {
-            switch result {
-            case .success:
-                metrics.increment("funnel_produced_total", help: "Messages produced and acknowledged.", labels: ["stage": Self.group, "topic": output.topic])
-                acknowledged += 1
-            case .failure(let error):
-                logger.error("output not delivered", metadata: ["topic": "\(output.topic)", "error": "\(error)"])
-                metrics.increment("funnel_delivery_failed_total", help: "Outputs the broker did not acknowledge.", labels: ["stage": Self.group])
-                health.set("stage \(Self.group)", ready: false, reason: "an output was not acknowledged")
-            }
-        }
-        // Not acknowledged: the offset stays, the command is read again after a restart.
-        if acknowledged == outputs.count { tracker.delivered(ticket) }
     }
 
     /// The lead's sent-record: the ids sent, as the table holds them now.
